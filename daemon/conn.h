@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A byte stream to an NBD server under one absolute deadline: a plain
+ * socket, a GnuTLS session over that socket once STARTTLS succeeded, or a
+ * read-only memory buffer (fuzzing). Every read and write gives up with
+ * -ETIMEDOUT when the deadline passes, however slowly the peer trickles. */
+#pragma once
+
+#include <gnutls/gnutls.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/macro.h"
+#include "util/time-util.h"
+
+typedef struct Conn Conn;
+typedef struct TlsConfig TlsConfig;
+
+/* Takes ownership of fd (a connected stream socket); sets it non-blocking. */
+int conn_new_fd(Conn **ret, int fd);
+/* Reads come from the buffer (not copied: it must outlive the Conn); writes
+ * are accepted and dropped. Running dry is end-of-file. */
+int conn_new_memory(Conn **ret, const void *data, size_t size);
+Conn *conn_free(Conn *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Conn *, conn_free);
+
+void conn_set_deadline(Conn *c, usec_t deadline);
+usec_t conn_get_deadline(const Conn *c);
+
+/* 0 on success; -ETIMEDOUT past the deadline; -EPIPE when the peer closed
+ * before n bytes arrived; other negative errno from the socket or TLS layer
+ * (-ECONNABORTED for a TLS record error or alert). */
+int conn_read_full(Conn *c, void *buf, size_t n);
+int conn_write_full(Conn *c, const void *buf, size_t n);
+/* Reads and throws away n bytes without allocating n bytes. */
+int conn_discard(Conn *c, size_t n);
+
+/* Runs the TLS client handshake over the connection (after the server
+ * acknowledged NBD_OPT_STARTTLS), verifying the peer as cfg says. On
+ * failure returns -ECONNABORTED (or -ETIMEDOUT) and writes a message
+ * prefixed "tls: " to error. Implemented in tls.c. */
+int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size);
+bool conn_is_tls(const Conn *c);
+
+/* The socket, still owned by the Conn; -EBADF for a memory Conn. */
+int conn_fd(const Conn *c);
+/* The TLS session, still owned by the Conn, or NULL. */
+gnutls_session_t conn_tls_session(const Conn *c);

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Where an NBD server is and how to reach it: the host syntax of the bus API
+ * ("name", "name:port", "addr", "[v6addr]:port", "unix:/path") and a
+ * connect that tries every resolved address under one deadline. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/time-util.h"
+
+#define NBD_DEFAULT_PORT 10809
+
+typedef struct NbdAddress {
+        char *host;             /* name or literal, brackets removed; NULL for unix */
+        uint16_t port;
+        char *unix_path;        /* for "unix:/path" */
+} NbdAddress;
+
+/* Parses the host argument. port_override, when non-zero, wins over a port
+ * in the string. -EINVAL (with a message in error) for anything malformed or
+ * longer than NBD_MAX_HOST. */
+int nbd_address_parse(NbdAddress *ret, const char *s, uint16_t port_override, char *error, size_t error_size);
+void nbd_address_done(NbdAddress *a);
+
+/* Connects a stream socket (SOCK_CLOEXEC) to the address before the
+ * deadline, trying resolved addresses in parallel. Returns the fd in *ret_fd;
+ * negative errno: -EHOSTUNREACH (resolution or routing), -ECONNREFUSED,
+ * -ETIMEDOUT, with a message prefixed "connect: " in error. */
+int net_connect(const NbdAddress *a, usec_t deadline, int *ret_fd, char *error, size_t error_size);
