@@ -50,6 +50,8 @@ struct FakeServer {
         gnutls_session_t session;
         gnutls_certificate_credentials_t x509;
         gnutls_psk_server_credentials_t psk;
+        bool require_client_cert;
+        bool client_cert_seen;
 };
 
 static void step_clear(gpointer p) {
@@ -156,6 +158,14 @@ void fs_start_tls_psk(FakeServer *s, gnutls_psk_server_credentials_t cred, bool 
         g_assert_null(s->psk);
         s->psk = cred;
         g_array_append_val(s->steps, st);
+}
+
+void fake_server_require_client_cert(FakeServer *s) {
+        s->require_client_cert = true;
+}
+
+bool fake_server_client_cert_seen(FakeServer *s) {
+        return s->client_cert_seen;
 }
 
 void fs_greeting_newstyle(FakeServer *s, uint16_t handshake_flags) {
@@ -339,6 +349,8 @@ static int srv_tls(FakeServer *s, const Step *st) {
                 r = gnutls_credentials_set(s->session, GNUTLS_CRD_PSK, s->psk);
         }
         g_assert_cmpint(r, ==, 0);
+        if (s->require_client_cert)
+                gnutls_certificate_server_set_request(s->session, GNUTLS_CERT_REQUIRE);
         gnutls_transport_set_int(s->session, s->fd);
         gnutls_handshake_set_timeout(s->session, FS_READ_TIMEOUT_MS);
 
@@ -354,6 +366,10 @@ static int srv_tls(FakeServer *s, const Step *st) {
         if (st->expect_failure) {
                 fail(s, "server TLS handshake succeeded but should have failed");
                 return -1;
+        }
+        if (s->require_client_cert) {
+                unsigned n = 0;
+                s->client_cert_seen = gnutls_certificate_get_peers(s->session, &n) && n > 0;
         }
         return 0;
 }

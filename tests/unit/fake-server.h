@@ -38,6 +38,10 @@ void fs_drain(FakeServer *s);
  * the script without a mismatch when expect_failure is set. */
 void fs_start_tls_x509(FakeServer *s, gnutls_certificate_credentials_t cred, bool expect_failure);
 void fs_start_tls_psk(FakeServer *s, gnutls_psk_server_credentials_t cred, bool expect_failure);
+/* The server demands a client certificate in its TLS handshake. */
+void fake_server_require_client_cert(FakeServer *s);
+/* After join: did the client present a certificate? */
+bool fake_server_client_cert_seen(FakeServer *s);
 
 /* NBD building blocks. */
 void fs_greeting_newstyle(FakeServer *s, uint16_t handshake_flags);
