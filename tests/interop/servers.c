@@ -99,14 +99,32 @@ char *test_make_image(const char *dir, const char *name, uint64_t size) {
         return path;
 }
 
+/* Some distributions put nbd-server in /usr/sbin, which an unprivileged
+ * PATH may lack. */
+static char *find_program(const char *name) {
+        char *path = g_find_program_in_path(name);
+
+        if (!path && !strchr(name, '/')) {
+                path = g_build_filename("/usr/sbin", name, NULL);
+                if (!g_file_test(path, G_FILE_TEST_IS_EXECUTABLE))
+                        g_clear_pointer(&path, g_free);
+        }
+        if (!path)
+                g_error("%s is not installed (tools/install-deps installs it)", name);
+        return path;
+}
+
 char *test_tool_version(const char *const *argv) {
         char *out = NULL, *err = NULL, *line;
         GError *error = NULL;
+        char **args = g_strdupv((char **) argv);
         int status;
 
-        if (!g_spawn_sync(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
-                          &out, &err, &status, &error))
+        g_free(args[0]);
+        args[0] = find_program(argv[0]);
+        if (!g_spawn_sync(NULL, args, NULL, 0, NULL, NULL, &out, &err, &status, &error))
                 g_error("cannot run %s (tools/install-deps installs it): %s", argv[0], error->message);
+        g_strfreev(args);
 
         line = g_strdup(out && *out ? out : err);
         g_free(out);
@@ -430,7 +448,7 @@ TestServer *test_server_start_full(const char *name, const char *const *argv, co
 
         for (unsigned attempt = 1;; attempt++) {
                 char *pidfile = pidfile_name ? g_build_filename(s->dir, pidfile_name, NULL) : NULL;
-                char **args, *log;
+                char **args, *log, *program;
                 StartResult r;
                 pid_t child;
 
@@ -440,6 +458,9 @@ TestServer *test_server_start_full(const char *name, const char *const *argv, co
                 if (prepare)
                         prepare(s, userdata);
                 args = expand_argv(argv, s->port, s->dir);
+                program = find_program(args[0]);
+                g_free(args[0]);
+                args[0] = program;
                 child = spawn(args, s->log_path);
                 if (!pidfile)
                         s->pid = child;

@@ -295,17 +295,17 @@ static int connect_string(const char *host, usec_t timeout, int *ret_fd, char *e
 }
 
 static void test_connect_listening(void) {
-        const char *templates[] = { "127.0.0.1:%u", "[::1]:%u", "localhost:%u" };
+        const char *prefixes[] = { "127.0.0.1:", "[::1]:", "localhost:" };
         const int families[] = { AF_INET, AF_INET6, AF_INET };
 
-        for (size_t i = 0; i < ELEMENTSOF(templates); i++) {
+        for (size_t i = 0; i < ELEMENTSOF(prefixes); i++) {
                 char error[ERROR_SIZE] = "", *host;
                 int lfd, fd = -EBADF, v = 0, flags;
                 socklen_t sl = sizeof(v);
                 uint16_t port;
 
                 lfd = listen_loopback(families[i], 4, &port);
-                host = g_strdup_printf(templates[i], port);
+                host = g_strdup_printf("%s%u", prefixes[i], port);
                 if (connect_string(host, 5 * USEC_PER_SEC, &fd, error) < 0)
                         g_error("%s: %s", host, error);
                 g_assert_cmpuint(peer_port(fd), ==, port);
