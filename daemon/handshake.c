@@ -194,6 +194,15 @@ static int hs_io_fail(Handshake *hs, int r, const char *doing) {
                 return hs_fail(hs, -ETIMEDOUT, "handshake: timed out while %s", doing);
         case -EPIPE:
         case -ECONNRESET:
+                /* Under TLS 1.3 the client finishes its side of the handshake
+                 * before the server has checked our certificate; a server
+                 * that rejects it often just drops the session without an
+                 * alert. A session cut without close_notify is a TLS
+                 * failure, and the likeliest cause is worth naming. */
+                if (conn_is_tls(hs->conn))
+                        return hs_fail(hs, -ECONNABORTED,
+                                       "tls: server closed the TLS session while %s "
+                                       "(did it reject our certificate?)", doing);
                 return hs_fail(hs, -EPROTO, "handshake: server closed the connection while %s", doing);
         case -ECONNABORTED:
                 return hs_fail(hs, -ECONNABORTED, "tls: session failed while %s", doing);

@@ -176,16 +176,6 @@ static void expect_client_cert_rejected(const TestServer *s, const Client *c) {
         Result res;
 
         run_client(&res, s, c);
-        if (res.r == -EPROTO && res.hs.conn && conn_is_tls(res.hs.conn)) {
-                /* The engine calls a TLS session that ends this way a
-                 * protocol error; until it maps that to -ECONNABORTED the
-                 * case is reported as TODO instead of failing the run. */
-                g_test_incomplete("engine reports -EPROTO (\"handshake: server closed the connection ...\") "
-                                  "when the server drops the TLS session after rejecting the client certificate; "
-                                  "DESIGN.md expects -ECONNABORTED");
-                result_done(&res);
-                return;
-        }
         check_fail(&res, s, -ECONNABORTED, tls_or_handshake_phase);
 }
 
