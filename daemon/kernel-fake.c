@@ -53,7 +53,7 @@ static int fake_disconnect(void *u, int fd)                  { return fake_recor
 static int fake_clear_que(void *u, int fd)                   { return fake_record(u, KFAKE_CLEAR_QUE, "clear_que\n"); }
 static int fake_clear_sock(void *u, int fd)                  { return fake_record(u, KFAKE_CLEAR_SOCK, "clear_sock\n"); }
 static int fake_flush(void *u, int fd)                       { return fake_record(u, KFAKE_FLUSH, "flush\n"); }
-static int fake_wait_started(void *u, int index, uint64_t t) { return fake_record(u, KFAKE_WAIT_STARTED, "wait_started nbd%d\n", index); }
+static int fake_wait_started(void *u, int index, uint64_t t, const int *stop) { return fake_record(u, KFAKE_WAIT_STARTED, "wait_started nbd%d\n", index); }
 
 static void fake_backoff(void *u, unsigned attempt) {
         fake_log(u, "backoff %u\n", attempt);

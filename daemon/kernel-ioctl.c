@@ -41,7 +41,7 @@ static int real_flush(void *u, int fd) {
         return fsync(fd) < 0 ? negative_errno() : 0;
 }
 
-static int real_wait_started(void *u, int index, uint64_t timeout_usec) {
+static int real_wait_started(void *u, int index, uint64_t timeout_usec, const int *stop) {
         usec_t deadline = deadline_after(timeout_usec);
         char path[64];
         int fd;
@@ -49,6 +49,8 @@ static int real_wait_started(void *u, int index, uint64_t timeout_usec) {
         /* The kernel publishes "pid" once NBD_DO_IT has started the device. */
         (void) snprintf(path, sizeof(path), "/sys/block/nbd%d/pid", index);
         while (access(path, F_OK) < 0) {
+                if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE))
+                        return -ECANCELED;
                 if (now_usec(CLOCK_MONOTONIC) >= deadline)
                         return -ETIMEDOUT;
                 (void) nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);

@@ -28,9 +28,9 @@ typedef struct KernelOps {
         int (*clear_que)(void *userdata, int dev_fd);
         int (*clear_sock)(void *userdata, int dev_fd);
         int (*flush)(void *userdata, int dev_fd);
-        /* Waits (bounded) until the device runs, then opens it once so the
-         * kernel scans its partitions. */
-        int (*wait_started)(void *userdata, int index, uint64_t timeout_usec);
+        /* Waits (bounded, and giving up once *stop is set) until the device
+         * runs, then opens it once so the kernel scans its partitions. */
+        int (*wait_started)(void *userdata, int index, uint64_t timeout_usec, const int *stop);
         /* Sleeps before an EBUSY retry (the fake does not). */
         void (*backoff)(void *userdata, unsigned attempt);
 } KernelOps;
