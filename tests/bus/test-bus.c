@@ -13,6 +13,7 @@
 #include <grp.h>
 #include <stdarg.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -589,6 +590,85 @@ static void test_introspection(void) {
         }
 }
 
+/* nbdkit serving one connection on a socketpair (-s): no port at all.
+ * Returns our end; the child is reaped by the caller. */
+static int start_nbdkit(GPid *ret_pid) {
+        int sv[2];
+        GError *error = NULL;
+        const char *argv[] = { "nbdkit", "-s", "--exit-with-parent", "memory", "1M", NULL };
+
+        g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+        g_assert_true(g_spawn_async_with_fds(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                                             child_setup, NULL, ret_pid, sv[1], sv[1], -1, &error));
+        g_assert_no_error(error);
+        close(sv[1]);
+        return sv[0];
+}
+
+static sd_bus_message *call_with_socket(sd_bus *bus, const char *method, int fd, sd_bus_error *error) {
+        sd_bus_message *m = NULL, *reply = NULL;
+
+        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, "org.nbdlink.NBD1", "/org/nbdlink/NBD1",
+                                                       "org.nbdlink.NBD1.Manager", method), >=, 0);
+        if (g_str_equal(method, "Probe"))
+                g_assert_cmpint(sd_bus_message_append(m, "ss", "", ""), >=, 0);
+        else
+                g_assert_cmpint(sd_bus_message_append(m, "s", ""), >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "a{sv}", 1, "socket", "h", fd), >=, 0);
+        (void) sd_bus_call(bus, m, 30 * 1000 * 1000, error, &reply);
+        sd_bus_message_unref(m);
+        return reply;
+}
+
+static void test_list_and_probe(void) {
+        sd_bus *bus = sd_connect();
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply;
+        GPid pid;
+        int fd;
+        bool found_size = false;
+
+        /* ListExports over a socket the caller connected. */
+        fd = start_nbdkit(&pid);
+        reply = call_with_socket(bus, "ListExports", fd, &error);
+        if (!reply)
+                g_error("ListExports failed: %s: %s", error.name, error.message);
+        close(fd);
+        size_t n = 0;
+        const char *name, *description;
+        g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "(ss)"), >=, 0);
+        while (sd_bus_message_read(reply, "(ss)", &name, &description) > 0)
+                n++;
+        g_assert_cmpuint(n, >=, 1);
+        sd_bus_message_unref(reply);
+        (void) wait_exit(pid, 5000);
+
+        /* Probe: the size nbdkit was told. */
+        fd = start_nbdkit(&pid);
+        reply = call_with_socket(bus, "Probe", fd, &error);
+        if (!reply)
+                g_error("Probe failed: %s: %s", error.name, error.message);
+        close(fd);
+        g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "{sv}"), >=, 0);
+        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                const char *key;
+                g_assert_cmpint(sd_bus_message_read(reply, "s", &key), >=, 0);
+                if (g_str_equal(key, "size")) {
+                        uint64_t size;
+                        g_assert_cmpint(sd_bus_message_read(reply, "v", "t", &size), >=, 0);
+                        g_assert_cmpuint(size, ==, 1024 * 1024);
+                        found_size = true;
+                } else
+                        g_assert_cmpint(sd_bus_message_skip(reply, "v"), >=, 0);
+                g_assert_cmpint(sd_bus_message_exit_container(reply), >=, 0);
+        }
+        g_assert_true(found_size);
+        sd_bus_message_unref(reply);
+        (void) wait_exit(pid, 5000);
+
+        sd_bus_flush_close_unref(bus);
+}
+
 static void test_unit_verify(void) {
         g_autofree char *unit_in = g_build_filename(builddir(), "data", "nbdlinkd.service", NULL);
         g_autofree char *daemon_path = g_build_filename(builddir(), "daemon", "nbdlinkd", NULL);
@@ -637,6 +717,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/bus/gdbus-errors", test_gdbus_errors);
         g_test_add_func("/bus/not-authorized", test_not_authorized);
         g_test_add_func("/bus/introspection", test_introspection);
+        g_test_add_func("/bus/list-and-probe", test_list_and_probe);
         g_test_add_func("/bus/unit-verify", test_unit_verify);
 
         start_all();
