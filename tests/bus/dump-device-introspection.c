@@ -62,5 +62,8 @@ int main(void) {
 
         done = 1;
         pthread_join(t, NULL);
+        sd_bus_message_unref(reply);
+        sd_bus_flush_close_unref(client);
+        sd_bus_flush_close_unref(server);
         return 0;
 }
