@@ -125,6 +125,14 @@ int worker_new(Worker **ret, WorkerRequest *req, WorkerQueue *queue, void *userd
         pthread_mutex_init(&w->lock, NULL);
         for (size_t i = 0; i < ELEMENTSOF(w->live_socks); i++)
                 w->live_socks[i] = -EBADF;
+        /* Shutting sockets down cannot reach a connect() still in flight
+         * or a resolver; net_connect_cancellable() polls this too. */
+        w->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (w->cancel_fd < 0) {
+                int r = negative_errno();
+                worker_free(w);
+                return r;
+        }
 
         *ret = w;
         return 0;
@@ -138,6 +146,7 @@ Worker *worker_free(Worker *w) {
         worker_request_done(&w->req);
         nbd_export_info_done(&w->info);
         nbd_export_entries_free(w->exports, w->n_exports);
+        safe_close(w->cancel_fd);
         pthread_mutex_destroy(&w->lock);
         free(w);
         return NULL;
@@ -225,7 +234,7 @@ static int open_connection(Worker *w, size_t slot, const NbdAddress *addr, const
         if (w->req.options.socket_fd >= 0)
                 fd = TAKE_FD(w->req.options.socket_fd);
         else {
-                r = net_connect(addr, deadline, &fd, error, error_size);
+                r = net_connect_cancellable(addr, deadline, w->cancel_fd, &fd, error, error_size);
                 if (r < 0)
                         return r;
         }
@@ -580,7 +589,10 @@ bool worker_stop(Worker *w) {
                         start_detach(w);
                 }
         } else {
+                uint64_t one = 1;
+
                 __atomic_store_n(&w->cancelled, 1, __ATOMIC_RELEASE);
+                (void) !write(w->cancel_fd, &one, sizeof(one));
                 shutdown_all(w);
         }
         pthread_mutex_unlock(&w->lock);

@@ -85,6 +85,7 @@ struct Worker {
         bool running;                   /* in NBD_DO_IT */
         bool detach_requested;
         int live_socks[ATTACH_MAX_CONNECTIONS + 1];
+        int cancel_fd;                  /* eventfd, written once by worker_stop() */
 };
 
 /* Takes ownership of what req holds (fds, strings) even on failure. */
