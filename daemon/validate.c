@@ -144,6 +144,7 @@ static const struct {
         { "connections",  "u", KIND_ATTACH },
         { "block-size",   "u", KIND_ATTACH },
         { "persist",      "b", KIND_ATTACH },
+        { "dead-timeout", "u", KIND_ATTACH },
 };
 
 static int take_credential_fd(int fd, const char *key, int *slot, char *error, size_t error_size) {
@@ -259,6 +260,16 @@ static int parse_one(sd_bus_message *m, const char *key, AttachOptions *o, char 
                         return fail(-EINVAL, error, error_size,
                                     "option 'timeout' must be between 1 and %u seconds", ATTACH_MAX_TIMEOUT_SEC);
                 o->timeout_sec = v;
+
+        } else if (strcmp(key, "dead-timeout") == 0) {
+                uint32_t v;
+                r = sd_bus_message_read_basic(m, 'u', &v);
+                if (r < 0)
+                        return r;
+                if (v < 1 || v > ATTACH_MAX_TIMEOUT_SEC)
+                        return fail(-EINVAL, error, error_size,
+                                    "option 'dead-timeout' must be between 1 and %u seconds", ATTACH_MAX_TIMEOUT_SEC);
+                o->dead_timeout_sec = v;
 
         } else if (strcmp(key, "connections") == 0) {
                 uint32_t v;
