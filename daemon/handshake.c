@@ -322,6 +322,18 @@ static int state_start(Handshake *hs) {
             strlen(export_name(hs)) > NBD_MAX_STRING)
                 return hs_fail(hs, -EINVAL, "handshake: export name longer than %u bytes", NBD_MAX_STRING);
 
+        if (hs->options.tls != TLS_MODE_OFF) {
+                char msg[HANDSHAKE_ERROR_MAX];
+                int r;
+
+                /* Credentials are checked before a byte is exchanged: a
+                 * typo in a PSK file must not cost a half-done STARTTLS. */
+                msg[0] = 0;
+                r = conn_prepare_tls(hs->conn, hs->options.tls_config, msg, sizeof(msg));
+                if (r < 0)
+                        return hs_fail(hs, r, "%s", msg[0] ? msg : "tls: cannot load the TLS credentials");
+        }
+
         hs->state = HS_RECV_GREETING;
         return 0;
 }
