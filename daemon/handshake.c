@@ -304,7 +304,7 @@ static int handle_error_reply(Handshake *hs, uint32_t option, const struct nbd_o
                 (void) hs_fail(hs, -EIO, "handshake: server refused %s with unknown error %" PRIu32 " (0x%08" PRIx32 ")%s%s",
                                option_to_string(option), (uint32_t) (rep->type & ~NBD_REP_FLAG_ERROR), (uint32_t) rep->type,
                                *msg ? ": " : "", msg);
-        else if (rep->type == NBD_REP_ERR_UNKNOWN)
+        else if (rep->type == NBD_REP_ERR_UNKNOWN && option != NBD_OPT_LIST)
                 (void) hs_fail(hs, -ENOENT, "handshake: server has no export \"%s\" (%s)%s%s",
                                export_name(hs), name, *msg ? ": " : "", msg);
         else

@@ -147,6 +147,36 @@ static void test_x509_expired(void) {
                   -ECONNABORTED, "expired");
 }
 
+static void test_x509_ca_dir(void) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *dir = g_dir_make_tmp("nbdlink-ca-XXXXXX", &error);
+        g_autofree char *path = NULL;
+        FakeServer *s = starttls_script();
+        TlsConfig cfg = { .hostname = "nbd.example.test" };
+        HandshakeOptions o = { .goal = HANDSHAKE_GO, .export_name = "secure", .tls = TLS_MODE_REQUIRE, .tls_config = &cfg };
+        Run x;
+
+        g_assert_no_error(error);
+        path = g_build_filename(dir, "ca.pem", NULL);
+        g_assert_true(g_file_set_contents(path, ca_pem, (gssize) ca_pem_size, &error));
+        cfg.ca_dir = dir;
+
+        fs_start_tls_x509(s, test_cert_server_credentials(&server_good, &ca), false);
+        go_script(s);
+        run_full(s, &o, 10 * USEC_PER_SEC, &x);
+        g_assert_cmpint(x.r, ==, 0);
+        g_assert_true(x.hs.info.tls);
+        handshake_done(&x.hs);
+
+        g_assert_cmpint(unlink(path), ==, 0);
+        g_assert_cmpint(rmdir(dir), ==, 0);
+}
+
+static void test_x509_system_trust(void) {
+        /* Our throw-away CA is not in the system store. */
+        x509_case(&server_good, NULL, 0, "nbd.example.test", TLS_MODE_REQUIRE, -ECONNABORTED, "unknown CA");
+}
+
 static void test_x509_client_cert(void) {
         FakeServer *s = starttls_script();
         TlsConfig cfg = x509_config(ca_pem, ca_pem_size, "nbd.example.test");
@@ -366,6 +396,8 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/tls/x509/wrong-host", test_x509_wrong_host);
         g_test_add_func("/tls/x509/wrong-ip", test_x509_wrong_ip);
         g_test_add_func("/tls/x509/expired", test_x509_expired);
+        g_test_add_func("/tls/x509/ca-dir", test_x509_ca_dir);
+        g_test_add_func("/tls/x509/system-trust", test_x509_system_trust);
         g_test_add_func("/tls/x509/client-cert", test_x509_client_cert);
         g_test_add_func("/tls/x509/cert-without-key", test_x509_cert_without_key);
         g_test_add_func("/tls/x509/bad-ca-bytes", test_x509_bad_ca_bytes);
