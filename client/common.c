@@ -12,6 +12,7 @@
 
 #include "bus-errors.h"
 #include "common.h"
+#include "format.h"
 
 bool arg_json = false;
 bool arg_ask_password = true;
@@ -79,9 +80,9 @@ int log_bus_error(const sd_bus_error *e, int r, const char *fmt, ...) {
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
-        fprintf(stderr, ": %s (%s)\n",
-                e->message && *e->message ? e->message : strerror(sd_bus_error_get_errno(e)),
-                e->name);
+        /* The message may carry a server's own text: keep it to one line. */
+        _cleanup_free_ char *msg = e->message && *e->message ? str_escape_control(e->message) : NULL;
+        fprintf(stderr, ": %s (%s)\n", msg ?: strerror(sd_bus_error_get_errno(e)), e->name);
         if (sd_bus_error_has_name(e, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
                 fputs(arg_ask_password
                       ? "nbdlink: run it from a terminal to authenticate, or as a user the policy allows\n"

@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "format.h"
 #include "json.h"
 #include "props.h"
 
@@ -55,8 +56,9 @@ static void event_end(JsonWriter *w) {
 static void props_print(const Prop *p, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *v = prop_to_string(p + i);
+                _cleanup_free_ char *e = v ? str_escape_control(v) : NULL;
 
-                printf(" %s=%s", p[i].key, v ?: "?");
+                printf(" %s=%s", p[i].key, e ?: "?");
         }
 }
 
@@ -161,8 +163,11 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_
                 json_string(&w, error);
                 json_key(&w, "message");
                 json_string(&w, message);
-        } else
-                printf(": %s (%s)", message, error);
+        } else {
+                _cleanup_free_ char *e = str_escape_control(message);
+
+                printf(": %s (%s)", e ?: "?", error);
+        }
         event_end(&w);
         return 0;
 }

@@ -167,6 +167,24 @@ static void test_sizes(void) {
                 g_assert_cmpstr(format_size(buf, cases[i].bytes), ==, cases[i].text);
 }
 
+static void test_escape_control(void) {
+        static const char *const cases[][2] = {
+                { "plain text", "plain text" },
+                { "caf\xc3\xa9", "caf\xc3\xa9" },
+                { "a\nb\tc", "a\\nb\\tc" },
+                { "\x1b[2Jclear", "\\x1b[2Jclear" },
+                { "del\x7f", "del\\x7f" },
+                { "c1\xc2\x9b", "c1\\xc2\\x9b" },
+                { "bad\xff", "bad\\xff" },
+                { "", "" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *e = str_escape_control(cases[i][0]);
+                g_assert_cmpstr(e, ==, cases[i][1]);
+        }
+}
+
 static void write_table(FILE *out, const void *data) {
         _cleanup_(table_freep) Table *t = NULL;
 
@@ -176,19 +194,24 @@ static void write_table(FILE *out, const void *data) {
         g_assert_cmpint(table_add(t, "1 GiB"), ==, 0);
         g_assert_cmpint(table_add(t, "/dev/nbd10"), ==, 0);
         g_assert_cmpint(table_add(t, NULL), ==, 0);
+        g_assert_cmpint(table_add(t, "\x1b[31m"), ==, 0);
+        g_assert_cmpint(table_add(t, "/dev/nbd2"), ==, 0);
+        g_assert_cmpint(table_add(t, "a\nb"), ==, 0);
         g_assert_cmpint(table_add(t, "512 B"), ==, 0);
-        g_assert_cmpuint(table_rows(t), ==, 2);
+        g_assert_cmpuint(table_rows(t), ==, 3);
         table_print(t, out);
 }
 
 static void test_table(void) {
         g_autofree char *s = capture(write_table, NULL);
 
-        /* The multibyte "é" counts as one column. */
+        /* The multibyte "é" counts as one column; control characters are
+         * escaped before widths are measured. */
         g_assert_cmpstr(s, ==,
                         "DEVICE      EXPORT  SIZE\n"
                         "/dev/nbd0   caf\xc3\xa9    1 GiB\n"
-                        "/dev/nbd10  -       512 B\n");
+                        "/dev/nbd10  -       \\x1b[31m\n"
+                        "/dev/nbd2   a\\nb    512 B\n");
 }
 
 int main(int argc, char **argv) {
@@ -197,6 +220,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/cli/json/document", test_document);
         g_test_add_func("/cli/json/keys", test_json_keys);
         g_test_add_func("/cli/format/sizes", test_sizes);
+        g_test_add_func("/cli/format/escape-control", test_escape_control);
         g_test_add_func("/cli/format/table", test_table);
         return g_test_run();
 }

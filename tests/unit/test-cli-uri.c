@@ -155,6 +155,7 @@ static const InvalidCase invalid_cases[] = {
         { "nbd://h/a%zz", "uri: bad percent-encoding in export name at '%zz'" },
         { "nbd://h/a%00b", "uri: export name contains NUL" },
         { "nbd://h/%ff%fe", "uri: export name is not valid UTF-8" },
+        { "nbd://h/a\tb", "uri: export name contains byte 0x09, which must be percent-encoded" },
         { "nbd://h/a\"b", "uri: character '\"' in export name must be percent-encoded" },
         { "nbd://h/x#frag", "uri: fragments ('#') are not allowed" },
         /* query */
