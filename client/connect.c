@@ -19,6 +19,7 @@
 #include "common.h"
 #include "format.h"
 #include "json.h"
+#include "polkit-agent.h"
 #include "props.h"
 #include "uri.h"
 #include "utf8.h"
@@ -647,7 +648,10 @@ static int run(Verb verb, const char *verb_name, int argc, char **argv) {
                 goto finish;
         }
 
+        pid_t agent;
+        polkit_agent_open(&agent);
         r = sd_bus_call(bus, m, call_timeout(&a), &error, &reply);
+        polkit_agent_close(agent);
         if (r < 0) {
                 if (verb == VERB_EXPORTS)
                         r = log_bus_error(&error, r, "list exports of %s", where);

@@ -11,6 +11,7 @@
 #include "common.h"
 #include "format.h"
 #include "json.h"
+#include "polkit-agent.h"
 
 enum {
         OPT_JSON = 0x100,
@@ -210,33 +211,9 @@ static int detach_one(sd_bus *bus, const char *device, bool ignore_gone) {
         return EXIT_OK;
 }
 
-int cmd_detach(int argc, char **argv) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        bool show_help = false, all = false;
-        int r, ret = EXIT_OK;
-
-        r = parse_simple("detach", argc, argv, &show_help, &all);
-        if (show_help)
-                printf("Usage: nbdlink detach [OPTIONS] DEVICE...\n"
-                       "       nbdlink detach [OPTIONS] --all\n\n"
-                       "Detach NBD devices: flush, disconnect from the server, free the device.\n\n"
-                       "Options:\n"
-                       "  -a --all             Detach every device this user attached\n"
-                       COMMON_OPTIONS_HELP);
-        if (r >= 0)
-                return r;
-
-        if (all && optind < argc)
-                return usage_error("detach", "--all takes no device names");
-        if (!all && optind >= argc)
-                return usage_error("detach", "missing DEVICE (or --all)");
-        for (int i = optind; i < argc; i++)
-                if (!*argv[i] || !device_name_valid(argv[i]))
-                        return usage_error("detach", "'%s' is not an NBD device (/dev/nbdN or nbdN)", argv[i]);
-
-        r = bus_open(&bus);
-        if (r < 0)
-                return log_errno(r, "connect to the system bus");
+/* Detaches the caller's own devices (all) or the ones named. */
+static int detach_devices(sd_bus *bus, bool all, int argc, char **argv) {
+        int ret = EXIT_OK, r;
 
         if (all) {
                 sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -263,4 +240,39 @@ int cmd_detach(int argc, char **argv) {
                 if (detach_one(bus, argv[i], false) != EXIT_OK)
                         ret = EXIT_FAILED;
         return ret;
+}
+
+int cmd_detach(int argc, char **argv) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        bool show_help = false, all = false;
+        pid_t agent;
+        int r;
+
+        r = parse_simple("detach", argc, argv, &show_help, &all);
+        if (show_help)
+                printf("Usage: nbdlink detach [OPTIONS] DEVICE...\n"
+                       "       nbdlink detach [OPTIONS] --all\n\n"
+                       "Detach NBD devices: flush, disconnect from the server, free the device.\n\n"
+                       "Options:\n"
+                       "  -a --all             Detach every device this user attached\n"
+                       COMMON_OPTIONS_HELP);
+        if (r >= 0)
+                return r;
+
+        if (all && optind < argc)
+                return usage_error("detach", "--all takes no device names");
+        if (!all && optind >= argc)
+                return usage_error("detach", "missing DEVICE (or --all)");
+        for (int i = optind; i < argc; i++)
+                if (!*argv[i] || !device_name_valid(argv[i]))
+                        return usage_error("detach", "'%s' is not an NBD device (/dev/nbdN or nbdN)", argv[i]);
+
+        r = bus_open(&bus);
+        if (r < 0)
+                return log_errno(r, "connect to the system bus");
+
+        polkit_agent_open(&agent);
+        r = detach_devices(bus, all, argc, argv);
+        polkit_agent_close(agent);
+        return r;
 }
