@@ -24,7 +24,11 @@
 #include "uri.h"
 #include "utf8.h"
 
+/* The daemon's defaults and limits, checked here too so that a typo is a
+ * usage error before anything is opened. */
 #define DEFAULT_TIMEOUT_SEC 30u
+#define MAX_TIMEOUT_SEC 3600u
+#define MAX_CONNECTIONS 16u
 #define USEC_PER_SEC_U64 UINT64_C(1000000)
 
 typedef enum Verb {
@@ -158,11 +162,11 @@ static int parse_args(ConnectArgs *a, int argc, char **argv, bool *ret_help) {
                         arg_ask_password = false;
                         break;
                 case 't':
-                        r = parse_uint32(optarg, 1, 24 * 3600, &a->timeout);
+                        r = parse_uint32(optarg, 1, MAX_TIMEOUT_SEC, &a->timeout);
                         if (r < 0)
                                 return usage_error(a->verb_name,
-                                                   "--timeout wants a number of seconds from 1 to 86400, not '%s'",
-                                                   optarg);
+                                                   "--timeout wants a number of seconds from 1 to %u, not '%s'",
+                                                   MAX_TIMEOUT_SEC, optarg);
                         break;
                 case OPT_TLS:
                         if (!optarg || strcmp(optarg, "require") == 0)
@@ -204,10 +208,11 @@ static int parse_args(ConnectArgs *a, int argc, char **argv, bool *ret_help) {
                         break;
                 case 'c':
                         attach_only = true;
-                        r = parse_uint32(optarg, 1, 256, &a->connections);
+                        r = parse_uint32(optarg, 1, MAX_CONNECTIONS, &a->connections);
                         if (r < 0)
                                 return usage_error(a->verb_name,
-                                                   "--connections wants a number from 1 to 256, not '%s'", optarg);
+                                                   "--connections wants a number from 1 to %u, not '%s'",
+                                                   MAX_CONNECTIONS, optarg);
                         break;
                 case OPT_BLOCK_SIZE:
                         attach_only = true;

@@ -137,7 +137,8 @@ static bool ipv6_literal_valid(const char *s) {
 }
 
 static bool host_name_valid(const char *s) {
-        if (!*s)
+        /* A leading '-' or '.' is never a name, and '-' reads like an option. */
+        if (!*s || *s == '-' || *s == '.')
                 return false;
         for (const char *p = s; *p; p++)
                 if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||

@@ -141,13 +141,17 @@ static void test_usage_errors(void) {
         assert_usage(run("attach", "h", "--timeout", NULL), "attach", "option '--timeout' needs an argument");
         assert_usage(run("attach", "h", "-t", NULL), "attach", "option '-t' needs an argument");
         assert_usage(run("attach", "--timeout", "0", "h", NULL), "attach",
-                     "--timeout wants a number of seconds from 1 to 86400, not '0'");
+                     "--timeout wants a number of seconds from 1 to 3600, not '0'");
         assert_usage(run("attach", "--timeout=1x", "h", NULL), "attach",
-                     "--timeout wants a number of seconds from 1 to 86400, not '1x'");
+                     "--timeout wants a number of seconds from 1 to 3600, not '1x'");
+        assert_usage(run("attach", "--timeout", "3601", "h", NULL), "attach",
+                     "--timeout wants a number of seconds from 1 to 3600, not '3601'");
+        assert_usage(run("attach", "--connections", "17", "h", NULL), "attach",
+                     "--connections wants a number from 1 to 16, not '17'");
         assert_usage(run("attach", "--connections", "0", "h", NULL), "attach",
-                     "--connections wants a number from 1 to 256, not '0'");
+                     "--connections wants a number from 1 to 16, not '0'");
         assert_usage(run("attach", "-c", "99999999999", "h", NULL), "attach",
-                     "--connections wants a number from 1 to 256, not '99999999999'");
+                     "--connections wants a number from 1 to 16, not '99999999999'");
         assert_usage(run("attach", "--block-size", "1000", "h", NULL), "attach",
                      "--block-size wants a power of two from 512 to 65536, not '1000'");
         assert_usage(run("attach", "--device", "sda", "h", NULL), "attach",

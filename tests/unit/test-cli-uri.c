@@ -143,6 +143,8 @@ static const InvalidCase invalid_cases[] = {
         { "nbd+unix://h/x?socket=/s", "uri: nbd+unix URIs take no host" },
         { "host/export", "target: 'host/export' is not a host name; write a URI" },
         { "ho st", "target: 'ho st' is not a valid host name" },
+        { ".example", "target: '.example' is not a valid host name" },
+        { "nbd://-h/x", "uri: '-h' is not a valid host name" },
         { "", "target: empty host" },
         { "1:2:3", "target: '1:2:3' is not a valid IPv6 address" },
         { "[::1", "target: missing ']' after IPv6 address" },
