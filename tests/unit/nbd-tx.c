@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <endian.h>
 #include <errno.h>
+#include <glib.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -147,4 +148,26 @@ int nbd_tx_wait_eof(int fd, int timeout_ms) {
         if (k < 0)
                 return errno == ECONNRESET ? 0 : -errno;
         return k == 0 ? 0 : -EPROTO;
+}
+
+void nbd_tx_fill_pattern(uint8_t *buf, size_t n, unsigned seed) {
+        for (size_t i = 0; i < n; i++)
+                buf[i] = (uint8_t) ((i * 2654435761u + seed) >> 7);
+}
+
+void nbd_tx_exercise(int fd, uint64_t disk_size) {
+        const struct { uint64_t offset; uint32_t len; } cases[] = {
+                { 0, 512 }, { 4096, 4096 }, { 65536, 65536 + 17 }, { 1u << 20, 3u << 20 }, { disk_size - 1, 1 },
+        };
+
+        g_assert_cmpuint(disk_size, >=, 4u << 20);
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree uint8_t *w = g_malloc(cases[i].len), *rd = g_malloc(cases[i].len);
+
+                nbd_tx_fill_pattern(w, cases[i].len, (unsigned) i);
+                g_assert_cmpint(nbd_tx_write(fd, cases[i].offset, w, cases[i].len), ==, 0);
+                g_assert_cmpint(nbd_tx_read(fd, cases[i].offset, rd, cases[i].len), ==, 0);
+                g_assert_cmpmem(w, cases[i].len, rd, cases[i].len);
+        }
+        g_assert_cmpint(nbd_tx_flush(fd), ==, 0);
 }

@@ -27,6 +27,12 @@ int nbd_tx_flush(int fd);
 /* NBD_CMD_DISC has no reply. */
 int nbd_tx_disc(int fd);
 
+/* Writes patterns of several sizes (one larger than the relay's buffers)
+ * at offsets below disk_size, reads each back and compares, then
+ * flushes; asserts (GLib) on any difference. */
+void nbd_tx_exercise(int fd, uint64_t disk_size);
+void nbd_tx_fill_pattern(uint8_t *buf, size_t n, unsigned seed);
+
 /* Reads until end-of-file: 0 when it came within timeout_ms with no data
  * on the way, -ETIMEDOUT, -EPROTO if data arrived, or negative errno. */
 int nbd_tx_wait_eof(int fd, int timeout_ms);

@@ -250,29 +250,6 @@ static void fixture_finish(Fixture *f) {
         g_assert_cmpuint(count_fds(), ==, f->fds_before);
 }
 
-static void fill_pattern(uint8_t *buf, size_t n, unsigned seed) {
-        for (size_t i = 0; i < n; i++)
-                buf[i] = (uint8_t) ((i * 2654435761u + seed) >> 7);
-}
-
-/* Writes patterns of several sizes (one larger than both relay buffers),
- * reads them back and flushes. */
-static void exercise_rw(int fd) {
-        static const struct { uint64_t offset; uint32_t len; } cases[] = {
-                { 0, 512 }, { 4096, 4096 }, { 65536, 65536 + 17 }, { 1u << 20, 3u << 20 }, { DISK_SIZE - 1, 1 },
-        };
-
-        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-                g_autofree uint8_t *w = g_malloc(cases[i].len), *rd = g_malloc(cases[i].len);
-
-                fill_pattern(w, cases[i].len, (unsigned) i);
-                g_assert_cmpint(nbd_tx_write(fd, cases[i].offset, w, cases[i].len), ==, 0);
-                g_assert_cmpint(nbd_tx_read(fd, cases[i].offset, rd, cases[i].len), ==, 0);
-                g_assert_cmpmem(w, cases[i].len, rd, cases[i].len);
-        }
-        g_assert_cmpint(nbd_tx_flush(fd), ==, 0);
-}
-
 static void wait_ended(Relay *r) {
         struct pollfd p = { .fd = relay_event_fd(r), .events = POLLIN };
 
@@ -297,7 +274,7 @@ static void test_rw_disconnect(void) {
         Fixture f;
 
         fixture_relay(&f, MISBEHAVE_NONE, 0);
-        exercise_rw(f.kernel_fd);
+        nbd_tx_exercise(f.kernel_fd, DISK_SIZE);
         g_assert_cmpint(f.server.version, ==, GNUTLS_TLS1_3);
 
         /* As the kernel does on NBD_DISCONNECT: DISC, then wait for the
@@ -314,7 +291,7 @@ static void test_kernel_closes(void) {
         Fixture f;
 
         fixture_relay(&f, MISBEHAVE_NONE, 0);
-        exercise_rw(f.kernel_fd);
+        nbd_tx_exercise(f.kernel_fd, DISK_SIZE);
         f.kernel_fd = safe_close(f.kernel_fd);
         wait_ended(f.relay);
         assert_result(f.relay, 0, NULL);
@@ -332,8 +309,8 @@ static void test_post_handshake(gconstpointer data) {
         /* Key updates and tickets in the middle of the stream are GnuTLS's
          * business: the data must come through unharmed. */
         fixture_relay(&f, m, 3);
-        exercise_rw(f.kernel_fd);
-        exercise_rw(f.kernel_fd);
+        nbd_tx_exercise(f.kernel_fd, DISK_SIZE);
+        nbd_tx_exercise(f.kernel_fd, DISK_SIZE);
         g_assert_false(relay_has_ended(f.relay));
         g_assert_cmpint(relay_stop(f.relay), ==, 0);
         g_assert_cmpint(nbd_tx_wait_eof(f.kernel_fd, 10000), ==, 0);
@@ -380,7 +357,7 @@ static gpointer busy_writer(gpointer userdata) {
         g_autofree uint8_t *buf = g_malloc(256 * 1024);
         int r;
 
-        fill_pattern(buf, 256 * 1024, 7);
+        nbd_tx_fill_pattern(buf, 256 * 1024, 7);
         do
                 r = nbd_tx_write(fd, 0, buf, 256 * 1024);
         while (r == 0);
@@ -442,7 +419,7 @@ static void test_ktls_fallback(void) {
         g_assert_nonnull(strstr(error, "not TCP"));
 
         g_assert_cmpint(relay_new(&f.relay, c, &f.kernel_fd), ==, 0);
-        exercise_rw(f.kernel_fd);
+        nbd_tx_exercise(f.kernel_fd, DISK_SIZE);
         g_assert_cmpint(f.server.version, ==, GNUTLS_TLS1_2);
         g_assert_cmpint(nbd_tx_disc(f.kernel_fd), ==, 0);
         g_assert_cmpint(nbd_tx_wait_eof(f.kernel_fd, 10000), ==, 0);
