@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "conn-internal.h"
+#include "ktls.h"
 #include "tls.h"
 
 /* TLS 1.2 at least, as the NBD spec asks; PSK key exchanges added for
@@ -401,7 +402,12 @@ int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size
                 goto fail;
         }
 
-        r = gnutls_priority_set_direct(c->session, psk ? TLS_PRIORITY_PSK : TLS_PRIORITY_X509, NULL);
+        if (cfg->ktls)
+                /* TLS 1.2 with AES-GCM, so that the kernel can take the
+                 * session over after the handshake; ktls.c says why. */
+                r = gnutls_priority_set_direct(c->session, psk ? KTLS_PRIORITY_PSK : KTLS_PRIORITY_X509, NULL);
+        else
+                r = gnutls_priority_set_direct(c->session, psk ? TLS_PRIORITY_PSK : TLS_PRIORITY_X509, NULL);
         if (r < 0) {
                 r = tls_fail(error, error_size, -EINVAL, "tls: cannot set TLS priorities: %s", gnutls_strerror(r));
                 goto fail;

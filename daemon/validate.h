@@ -51,6 +51,7 @@ typedef struct AttachOptions {
         uint32_t timeout_sec;           /* ≥ 1 */
         uint32_t block_size;            /* 0: negotiate */
         bool persist;
+        bool tls_ktls;                  /* TLS in the kernel when it can carry it (default) */
 } AttachOptions;
 
 void attach_options_init(AttachOptions *o, uint32_t default_timeout_sec);
