@@ -1,7 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The main-thread side of persistent devices: the netlink multicast watch
  * for NBD_CMD_LINK_DEAD, reconnect jobs, the state files under /run/nbdlink,
- * and finding the devices again when nbdlinkd starts. */
+ * and finding the devices again when nbdlinkd starts.
+ *
+ * TLS and persistence. A persistent device must not depend on nbdlinkd
+ * staying alive, so its TLS may only be carried by kTLS: the kernel holds
+ * the session inside the socket it was given, and nbdlinkd dying changes
+ * nothing for it. The user-space relay is refused (manager.c, and again in
+ * the worker when kTLS turns out not to be usable): relay threads die with
+ * the daemon, and although the kernel would then see a dead link and wait,
+ * the data path would have depended on a process that was gone, and the
+ * restarted daemon could not rebuild the session anyway -- see next.
+ * Reconnecting needs a new TLS handshake with the caller's credentials,
+ * which nbdlinkd keeps in memory only, never in the state file (a private
+ * key or PSK does not belong in /run). So: while the nbdlinkd that attached
+ * the device runs, a dead link is reconnected over TLS as over plaintext;
+ * a device found again after a restart keeps working as long as its link
+ * does, but when that link dies it is disconnected at once with a
+ * Disconnected reason that says why, rather than leaving its I/O hanging
+ * until the dead timeout for a reconnect that cannot happen. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +58,28 @@ static void start_reconnect(Device *d) {
         uint64_t now = now_usec(CLOCK_REALTIME), dead_for;
         usec_t deadline;
         int r;
+
+        if (d->restored_tls) {
+                Manager *m = d->manager;
+                _cleanup_free_ char *msg = NULL;
+
+                /* No flush first: the link is dead, it would only wait. */
+                r = m->kernel_ops->netlink(m->kernel_userdata, NBD_NL_DISCONNECT,
+                                           &(NbdNlConfig) { .index = d->index }, NULL);
+                if (r < 0)
+                        fprintf(stderr, "Failed to disconnect %s with NBD_CMD_DISCONNECT: %s\n", d->node, strerror(-r));
+                if (asprintf(&msg, "device %s: link to export '%s' on %s died, and a TLS session cannot be "
+                             "rebuilt after a restart of nbdlinkd (credentials are not kept), disconnected",
+                             d->node, d->export_name, d->host) < 0)
+                        msg = NULL;
+                fprintf(stderr, "%s\n", strempty(msg));
+                (void) sd_bus_emit_signal(m->bus, d->path, DEVICE_INTERFACE, "Disconnected", "ss",
+                                          nbdlink_bus_error_name_from_errno(-ECONNRESET), strempty(msg));
+                device_persist_forget(d);
+                device_reply_detach_calls(d);
+                device_remove(d);
+                return;
+        }
 
         if (d->pstate.dead_since == 0) {
                 d->pstate.dead_since = now;
@@ -171,6 +210,7 @@ void device_persist_attached(Device *d) {
                 .timeout_sec = w->req.options.timeout_sec,
                 .dead_timeout_sec = w->req.persist.dead_timeout_sec,
                 .read_only = w->req.options.read_only,
+                .tls = d->tls,
                 .attached_since = d->attached_since,
         };
         if (!s->host || !s->export_name || !s->backend)
@@ -340,6 +380,9 @@ static int restore_one(Manager *m, PersistState *s) {
         d->connections = s->connections;
         d->read_only = s->read_only || (s->flags & 2u /* NBD_FLAG_READ_ONLY */);
         d->attached_since = s->attached_since;
+        d->tls = s->tls;
+        d->tls_mode = s->tls ? transport_mode_to_string(TRANSPORT_MODE_KTLS) : "none";
+        d->restored_tls = s->tls;
         d->state = DEVICE_ATTACHED;
         d->state_string = device_state_to_string(d->state);
 

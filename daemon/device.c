@@ -116,7 +116,7 @@ static void device_attached(Device *d) {
         d->connections = w->connections;
         d->read_only = w->req.options.read_only || (w->info.flags & 2u /* NBD_FLAG_READ_ONLY */);
         d->tls = w->info.tls;
-        d->tls_mode = w->info.tls ? "relay" : "none";
+        d->tls_mode = transport_mode_to_string(w->transport_mode) ?: "none";
         d->attached_since = now_usec(CLOCK_REALTIME);
         d->state = DEVICE_ATTACHED;
         d->state_string = state_table[d->state];

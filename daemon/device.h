@@ -63,6 +63,7 @@ struct Device {
         /* Persistent devices only. */
         PersistState pstate;            /* what the state file holds */
         bool link_dead;                 /* LINK_DEAD came before the attach was answered */
+        bool restored_tls;              /* found at start with kTLS: no credentials to reconnect with */
 };
 
 int device_new(Device **ret, Manager *m, int index, uid_t owner, const char *sender);

@@ -253,13 +253,13 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
         if (options->persist && options->socket_fd >= 0)
                 return nbdlink_bus_error_set(error, -EINVAL,
                                              "option 'persist' needs a host to reconnect to, not a caller's 'socket'");
-        /* The kernel cannot keep a TLS session: the relay that would carry
-         * it dies with nbdlinkd, and nobody could reconnect without the
-         * caller's credentials. Refused rather than half-persistent. */
-        if (options->persist && options->tls != TLS_MODE_OFF)
+        /* TLS of a persistent device must not depend on nbdlinkd staying
+         * alive: only kTLS, where the kernel holds the session, qualifies
+         * (device-persist.c explains). */
+        if (options->persist && options->tls != TLS_MODE_OFF && !options->tls_ktls)
                 return nbdlink_bus_error_set(error, -EOPNOTSUPP,
-                                             "option 'persist' cannot be combined with TLS: the TLS session would "
-                                             "not survive a restart of nbdlinkd (use tls=off on a trusted network)");
+                                             "option 'persist' with TLS needs 'tls-ktls': the TLS relay would "
+                                             "die with nbdlinkd");
         if (options->persist) {
                 r = device_persist_backend(host, options->port, export_name, &backend, err, sizeof(err));
                 if (r < 0)

@@ -126,10 +126,11 @@ int persist_state_write(const char *dir, const PersistState *s) {
                 "timeout=%" PRIu32 "\n"
                 "dead-timeout=%" PRIu32 "\n"
                 "read-only=%d\n"
+                "tls=%d\n"
                 "attached-since=%" PRIu64 "\n"
                 "dead-since=%" PRIu64 "\n",
                 s->index, s->owner_uid, host, s->port, export_name, backend, s->size, s->flags,
-                s->block_size, s->connections, s->timeout_sec, s->dead_timeout_sec, s->read_only,
+                s->block_size, s->connections, s->timeout_sec, s->dead_timeout_sec, s->read_only, s->tls,
                 s->attached_since, s->dead_since);
         r = fflush(f) != 0 || ferror(f) ? -EIO : 0;
         if (r == 0 && fsync(fileno(f)) < 0)
@@ -222,6 +223,9 @@ int persist_state_read(const char *dir, int index, PersistState *ret) {
                 NUM("read-only", 9, 1, s.read_only)
                 NUM("attached-since", 10, UINT64_MAX, s.attached_since)
                 NUM("dead-since", 11, UINT64_MAX, s.dead_since)
+                /* Optional: missing in files of plaintext devices of the
+                 * first persistent nbdlinkd, which refused TLS. */
+                NUM("tls", 15, 1, s.tls)
 #undef NUM
                 if (strcmp(key, "host") == 0 && !s.host) {
                         r = unescape(v, &s.host);
@@ -239,7 +243,7 @@ int persist_state_read(const char *dir, int index, PersistState *ret) {
                         return r;
         }
 
-        if (seen != (1u << 15) - 1 || s.index != index || s.connections < 1 || s.block_size == 0)
+        if ((seen & ((1u << 15) - 1)) != (1u << 15) - 1 || s.index != index || s.connections < 1 || s.block_size == 0)
                 return -EINVAL;
         *ret = s;
         s = (PersistState) {};

@@ -34,6 +34,7 @@ typedef struct PersistState {
         uint32_t timeout_sec;
         uint32_t dead_timeout_sec;
         bool read_only;
+        bool tls;                       /* kTLS: the credentials are not kept (see device-persist.c) */
         uint64_t attached_since;        /* µs, realtime */
         uint64_t dead_since;            /* µs, realtime; 0 while the link is alive */
 } PersistState;

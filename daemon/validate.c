@@ -106,6 +106,7 @@ void attach_options_init(AttachOptions *o, uint32_t default_timeout_sec) {
                 .socket_fd = -EBADF,
                 .connections = 1,
                 .timeout_sec = default_timeout_sec ?: ATTACH_DEFAULT_TIMEOUT_SEC,
+                .tls_ktls = true,
         };
 }
 
@@ -145,6 +146,7 @@ static const struct {
         { "block-size",   "u", KIND_ATTACH },
         { "persist",      "b", KIND_ATTACH },
         { "dead-timeout", "u", KIND_ATTACH },
+        { "tls-ktls",     "b", KIND_ATTACH },
 };
 
 static int take_credential_fd(int fd, const char *key, int *slot, char *error, size_t error_size) {
@@ -292,15 +294,17 @@ static int parse_one(sd_bus_message *m, const char *key, AttachOptions *o, char 
                                     "option 'block-size' must be a power of two from 512 to 4096");
                 o->block_size = v;
 
-        } else if (strcmp(key, "read-only") == 0 || strcmp(key, "persist") == 0) {
+        } else if (strcmp(key, "read-only") == 0 || strcmp(key, "persist") == 0 || strcmp(key, "tls-ktls") == 0) {
                 int v;
                 r = sd_bus_message_read_basic(m, 'b', &v);
                 if (r < 0)
                         return r;
                 if (key[0] == 'r')
                         o->read_only = v;
-                else
+                else if (key[0] == 'p')
                         o->persist = v;
+                else
+                        o->tls_ktls = v;
         } else
                 return -EINVAL;         /* not reached: checked against option_table */
 

@@ -52,6 +52,7 @@ typedef struct AttachOptions {
         uint32_t block_size;            /* 0: negotiate */
         bool persist;
         uint32_t dead_timeout_sec;      /* 0: not given (only meaningful with persist) */
+        bool tls_ktls;                  /* TLS in the kernel when it can carry it (default) */
 } AttachOptions;
 
 void attach_options_init(AttachOptions *o, uint32_t default_timeout_sec);

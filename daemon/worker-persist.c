@@ -142,6 +142,7 @@ void *worker_reconnect_thread(void *userdata) {
         Worker *w = userdata;
         _cleanup_(nbd_address_done) NbdAddress addr = {};
         _cleanup_(tls_creds_done) TlsCreds creds = {};
+        _cleanup_(tls_transports_done) TlsTransports transports = {};
         char error[HANDSHAKE_ERROR_MAX] = "", message[HANDSHAKE_ERROR_MAX + 256];
         const WorkerPersist *p = &w->req.persist;
         const char *host = w->req.host ?: "(socket)";
@@ -154,6 +155,9 @@ void *worker_reconnect_thread(void *userdata) {
         r = worker_prepare(w, &addr, &creds, error, sizeof(error));
         if (r < 0)
                 goto fail;
+        /* As for the attach: only kTLS, never the relay, may carry TLS of
+         * a persistent device. */
+        creds.config.ktls = ktls_wanted_for_handshake(w->req.options.tls_ktls);
 
         for (attempt = 0;; attempt++) {
                 usec_t deadline = deadline_after(w->req.options.timeout_sec * USEC_PER_SEC);
@@ -168,7 +172,9 @@ void *worker_reconnect_thread(void *userdata) {
                         break;
                 }
 
-                r = worker_open_all(w, &addr, &creds.config, MIN(deadline, p->deadline),
+                /* What the last attempt left behind goes first. */
+                tls_transports_done(&transports);
+                r = worker_open_all(w, &addr, &creds.config, &transports, MIN(deadline, p->deadline),
                                     socks, &n_socks, error, sizeof(error));
                 if (r >= 0 && (w->info.size != p->size || w->info.flags != p->flags)) {
                         /* A different export under the same name: its data
@@ -187,6 +193,8 @@ void *worker_reconnect_thread(void *userdata) {
                 if (r >= 0) {
                         r = nl(w, NBD_NL_RECONFIGURE, socks, n_socks, NULL);
                         worker_release_socks(w, socks, &n_socks);
+                        if (r >= 0)
+                                tls_transports_leave(&transports);
                         if (r < 0) {
                                 (void) snprintf(message, sizeof(message),
                                                 "device nbd%d: NBD_CMD_RECONFIGURE failed: %s",

@@ -13,7 +13,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ktls.h"
 #include "nbd-protocol.h"
+#include "relay.h"
 #include "tls.h"
 #include "worker-internal.h"
 #include "worker.h"
@@ -296,8 +298,59 @@ int worker_prepare(Worker *w, NbdAddress *addr, TlsCreds *creds, char *error, si
         return tls_creds_load(creds, &w->req.options, addr, error, error_size);
 }
 
-int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, usec_t deadline,
-                    int *socks, size_t *n_socks, char *error, size_t error_size) {
+void tls_transports_done(TlsTransports *t) {
+        for (size_t i = 0; i < ATTACH_MAX_CONNECTIONS; i++) {
+                t->relays[i] = relay_free(t->relays[i]);
+                t->ktls[i] = ktls_free(t->ktls[i]);
+        }
+}
+
+/* The kernel cannot speak TLS. It gets the TCP socket itself when the
+ * kernel's TLS layer can carry the session (kTLS, ktls.h), else the
+ * plaintext end of a relay. Takes conn; *ret_fd is blocking. */
+static int tls_transport_start(TlsTransports *t, size_t i, Conn *conn, bool want_ktls, bool allow_relay,
+                               TransportMode *ret_mode, int *ret_fd, char *error, size_t error_size) {
+        char why[KTLS_ERROR_MAX] = "";
+        int r;
+
+        r = ktls_new(&t->ktls[i], conn, want_ktls, ret_fd, why, sizeof(why));
+        if (r >= 0) {
+                *ret_mode = TRANSPORT_MODE_KTLS;
+                return 0;
+        }
+        if (r == -EOPNOTSUPP && !allow_relay) {
+                /* Persistent devices: the relay would be a thread of
+                 * nbdlinkd between the kernel and the server, and die
+                 * with it (see worker-persist.c). */
+                conn_free(conn);
+                (void) snprintf(error, error_size,
+                                "tls: a persistent device needs kTLS, which is not usable here (%s)", why);
+                return -EOPNOTSUPP;
+        }
+        if (r != -EOPNOTSUPP) {
+                /* Half in the kernel: this connection cannot be used. */
+                conn_free(conn);
+                (void) snprintf(error, error_size, "%s", why);
+                return -ECONNABORTED;
+        }
+
+        r = relay_new(&t->relays[i], conn, ret_fd);
+        if (r < 0) {
+                conn_free(conn);
+                (void) snprintf(error, error_size, "tls: cannot start the TLS relay: %s", strerror(-r));
+                return r;
+        }
+        *ret_mode = TRANSPORT_MODE_RELAY;
+        return 0;
+}
+
+void tls_transports_leave(TlsTransports *t) {
+        for (size_t i = 0; i < ATTACH_MAX_CONNECTIONS; i++)
+                t->ktls[i] = ktls_leave(t->ktls[i]);
+}
+
+int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, TlsTransports *transports,
+                    usec_t deadline, int *socks, size_t *n_socks, char *error, size_t error_size) {
         int r;
 
         /* A reconnect asks again: the last attempt's answer goes. */
@@ -332,18 +385,29 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, use
                         return r;
                 }
 
-                if (hs.info.tls) {
-                        /* The kernel cannot speak TLS; a relay has to sit
-                         * between a socketpair and the session. */
-                        handshake_done(&hs);
-                        r = -EOPNOTSUPP;
-                        (void) snprintf(error, error_size,
-                                        "tls: attaching over TLS needs the TLS relay, which this nbdlinkd lacks");
-                        return r;
-                }
-
                 conn = handshake_take_conn(&hs);
                 handshake_done(&hs);
+
+                if (w->info.tls) {
+                        TransportMode mode = TRANSPORT_MODE_NONE;
+
+                        /* The Conn's socket stays published until the
+                         * transport holds it; afterwards the kernel's end
+                         * is what a cancel shuts down. */
+                        r = conn ? tls_transport_start(transports, i, conn, w->req.options.tls_ktls,
+                                                       !w->req.persist.enabled, &mode, &fd, error, error_size) : -EIO;
+                        if (r < 0) {
+                                publish_sock(w, i, -EBADF);
+                                return r;
+                        }
+                        /* TLSMode says "ktls" only when every connection is. */
+                        if (i == 0 || mode == TRANSPORT_MODE_RELAY)
+                                w->transport_mode = mode;
+                        publish_sock(w, i, fd);
+                        socks[(*n_socks)++] = fd;
+                        continue;
+                }
+
                 /* The kernel gets its own reference to the socket; the Conn
                  * (and its copy of the descriptor) goes away. */
                 fd = conn ? fcntl(conn_fd(conn), F_DUPFD_CLOEXEC, 3) : -EBADF;
@@ -398,6 +462,28 @@ static void *query_thread(void *userdata) {
         return NULL;
 }
 
+/* After NBD_DO_IT: stops the relays and picks the most telling way one of
+ * them ended (a TLS failure first), with its message. */
+static int tls_transports_result(TlsTransports *t, const char **ret_message) {
+        int result = 0;
+
+        *ret_message = "";
+        for (size_t i = 0; i < ATTACH_MAX_CONNECTIONS; i++) {
+                const char *msg = "";
+                int k;
+
+                if (!t->relays[i])
+                        continue;
+                k = relay_stop(t->relays[i]);
+                (void) relay_result(t->relays[i], &msg);
+                if (k < 0 && (result == 0 || k == -ECONNABORTED)) {
+                        result = k;
+                        *ret_message = msg;
+                }
+        }
+        return result;
+}
+
 typedef struct Watcher {
         Worker *worker;
         int stop;
@@ -422,6 +508,7 @@ static void *attach_thread(void *userdata) {
         Worker *w = userdata;
         _cleanup_(nbd_address_done) NbdAddress addr = {};
         _cleanup_(tls_creds_done) TlsCreds creds = {};
+        _cleanup_(tls_transports_done) TlsTransports transports = {};
         char error[HANDSHAKE_ERROR_MAX] = "";
         int socks[ATTACH_MAX_CONNECTIONS];
         size_t n_socks = 0;
@@ -438,10 +525,13 @@ static void *attach_thread(void *userdata) {
                 post_failure(w, r, "%s", error);
                 return NULL;
         }
+        /* Decided before the handshake: a session the kernel should take
+         * over is negotiated as TLS 1.2 (ktls.c explains). */
+        creds.config.ktls = ktls_wanted_for_handshake(w->req.options.tls_ktls);
 
         post(w, WORKER_EVENT_NEGOTIATING, 0, NULL);
 
-        r = worker_open_all(w, &addr, &creds.config, deadline, socks, &n_socks, error, sizeof(error));
+        r = worker_open_all(w, &addr, &creds.config, &transports, deadline, socks, &n_socks, error, sizeof(error));
         if (r < 0)
                 goto fail;
 
@@ -456,6 +546,7 @@ static void *attach_thread(void *userdata) {
                 r = worker_attach_netlink(w, socks, &n_socks, error, sizeof(error));
                 if (r < 0)
                         goto fail;
+                tls_transports_leave(&transports);
                 return NULL;
         }
 
@@ -505,6 +596,10 @@ static void *attach_thread(void *userdata) {
         for (size_t i = 0; i < n_socks; i++)
                 safe_close(socks[i]);
 
+        /* A relay that ended on its own is why NBD_DO_IT returned. */
+        const char *relay_message;
+        int relay_r = tls_transports_result(&transports, &relay_message);
+
         if (watcher.result < 0) {
                 if (w->detach_requested || is_cancelled(w))
                         post_failure(w, -ECANCELED, "device nbd%d: attach of export '%s' on %s was cancelled",
@@ -524,6 +619,15 @@ static void *attach_thread(void *userdata) {
                 post(w, WORKER_EVENT_ENDED, 0, NULL);
         else {
                 _cleanup_free_ char *msg = NULL;
+                if (relay_r < 0) {
+                        /* The relay knows better than NBD_DO_IT: a TLS
+                         * failure ("tls: …") becomes TLSFailed. */
+                        if (asprintf(&msg, "device nbd%d: connection to %s (export '%s') ended: %s",
+                                     w->req.dev_index, host, export_name, relay_message) < 0)
+                                msg = NULL;
+                        post(w, WORKER_EVENT_ENDED, relay_r == -ECONNABORTED ? relay_r : -ECONNRESET, msg);
+                        return NULL;
+                }
                 if (asprintf(&msg, "device nbd%d: connection to %s (export '%s') ended%s%s",
                              w->req.dev_index, host, export_name,
                              r < 0 ? ": " : "", r < 0 ? strerror(-r) : "") < 0)

@@ -11,6 +11,7 @@
 
 #include "handshake.h"
 #include "kernel.h"
+#include "ktls.h"
 #include "net.h"
 #include "validate.h"
 
@@ -93,6 +94,7 @@ struct Worker {
         size_t n_exports;
         uint32_t block_size;
         uint32_t connections;
+        TransportMode transport_mode;   /* how the kernel's sockets carry TLS */
 
         /* Shared with the main thread, under lock. */
         pthread_mutex_t lock;
