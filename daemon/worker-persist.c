@@ -46,6 +46,10 @@ int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, char *error, s
                 return -EFBIG;
         }
 
+        /* An open /dev/nbdN holds a configuration in the kernel, and
+         * NBD_CMD_CONNECT refuses a device that has one ("already in use"):
+         * ours goes, and comes back once the device runs. */
+        w->req.dev_fd = safe_close(w->req.dev_fd);
         r = nl(w, NBD_NL_CONNECT, socks, *n_socks, &index);
         if (r < 0) {
                 if (r == -EBUSY)
@@ -65,6 +69,13 @@ int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, char *error, s
                 disconnect(w);
                 return -EIO;
         }
+
+        /* For the flush before a detach; without it a detach goes
+         * straight to NBD_CMD_DISCONNECT. */
+        r = nbd_device_open(index, &w->req.dev_fd, error, error_size);
+        if (r < 0)
+                fprintf(stderr, "Failed to open nbd%d again, ignoring: %s\n", index, error);
+        error[0] = 0;
 
         pthread_mutex_lock(&w->lock);
         if (worker_is_cancelled(w)) {
