@@ -30,6 +30,7 @@
 #define DATA_BYTES (16u * MiB)
 #define CHUNK      (1u * MiB)
 #define OUTAGE_US  (5 * G_USEC_PER_SEC)
+#define WRITE_PACE_US (150 * 1000)
 #define NETNS      "nbdlink-persist"
 #define NS_ADDR    "10.213.7.2"
 #define HOST_ADDR  "10.213.7.1"
@@ -120,7 +121,11 @@ static void server_start(Server *s, const char *other_size) {
         const char *argv[] = {
                 "ip", "netns", "exec", NETNS,
                 "nbdkit", "--foreground", "--exit-with-parent", "--ipaddr", s->addr, "--port", port,
-                "--threads=4", other_size ? "memory" : "file", other_size ? other_size : file, NULL
+                /* One thread per connection: Debian 12's nbdkit aborts when
+                 * one thread closes a connection that another one is still
+                 * answering on, as happens to the old connection when a
+                 * cut link comes back. */
+                "--threads=1", other_size ? "memory" : "file", other_size ? other_size : file, NULL
         };
         double deadline = now_ms() + 20000;
 
@@ -319,6 +324,8 @@ static gpointer writer_thread(gpointer data) {
                 }
                 w->done_at[off / CHUNK] = now_ms();
                 g_atomic_int_inc(&w->done_chunks);
+                /* Paced, so that the outage surely hits it mid-way. */
+                g_usleep(WRITE_PACE_US);
         }
         if (fd < 0)
                 w->error = errno;
