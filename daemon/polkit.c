@@ -337,3 +337,166 @@ int polkit_set_bus_error(sd_bus_error *error, int r, const char *action) {
                 return 0;
         }
 }
+
+/* ---- re-dispatching registry ------------------------------------------ */
+
+typedef struct RegistryEntry RegistryEntry;
+struct RegistryEntry {
+        PolkitRegistry *registry;
+        RegistryEntry *next;
+        sd_bus_message *call;
+        char *action;
+        PolkitQuery *query;     /* NULL once answered */
+        int result;
+};
+
+struct PolkitRegistry {
+        RegistryEntry *entries;
+};
+
+static RegistryEntry *registry_entry_free(RegistryEntry *e) {
+        if (!e)
+                return NULL;
+        polkit_query_free(e->query);
+        sd_bus_message_unref(e->call);
+        free(e->action);
+        free(e);
+        return NULL;
+}
+
+static void registry_remove(PolkitRegistry *reg, RegistryEntry *e) {
+        for (RegistryEntry **p = &reg->entries; *p; p = &(*p)->next)
+                if (*p == e) {
+                        *p = e->next;
+                        break;
+                }
+        registry_entry_free(e);
+}
+
+static RegistryEntry *registry_find(PolkitRegistry *reg, sd_bus_message *call) {
+        for (RegistryEntry *e = reg->entries; e; e = e->next)
+                if (e->call == call)
+                        return e;
+        return NULL;
+}
+
+static unsigned registry_pending_for(PolkitRegistry *reg, const char *sender) {
+        unsigned n = 0;
+
+        for (RegistryEntry *e = reg->entries; e; e = e->next)
+                if (e->query && strcmp(strempty(sd_bus_message_get_sender(e->call)), sender) == 0)
+                        n++;
+        return n;
+}
+
+int polkit_registry_new(PolkitRegistry **ret) {
+        PolkitRegistry *reg;
+
+        if (!ret)
+                return -EINVAL;
+        reg = calloc(1, sizeof(*reg));
+        if (!reg)
+                return -ENOMEM;
+        *ret = reg;
+        return 0;
+}
+
+PolkitRegistry *polkit_registry_free(PolkitRegistry *reg) {
+        if (!reg)
+                return NULL;
+        while (reg->entries)
+                registry_remove(reg, reg->entries);
+        free(reg);
+        return NULL;
+}
+
+static void on_registry_answer(PolkitQuery *q, int r, const char *reason, void *userdata) {
+        RegistryEntry *e = userdata;
+        sd_bus_message *call = e->call;
+        int k;
+
+        e->query = polkit_query_free(q);
+
+        /* Nobody to answer and nothing to do: the handler never runs again,
+         * so the action cannot happen for a caller that left. */
+        if (r == POLKIT_CANCELLED) {
+                registry_remove(e->registry, e);
+                return;
+        }
+
+        e->result = r;
+        k = sd_bus_enqueue_for_read(sd_bus_message_get_bus(call), call);
+        if (k < 0) {
+                /* The handler cannot run again: answer here, and never with
+                 * a success. */
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                if (polkit_set_bus_error(&error, r < 0 ? r : POLKIT_NOT_AUTHORIZED, e->action) < 0)
+                        (void) sd_bus_reply_method_error(call, &error);
+                registry_remove(e->registry, e);
+        }
+}
+
+int polkit_registry_check(
+                PolkitRegistry *reg,
+                sd_bus_message *call,
+                const char *action,
+                const char *const *details,
+                sd_bus_error *error) {
+
+        RegistryEntry *e;
+        const char *sender;
+        int r;
+
+        if (!reg || !call || !action)
+                return -EINVAL;
+
+        e = registry_find(reg, call);
+        if (e && strcmp(e->action, action) != 0) {
+                registry_remove(reg, e);
+                e = NULL;
+        }
+        if (e) {
+                if (e->query)
+                        return 0;       /* dispatched again before the answer: keep waiting */
+                r = e->result;
+                registry_remove(reg, e);
+                if (r == 0)
+                        return 1;
+                if (polkit_set_bus_error(error, r, action) < 0)
+                        return r;
+                return sd_bus_error_set_errno(error, r);
+        }
+
+        sender = sd_bus_message_get_sender(call);
+        if (sender && registry_pending_for(reg, sender) >= POLKIT_REGISTRY_MAX_PER_CALLER)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
+                                         "Too many authorizations pending for this caller (at most %u).",
+                                         POLKIT_REGISTRY_MAX_PER_CALLER);
+
+        e = calloc(1, sizeof(*e));
+        if (!e)
+                return sd_bus_error_set_errno(error, -ENOMEM);
+        e->registry = reg;
+        e->call = sd_bus_message_ref(call);
+        e->action = strdup(action);
+        if (!e->action) {
+                registry_entry_free(e);
+                return sd_bus_error_set_errno(error, -ENOMEM);
+        }
+
+        r = polkit_authorize_async(sd_bus_message_get_bus(call), call, action, details,
+                                   on_registry_answer, e, &e->query);
+        if (r != 0) {
+                registry_entry_free(e);
+                if (r > 0)
+                        return 1;
+                if (polkit_set_bus_error(error, r, action) < 0)
+                        return r;
+                return sd_bus_error_set_errno(error, r);
+        }
+
+        e->next = reg->entries;
+        reg->entries = e;
+        return 0;
+}

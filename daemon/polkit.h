@@ -90,6 +90,45 @@ static inline void polkit_query_freep(PolkitQuery **q) {
 /* The method call the query is about (borrowed). */
 sd_bus_message *polkit_query_get_message(PolkitQuery *q);
 
+/* The shape of systemd's bus_verify_polkit_async(), for method handlers that
+ * run "parse → validate → authorize → act" and are simply run again once
+ * polkit has answered. The registry remembers the queries in flight and the
+ * answers not yet picked up, per method call; free it only after the bus is
+ * gone or flushed, since freeing withdraws every pending check. */
+typedef struct PolkitRegistry PolkitRegistry;
+
+/* At most this many checks pending per caller (unique name); more are
+ * refused with org.freedesktop.DBus.Error.LimitsExceeded (-ENOBUFS), so that
+ * one caller cannot keep polkitd busy. */
+#define POLKIT_REGISTRY_MAX_PER_CALLER 16u
+
+int polkit_registry_new(PolkitRegistry **ret);
+PolkitRegistry *polkit_registry_free(PolkitRegistry *reg);
+
+static inline void polkit_registry_freep(PolkitRegistry **reg) {
+        polkit_registry_free(*reg);
+}
+
+/* Called by a method handler with its message:
+ *   1   authorized: go on and act;
+ *   0   a check is under way: the handler returns 1 without replying; when
+ *       polkit answers, the same message is put back on the bus's read queue
+ *       (sd_bus_enqueue_for_read) and the handler runs again, reaching this
+ *       call once more, which then gives the answer. If the caller leaves in
+ *       between, the message is dropped and the handler never runs again;
+ *   <0  refused: `error` is set (NotAuthorized, InteractiveAuthorizationRequired,
+ *       LimitsExceeded, or the errno's own error) and the handler returns
+ *       the value.
+ * An answer is tied to the action it was asked for: a second run that asks
+ * for another action (Detach of a device whose owner changed meanwhile)
+ * starts a new check. */
+int polkit_registry_check(
+                PolkitRegistry *reg,
+                sd_bus_message *call,
+                const char *action,
+                const char *const *details,
+                sd_bus_error *error);
+
 /* For r = POLKIT_NOT_AUTHORIZED or POLKIT_INTERACTIVE_REQUIRED: fills `error`
  * with the bus error the caller gets, naming the action in words a person
  * understands, and returns r. For any other r returns 0 and leaves `error`

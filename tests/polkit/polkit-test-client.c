@@ -5,7 +5,9 @@
  * pending, printing "LEFT".
  *
  *   polkit-test-client [--user NAME] [--interactive] [--leave-after-ms N] \
- *           authorize ACTION DEVICE HOST EXPORT     (the test service)
+ *           authorize ACTION DEVICE HOST EXPORT     (the test service, callback)
+ *   polkit-test-client ... authorize-registry ACTION DEVICE HOST EXPORT
+ *                                                    (the same, re-dispatched)
  *   polkit-test-client ... attach DEVICE HOST EXPORT (nbdlinkd's Attach)
  */
 #include <getopt.h>
@@ -74,9 +76,11 @@ int main(int argc, char **argv) {
                 return 2;
         }
 
-        if (argc - optind == 5 && strcmp(argv[optind], "authorize") == 0) {
+        if (argc - optind == 5 && (strcmp(argv[optind], "authorize") == 0 ||
+                                   strcmp(argv[optind], "authorize-registry") == 0)) {
                 r = sd_bus_message_new_method_call(bus, &call, "org.nbdlink.PolkitTest1", "/org/nbdlink/PolkitTest1",
-                                                   "org.nbdlink.PolkitTest1", "Authorize");
+                                                   "org.nbdlink.PolkitTest1",
+                                                   strcmp(argv[optind], "authorize") == 0 ? "Authorize" : "AuthorizeRegistry");
                 if (r >= 0)
                         r = sd_bus_message_append(call, "ssss", argv[optind + 1], argv[optind + 2],
                                                   argv[optind + 3], argv[optind + 4]);

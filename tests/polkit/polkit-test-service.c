@@ -20,6 +20,7 @@
 
 typedef struct Service {
         sd_bus *bus;
+        PolkitRegistry *registry;
         uint32_t performed, refused, cancelled;
         PolkitQuery *pending[MAX_PENDING];
         char *actions[MAX_PENDING];
@@ -105,6 +106,29 @@ static int method_authorize(sd_bus_message *m, void *userdata, sd_bus_error *err
         return 1;
 }
 
+/* The shape nbdlinkd's handlers have: parse, authorize through the registry,
+ * act; run again from the start when polkit has answered. */
+static int method_authorize_registry(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Service *s = userdata;
+        const char *action, *device, *host, *export;
+        int r;
+
+        r = sd_bus_message_read(m, "ssss", &action, &device, &host, &export);
+        if (r < 0)
+                return r;
+
+        const char *details[] = { "device", device, "host", host, "export", export, NULL };
+        r = polkit_registry_check(s->registry, m, action, details, error);
+        if (r < 0) {
+                s->refused++;
+                fprintf(stderr, "polkit-test-service: registry refused: %s\n", strna(error->name));
+                return r;
+        }
+        if (r == 0)
+                return 1;
+        return perform(s, m);
+}
+
 static int method_stats(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Service *s = userdata;
         uint32_t pending = 0;
@@ -120,6 +144,10 @@ static const sd_bus_vtable service_vtable[] = {
                                 SD_BUS_ARGS("s", action, "s", device, "s", host, "s", export),
                                 SD_BUS_NO_RESULT,
                                 method_authorize, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("AuthorizeRegistry",
+                                SD_BUS_ARGS("s", action, "s", device, "s", host, "s", export),
+                                SD_BUS_NO_RESULT,
+                                method_authorize_registry, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Stats",
                                 SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("u", performed, "u", refused, "u", cancelled, "u", pending),
@@ -130,6 +158,7 @@ static const sd_bus_vtable service_vtable[] = {
 int main(void) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(polkit_registry_freep) PolkitRegistry *registry = NULL;
         Service s = {};
         sigset_t mask;
         int r;
@@ -139,7 +168,9 @@ int main(void) {
         sigaddset(&mask, SIGINT);
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
-        r = sd_event_default(&event);
+        r = polkit_registry_new(&registry);
+        if (r >= 0)
+                r = sd_event_default(&event);
         if (r >= 0)
                 r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
         if (r >= 0)
@@ -159,6 +190,7 @@ int main(void) {
                 return 1;
         }
         s.bus = bus;
+        s.registry = registry;
 
         printf("ready\n");
         fflush(stdout);
