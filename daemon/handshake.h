@@ -71,7 +71,10 @@ typedef struct Handshake {
         uint16_t handshake_flags;
         uint32_t client_flags;
         bool tried_go;
+        bool got_export;                /* NBD_INFO_EXPORT seen for this GO/INFO */
+        uint32_t current_option;        /* NBD_OPT_GO or NBD_OPT_INFO in flight */
         unsigned n_info_replies;
+        size_t n_allocated;             /* capacity of exports */
 
         /* Results. */
         NbdExportInfo info;

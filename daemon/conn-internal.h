@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The inside of a Conn, shared by conn.c (the byte stream and its deadline)
+ * and tls.c (which installs a GnuTLS session into it). Nothing else may
+ * include this. */
+#pragma once
+
+#include <gnutls/gnutls.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+
+struct Conn {
+        int fd;                         /* -EBADF for a memory Conn */
+        usec_t deadline;
+
+        /* Memory Conn (fuzzing): reads come from here. */
+        const uint8_t *mem;
+        size_t mem_size;
+        size_t mem_pos;
+        bool is_memory;
+
+        /* After STARTTLS: all bytes go through the session. The credentials
+         * must live as long as the session. */
+        gnutls_session_t session;
+        gnutls_certificate_credentials_t x509_cred;
+        gnutls_psk_client_credentials_t psk_cred;
+};
+
+/* Waits until fd is readable (events POLLIN) or writable (POLLOUT) or the
+ * deadline passes: 0, -ETIMEDOUT, or negative errno. */
+int conn_wait(Conn *c, short events);
+
+/* Frees the TLS session and credentials (tls.c). */
+void conn_tls_free(Conn *c);

@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* STARTTLS for the handshake: a GnuTLS client session over the Conn's
+ * non-blocking socket, bounded by the Conn's deadline, with X.509 (CA bytes,
+ * a CA directory or the system trust, optional client certificate) or PSK
+ * credentials. Credentials arrive as bytes, never as paths. */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "conn-internal.h"
+#include "tls.h"
+
+/* TLS 1.2 at least, as the NBD spec asks; PSK key exchanges added for
+ * PSK sessions only. */
+#define TLS_PRIORITY_X509 "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define TLS_PRIORITY_PSK  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:+ECDHE-PSK:+DHE-PSK:+PSK"
+
+/* A descriptor that is not a regular file (a pipe from the caller) gets
+ * this long to deliver its bytes, so a caller cannot stall us forever. */
+#define BLOB_READ_TIMEOUT_MS 5000
+
+#define PSK_MAX_KEY_HEX 1024u
+
+int blob_read_fd(Blob *ret, int fd, size_t max_size) {
+        struct stat st;
+        uint8_t *buf = NULL;
+        size_t size = 0, allocated = 0;
+        bool regular;
+        int r;
+
+        if (!ret || fd < 0)
+                return -EINVAL;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        regular = S_ISREG(st.st_mode);
+
+        for (;;) {
+                ssize_t k;
+
+                /* Room for one byte past the limit, to tell "exactly
+                 * max_size" from "too large", and for a closing NUL. */
+                if (size + 1 >= allocated) {
+                        size_t n = allocated == 0 ? 4096 : allocated * 2;
+                        uint8_t *nbuf;
+
+                        if (n > max_size + 2)
+                                n = max_size + 2;
+                        if (n <= allocated) {
+                                r = -EFBIG;
+                                goto fail;
+                        }
+                        /* Not realloc(): the old copy of a secret must be
+                         * wiped, not left behind in freed memory. */
+                        nbuf = malloc(n);
+                        if (!nbuf) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
+                        if (size > 0)
+                                memcpy(nbuf, buf, size);
+                        erase_and_free(buf, allocated);
+                        buf = nbuf;
+                        allocated = n;
+                }
+
+                if (!regular) {
+                        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+                        r = poll(&p, 1, BLOB_READ_TIMEOUT_MS);
+                        if (r < 0 && errno == EINTR)
+                                continue;
+                        if (r < 0) {
+                                r = -errno;
+                                goto fail;
+                        }
+                        if (r == 0) {
+                                r = -ETIMEDOUT;
+                                goto fail;
+                        }
+                }
+
+                k = read(fd, buf + size, allocated - 1 - size);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto fail;
+                }
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+                if (size > max_size) {
+                        r = -EFBIG;
+                        goto fail;
+                }
+        }
+
+        if (!buf) {
+                buf = calloc(1, 1);
+                if (!buf)
+                        return -ENOMEM;
+                allocated = 1;
+        }
+        buf[size] = 0;
+        *ret = (Blob) { .data = buf, .size = size };
+        return 0;
+
+fail:
+        erase_and_free(buf, allocated);
+        return r;
+}
+
+void blob_done(Blob *b) {
+        if (!b)
+                return;
+        if (b->data)
+                explicit_bzero(b->data, b->size);
+        free(b->data);
+        b->data = NULL;
+        b->size = 0;
+}
+
+void conn_tls_free(Conn *c) {
+        if (c->session) {
+                /* One non-blocking attempt at close_notify: polite, but
+                 * never worth waiting for. */
+                (void) gnutls_bye(c->session, GNUTLS_SHUT_WR);
+                gnutls_deinit(c->session);
+                c->session = NULL;
+        }
+        if (c->x509_cred) {
+                gnutls_certificate_free_credentials(c->x509_cred);
+                c->x509_cred = NULL;
+        }
+        if (c->psk_cred) {
+                gnutls_psk_free_client_credentials(c->psk_cred);
+                c->psk_cred = NULL;
+        }
+}
+
+_printf_(4, 5)
+static int tls_fail(char *error, size_t error_size, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (error && error_size > 0) {
+                va_start(ap, fmt);
+                (void) vsnprintf(error, error_size, fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+static int unhex(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* Finds the line for username (or the first line) in a psktool file
+ * ("username:hexkey" per line) and installs it into fresh credentials. */
+static int psk_load(const Blob *file, const char *username, gnutls_psk_client_credentials_t *ret, char *error, size_t error_size) {
+        const char *p = file->data, *end = p + file->size;
+        unsigned lineno = 0;
+
+        while (p < end) {
+                const char *eol = memchr(p, '\n', (size_t) (end - p)) ?: end;
+                const char *line = p, *colon, *key;
+                size_t line_len = (size_t) (eol - p), user_len, key_len;
+
+                p = eol < end ? eol + 1 : end;
+                lineno++;
+
+                if (line_len > 0 && line[line_len - 1] == '\r')
+                        line_len--;
+                if (line_len == 0)
+                        continue;
+
+                colon = memchr(line, ':', line_len);
+                if (!colon || colon == line)
+                        return tls_fail(error, error_size, -EINVAL, "tls: PSK file line %u is not \"username:hexkey\"", lineno);
+                user_len = (size_t) (colon - line);
+                key = colon + 1;
+                key_len = line_len - user_len - 1;
+
+                if (username && (strlen(username) != user_len || memcmp(username, line, user_len) != 0))
+                        continue;
+
+                if (key_len == 0 || key_len % 2 != 0 || key_len > PSK_MAX_KEY_HEX)
+                        return tls_fail(error, error_size, -EINVAL, "tls: PSK file line %u has a key of bad length", lineno);
+                for (size_t i = 0; i < key_len; i++)
+                        if (unhex(key[i]) < 0)
+                                return tls_fail(error, error_size, -EINVAL, "tls: PSK file line %u has a key that is not hexadecimal", lineno);
+
+                {
+                        char user[256], hexkey[PSK_MAX_KEY_HEX + 1];
+                        gnutls_psk_client_credentials_t cred;
+                        gnutls_datum_t datum;
+                        int r;
+
+                        if (user_len >= sizeof(user))
+                                return tls_fail(error, error_size, -EINVAL, "tls: PSK username on line %u is too long", lineno);
+                        memcpy(user, line, user_len);
+                        user[user_len] = 0;
+                        memcpy(hexkey, key, key_len);
+                        hexkey[key_len] = 0;
+                        datum = (gnutls_datum_t) { .data = (unsigned char *) hexkey, .size = (unsigned) key_len };
+
+                        r = gnutls_psk_allocate_client_credentials(&cred);
+                        if (r < 0) {
+                                explicit_bzero(hexkey, sizeof(hexkey));
+                                return tls_fail(error, error_size, -ENOMEM, "tls: cannot allocate PSK credentials: %s", gnutls_strerror(r));
+                        }
+                        r = gnutls_psk_set_client_credentials(cred, user, &datum, GNUTLS_PSK_KEY_HEX);
+                        explicit_bzero(hexkey, sizeof(hexkey));
+                        if (r < 0) {
+                                gnutls_psk_free_client_credentials(cred);
+                                return tls_fail(error, error_size, -EINVAL, "tls: bad PSK for user \"%s\": %s", user, gnutls_strerror(r));
+                        }
+                        *ret = cred;
+                        return 0;
+                }
+        }
+
+        if (username)
+                return tls_fail(error, error_size, -EINVAL, "tls: no key for user \"%s\" in the PSK file", username);
+        return tls_fail(error, error_size, -EINVAL, "tls: the PSK file holds no key");
+}
+
+static int x509_load(const TlsConfig *cfg, gnutls_certificate_credentials_t *ret, char *error, size_t error_size) {
+        gnutls_certificate_credentials_t cred;
+        int r;
+
+        r = gnutls_certificate_allocate_credentials(&cred);
+        if (r < 0)
+                return tls_fail(error, error_size, -ENOMEM, "tls: cannot allocate certificate credentials: %s", gnutls_strerror(r));
+
+        if (cfg->ca.size > 0) {
+                gnutls_datum_t d = { .data = cfg->ca.data, .size = (unsigned) cfg->ca.size };
+
+                r = gnutls_certificate_set_x509_trust_mem(cred, &d, GNUTLS_X509_FMT_PEM);
+                if (r <= 0) {
+                        gnutls_certificate_free_credentials(cred);
+                        return tls_fail(error, error_size, -EINVAL, "tls: no usable CA certificate in the CA bundle%s%s",
+                                        r < 0 ? ": " : "", r < 0 ? gnutls_strerror(r) : "");
+                }
+        } else if (cfg->ca_dir) {
+                r = gnutls_certificate_set_x509_trust_dir(cred, cfg->ca_dir, GNUTLS_X509_FMT_PEM);
+                if (r <= 0) {
+                        gnutls_certificate_free_credentials(cred);
+                        return tls_fail(error, error_size, -EINVAL, "tls: no usable CA certificate in %s%s%s",
+                                        cfg->ca_dir, r < 0 ? ": " : "", r < 0 ? gnutls_strerror(r) : "");
+                }
+        } else {
+                r = gnutls_certificate_set_x509_system_trust(cred);
+                if (r <= 0) {
+                        gnutls_certificate_free_credentials(cred);
+                        return tls_fail(error, error_size, -EINVAL, "tls: no CA given and the system trust store is empty%s%s",
+                                        r < 0 ? ": " : "", r < 0 ? gnutls_strerror(r) : "");
+                }
+        }
+
+        if (cfg->cert.size > 0 || cfg->key.size > 0) {
+                gnutls_datum_t c = { .data = cfg->cert.data, .size = (unsigned) cfg->cert.size };
+                gnutls_datum_t k = { .data = cfg->key.data, .size = (unsigned) cfg->key.size };
+
+                if (cfg->cert.size == 0 || cfg->key.size == 0) {
+                        gnutls_certificate_free_credentials(cred);
+                        return tls_fail(error, error_size, -EINVAL, "tls: a client certificate needs both the certificate and its key");
+                }
+                r = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+                if (r < 0) {
+                        gnutls_certificate_free_credentials(cred);
+                        return tls_fail(error, error_size, -EINVAL, "tls: cannot load the client certificate and key: %s", gnutls_strerror(r));
+                }
+        }
+
+        *ret = cred;
+        return 0;
+}
+
+/* Names the first check that failed, most telling first. */
+static const char *verify_status_to_string(unsigned status) {
+        if (status & GNUTLS_CERT_UNEXPECTED_OWNER)
+                return "host name mismatch";
+        if (status & GNUTLS_CERT_EXPIRED)
+                return "certificate expired";
+        if (status & GNUTLS_CERT_NOT_ACTIVATED)
+                return "certificate not yet valid";
+        if (status & GNUTLS_CERT_REVOKED)
+                return "certificate revoked";
+        if (status & GNUTLS_CERT_SIGNER_NOT_FOUND)
+                return "unknown CA (issuer not trusted)";
+        if (status & GNUTLS_CERT_SIGNER_NOT_CA)
+                return "issuer is not a CA";
+        if (status & GNUTLS_CERT_INSECURE_ALGORITHM)
+                return "insecure signature algorithm";
+        if (status & GNUTLS_CERT_SIGNATURE_FAILURE)
+                return "bad signature";
+        return "certificate not trusted";
+}
+
+static int handshake_error(Conn *c, const TlsConfig *cfg, bool psk, int r, char *error, size_t error_size) {
+        if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+                unsigned status = gnutls_session_get_verify_cert_status(c->session);
+                gnutls_datum_t out = {};
+                int k;
+
+                k = gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
+                r = tls_fail(error, error_size, -ECONNABORTED, "tls: certificate verification failed: %s%s%s%s (%s)",
+                             verify_status_to_string(status),
+                             (status & GNUTLS_CERT_UNEXPECTED_OWNER) && cfg->hostname ? " for \"" : "",
+                             (status & GNUTLS_CERT_UNEXPECTED_OWNER) && cfg->hostname ? cfg->hostname : "",
+                             (status & GNUTLS_CERT_UNEXPECTED_OWNER) && cfg->hostname ? "\"" : "",
+                             k >= 0 && out.data ? (const char *) out.data : "no details");
+                gnutls_free(out.data);
+                return r;
+        }
+
+        if (r == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+                gnutls_alert_description_t a = gnutls_alert_get(c->session);
+                const char *name = gnutls_alert_get_name(a);
+
+                if (psk && (a == GNUTLS_A_DECRYPT_ERROR || a == GNUTLS_A_UNKNOWN_PSK_IDENTITY ||
+                            a == GNUTLS_A_ILLEGAL_PARAMETER || a == GNUTLS_A_BAD_RECORD_MAC ||
+                            a == GNUTLS_A_HANDSHAKE_FAILURE))
+                        return tls_fail(error, error_size, -ECONNABORTED, "tls: bad PSK: the server rejected the key%s%s%s (alert: %s)",
+                                        cfg->psk_username ? " of user \"" : "", cfg->psk_username ?: "", cfg->psk_username ? "\"" : "",
+                                        name ?: "unknown");
+                return tls_fail(error, error_size, -ECONNABORTED, "tls: the server aborted the TLS handshake (alert: %s)", name ?: "unknown");
+        }
+
+        if (psk && (r == GNUTLS_E_DECRYPTION_FAILED || r == GNUTLS_E_MAC_VERIFY_FAILED))
+                return tls_fail(error, error_size, -ECONNABORTED, "tls: bad PSK: the keys do not match (%s)", gnutls_strerror(r));
+
+        if (psk)
+                /* A server that does not know the identity or derives a
+                 * different key tends to just hang up (TLS 1.3 binders). */
+                return tls_fail(error, error_size, -ECONNABORTED, "tls: bad PSK or unknown PSK user%s%s%s: the server ended the TLS handshake (%s)",
+                                cfg->psk_username ? " \"" : "", cfg->psk_username ?: "", cfg->psk_username ? "\"" : "",
+                                gnutls_strerror(r));
+
+        if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PULL_ERROR || r == GNUTLS_E_PUSH_ERROR || r == GNUTLS_E_SESSION_EOF)
+                return tls_fail(error, error_size, -ECONNABORTED, "tls: the server closed the connection during the TLS handshake (%s)", gnutls_strerror(r));
+
+        return tls_fail(error, error_size, -ECONNABORTED, "tls: TLS handshake failed: %s", gnutls_strerror(r));
+}
+
+static bool is_ip_literal(const char *s) {
+        unsigned char buf[sizeof(struct in6_addr)];
+
+        return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size) {
+        bool psk;
+        int r;
+
+        if (!c || !cfg)
+                return tls_fail(error, error_size, -EINVAL, "tls: no TLS configuration");
+        if (c->session)
+                return tls_fail(error, error_size, -EINVAL, "tls: TLS is already running");
+        if (c->is_memory)
+                /* Fuzzing: the bytes after STARTTLS cannot be a TLS peer. */
+                return tls_fail(error, error_size, -ECONNABORTED, "tls: no TLS over a memory connection");
+
+        psk = cfg->psk_file.size > 0;
+        if (psk)
+                r = psk_load(&cfg->psk_file, cfg->psk_username, &c->psk_cred, error, error_size);
+        else
+                r = x509_load(cfg, &c->x509_cred, error, error_size);
+        if (r < 0)
+                goto fail;
+
+        r = gnutls_init(&c->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+        if (r < 0) {
+                c->session = NULL;
+                r = tls_fail(error, error_size, -ENOMEM, "tls: cannot create a TLS session: %s", gnutls_strerror(r));
+                goto fail;
+        }
+
+        r = gnutls_priority_set_direct(c->session, psk ? TLS_PRIORITY_PSK : TLS_PRIORITY_X509, NULL);
+        if (r < 0) {
+                r = tls_fail(error, error_size, -EINVAL, "tls: cannot set TLS priorities: %s", gnutls_strerror(r));
+                goto fail;
+        }
+
+        if (psk)
+                r = gnutls_credentials_set(c->session, GNUTLS_CRD_PSK, c->psk_cred);
+        else
+                r = gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, c->x509_cred);
+        if (r < 0) {
+                r = tls_fail(error, error_size, -EINVAL, "tls: cannot set TLS credentials: %s", gnutls_strerror(r));
+                goto fail;
+        }
+
+        if (!psk) {
+                /* SNI takes names only; the certificate check takes both. */
+                if (cfg->hostname && !is_ip_literal(cfg->hostname))
+                        (void) gnutls_server_name_set(c->session, GNUTLS_NAME_DNS, cfg->hostname, strlen(cfg->hostname));
+                /* Chain and (when we know it) host name are checked inside
+                 * the handshake, which then fails with
+                 * GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR. */
+                gnutls_session_set_verify_cert(c->session, cfg->hostname, 0);
+        }
+
+        gnutls_transport_set_int(c->session, c->fd);
+        /* Our own deadline governs, through conn_wait(). */
+        gnutls_handshake_set_timeout(c->session, GNUTLS_INDEFINITE_TIMEOUT);
+
+        for (;;) {
+                r = gnutls_handshake(c->session);
+                if (r == GNUTLS_E_SUCCESS)
+                        break;
+                if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
+                        int k = conn_wait(c, gnutls_record_get_direction(c->session) ? POLLOUT : POLLIN);
+                        if (k == -ETIMEDOUT) {
+                                r = tls_fail(error, error_size, -ETIMEDOUT, "tls: timed out during the TLS handshake");
+                                goto fail;
+                        }
+                        if (k < 0) {
+                                r = tls_fail(error, error_size, -ECONNABORTED, "tls: waiting for the server failed: %s", strerror(-k));
+                                goto fail;
+                        }
+                        continue;
+                }
+                if (r < 0 && !gnutls_error_is_fatal(r))
+                        continue;       /* warning alerts */
+
+                r = handshake_error(c, cfg, psk, r, error, error_size);
+                goto fail;
+        }
+
+        return 0;
+
+fail:
+        /* No close_notify after a failed handshake: just drop it all. */
+        if (c->session) {
+                gnutls_deinit(c->session);
+                c->session = NULL;
+        }
+        conn_tls_free(c);
+        return r;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A scripted NBD server for unit tests: a thread on one end of a
+ * socketpair plays a list of steps (send these bytes, expect those bytes,
+ * wait, trickle, start TLS) and records the first mismatch. */
+#pragma once
+
+#include <gnutls/gnutls.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct FakeServer FakeServer;
+
+FakeServer *fake_server_new(void);
+/* Starts the thread; returns the client's end of the socketpair. */
+int fake_server_start(FakeServer *s);
+/* Waits for the thread (which ends with the script, or when the client
+ * closes during a drain step) and returns its first mismatch, or NULL. */
+char *fake_server_join(FakeServer *s);
+void fake_server_free(FakeServer *s);
+/* Send failures after this point are not mismatches (the client is
+ * expected to give up while the server is still talking). */
+void fake_server_allow_early_close(FakeServer *s);
+
+void fs_send(FakeServer *s, const void *data, size_t n);
+void fs_send_u16(FakeServer *s, uint16_t v);
+void fs_send_u32(FakeServer *s, uint32_t v);
+void fs_send_u64(FakeServer *s, uint64_t v);
+void fs_send_zeroes(FakeServer *s, size_t n);
+void fs_expect(FakeServer *s, const void *data, size_t n);
+void fs_expect_u32(FakeServer *s, uint32_t v);
+void fs_sleep(FakeServer *s, unsigned ms);
+/* Sends the bytes one at a time, ms apart. */
+void fs_trickle(FakeServer *s, const void *data, size_t n, unsigned ms);
+/* Reads and throws away everything until the client closes. */
+void fs_drain(FakeServer *s);
+/* Server side of a TLS handshake; further steps go through the session.
+ * Credentials are taken over by the FakeServer. A failed handshake ends
+ * the script without a mismatch when expect_failure is set. */
+void fs_start_tls_x509(FakeServer *s, gnutls_certificate_credentials_t cred, bool expect_failure);
+void fs_start_tls_psk(FakeServer *s, gnutls_psk_server_credentials_t cred, bool expect_failure);
+/* The server demands a client certificate in its TLS handshake. */
+void fake_server_require_client_cert(FakeServer *s);
+/* After join: did the client present a certificate? */
+bool fake_server_client_cert_seen(FakeServer *s);
+
+/* NBD building blocks. */
+void fs_greeting_newstyle(FakeServer *s, uint16_t handshake_flags);
+void fs_greeting_oldstyle(FakeServer *s, uint64_t size, uint32_t flags);
+/* Expects an option header with this option and payload. */
+void fs_expect_option(FakeServer *s, uint32_t option, const void *data, uint32_t len);
+/* Expects NBD_OPT_GO or NBD_OPT_INFO for name with nbdlink's four requests. */
+void fs_expect_go(FakeServer *s, uint32_t option, const char *name);
+void fs_reply(FakeServer *s, uint32_t option, uint32_t type, const void *data, uint32_t len);
+/* A reply header only: claims len bytes without sending them. */
+void fs_reply_header(FakeServer *s, uint64_t magic, uint32_t option, uint32_t type, uint32_t len);
+void fs_info_export(FakeServer *s, uint32_t option, uint64_t size, uint16_t flags);
+void fs_info_block_size(FakeServer *s, uint32_t option, uint32_t min, uint32_t pref, uint32_t max);
+void fs_info_string(FakeServer *s, uint32_t option, uint16_t info, const char *str);
+void fs_server_entry(FakeServer *s, const char *name, const char *description);
