@@ -322,11 +322,19 @@ static void suite_setup(void) {
         }
 }
 
-static void suite_teardown(void) {
+/* Stops everything; FALSE when the service did not exit cleanly (under the
+ * sanitizers that is how a leak or a bad access in daemon/polkit.c shows). */
+static gboolean suite_teardown(void) {
+        gboolean ok = TRUE;
+
         polkitd_set_running(FALSE);
         if (suite.service) {
                 g_subprocess_send_signal(suite.service, SIGTERM);
                 (void) g_subprocess_wait(suite.service, NULL, NULL);
+                if (!g_subprocess_get_if_exited(suite.service) || g_subprocess_get_exit_status(suite.service) != 0) {
+                        printf("# polkit-test-service did not exit cleanly\n");
+                        ok = FALSE;
+                }
                 g_clear_object(&suite.service);
         }
         g_clear_object(&suite.conn);
@@ -340,6 +348,7 @@ static void suite_teardown(void) {
         (void) umount2(POLKIT_RULES_USR, MNT_DETACH);
         g_clear_pointer(&suite.bus_address, g_free);
         g_clear_pointer(&suite.policy, g_free);
+        return ok;
 }
 
 static Stats get_stats(void) {
@@ -667,6 +676,7 @@ int main(int argc, char **argv) {
 
         suite_setup();
         r = g_test_run();
-        suite_teardown();
+        if (!suite_teardown() && r == 0)
+                r = 1;
         return r;
 }
