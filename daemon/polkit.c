@@ -29,6 +29,7 @@ struct PolkitQuery {
         sd_bus *bus;
         sd_bus_message *call;
         const char *sender;             /* points into call */
+        uid_t uid;                      /* the caller's, as the bus reports it */
         char cancellation_id[64];
         bool interactive;
         bool done;
@@ -140,8 +141,10 @@ static int on_check_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
          * never a yes. */
         e = sd_bus_message_get_error(m);
         if (e) {
-                query_finish_errorf(q, POLKIT_NOT_AUTHORIZED, "polkit: %s: %s",
-                                    strna(e->name), strna(e->message));
+                if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                        query_finish(q, POLKIT_NOT_AUTHORIZED, "polkit is not running");
+                else
+                        query_finish_errorf(q, POLKIT_NOT_AUTHORIZED, "polkit failed: %s", strna(e->message));
                 return 0;
         }
 
@@ -158,7 +161,7 @@ static int on_check_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
                 if (challenge && !q->interactive)
                         query_finish(q, POLKIT_INTERACTIVE_REQUIRED, "polkit would ask for authentication");
                 else
-                        query_finish(q, POLKIT_NOT_AUTHORIZED, "polkit refused");
+                        query_finish(q, POLKIT_NOT_AUTHORIZED, "polkit said no");
                 return 0;
         }
 
@@ -191,9 +194,8 @@ static int append_details(sd_bus_message *m, const char *const *details) {
         return sd_bus_message_close_container(m);
 }
 
-static int sender_is_root(sd_bus_message *call) {
+static int sender_uid(sd_bus_message *call, uid_t *ret) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        uid_t uid;
         int r;
 
         r = sd_bus_query_sender_creds(call, SD_BUS_CREDS_EUID, &creds);
@@ -203,10 +205,7 @@ static int sender_is_root(sd_bus_message *call) {
          * the caller's pid: only what the bus itself vouches for counts. */
         if (sd_bus_creds_get_augmented_mask(creds) & SD_BUS_CREDS_EUID)
                 return -EPERM;
-        r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                return r;
-        return uid == 0;
+        return sd_bus_creds_get_euid(creds, ret);
 }
 
 int polkit_authorize_async(
@@ -222,6 +221,7 @@ int polkit_authorize_async(
         _cleanup_(polkit_query_freep) PolkitQuery *q = NULL;
         char match[256];
         const char *sender;
+        uid_t uid;
         int r;
 
         if (!bus || !call || !action || !callback || !ret_query)
@@ -233,12 +233,12 @@ int polkit_authorize_async(
         if (!sender || sender[0] != ':')
                 return -EINVAL;
 
-        r = sender_is_root(call);
+        r = sender_uid(call, &uid);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
                 return POLKIT_NOT_AUTHORIZED;
-        if (r > 0) {
+        if (uid == 0) {
                 *ret_query = NULL;
                 return 1;
         }
@@ -249,6 +249,7 @@ int polkit_authorize_async(
         q->bus = sd_bus_ref(bus);
         q->call = sd_bus_message_ref(call);
         q->sender = sender;
+        q->uid = uid;
         q->interactive = sd_bus_message_get_allow_interactive_authorization(call) > 0;
         q->callback = callback;
         q->userdata = userdata;
@@ -307,6 +308,10 @@ sd_bus_message *polkit_query_get_message(PolkitQuery *q) {
         return q ? q->call : NULL;
 }
 
+uid_t polkit_query_get_uid(PolkitQuery *q) {
+        return q ? q->uid : POLKIT_UID_UNKNOWN;
+}
+
 /* Words for the error message; an unknown action is named as it is. */
 static const char *action_to_words(const char *action) {
         if (!action)
@@ -322,17 +327,23 @@ static const char *action_to_words(const char *action) {
         return action;
 }
 
-int polkit_set_bus_error(sd_bus_error *error, int r, const char *action) {
+int polkit_set_bus_error(sd_bus_error *error, int r, const char *action, uid_t uid, const char *reason) {
+        char who[32] = "the caller";
+
+        if (uid != POLKIT_UID_UNKNOWN)
+                (void) snprintf(who, sizeof(who), "uid %u", (unsigned) uid);
+
         switch (r) {
         case POLKIT_NOT_AUTHORIZED:
                 return sd_bus_error_setf(error, POLKIT_ERROR_NOT_AUTHORIZED,
-                                         "Not authorized to %s (polkit action %s).",
-                                         action_to_words(action), strna(action));
+                                         "%s is not allowed to %s (polkit action %s)%s%s",
+                                         who, action_to_words(action), strna(action),
+                                         reason ? ": " : "", strempty(reason));
         case POLKIT_INTERACTIVE_REQUIRED:
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
-                                         "Authentication is required to %s (polkit action %s); "
-                                         "call again allowing interactive authorization.",
-                                         action_to_words(action), strna(action));
+                                         "%s must authenticate to %s (polkit action %s); "
+                                         "call again allowing interactive authorization",
+                                         who, action_to_words(action), strna(action));
         default:
                 return 0;
         }
@@ -348,6 +359,8 @@ struct RegistryEntry {
         char *action;
         PolkitQuery *query;     /* NULL once answered */
         int result;
+        uid_t uid;
+        char *reason;
 };
 
 struct PolkitRegistry {
@@ -360,6 +373,7 @@ static RegistryEntry *registry_entry_free(RegistryEntry *e) {
         polkit_query_free(e->query);
         sd_bus_message_unref(e->call);
         free(e->action);
+        free(e->reason);
         free(e);
         return NULL;
 }
@@ -415,6 +429,7 @@ static void on_registry_answer(PolkitQuery *q, int r, const char *reason, void *
         sd_bus_message *call = e->call;
         int k;
 
+        e->uid = polkit_query_get_uid(q);
         e->query = polkit_query_free(q);
 
         /* Nobody to answer and nothing to do: the handler never runs again,
@@ -425,14 +440,19 @@ static void on_registry_answer(PolkitQuery *q, int r, const char *reason, void *
         }
 
         e->result = r;
+        if (reason) {
+                e->reason = strdup(reason);
+                if (!e->reason)
+                        e->result = r = -ENOMEM;
+        }
         k = sd_bus_enqueue_for_read(sd_bus_message_get_bus(call), call);
         if (k < 0) {
                 /* The handler cannot run again: answer here, and never with
                  * a success. */
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
-                if (polkit_set_bus_error(&error, r < 0 ? r : POLKIT_NOT_AUTHORIZED, e->action) < 0)
-                        (void) sd_bus_reply_method_error(call, &error);
+                (void) polkit_set_bus_error(&error, POLKIT_NOT_AUTHORIZED, e->action, e->uid, "cannot answer");
+                (void) sd_bus_reply_method_error(call, &error);
                 registry_remove(e->registry, e);
         }
 }
@@ -446,7 +466,7 @@ int polkit_registry_check(
 
         RegistryEntry *e;
         const char *sender;
-        int r;
+        int r, k;
 
         if (!reg || !call || !action)
                 return -EINVAL;
@@ -460,12 +480,13 @@ int polkit_registry_check(
                 if (e->query)
                         return 0;       /* dispatched again before the answer: keep waiting */
                 r = e->result;
-                registry_remove(reg, e);
-                if (r == 0)
+                if (r == 0) {
+                        registry_remove(reg, e);
                         return 1;
-                if (polkit_set_bus_error(error, r, action) < 0)
-                        return r;
-                return sd_bus_error_set_errno(error, r);
+                }
+                k = polkit_set_bus_error(error, r, action, e->uid, e->reason);
+                registry_remove(reg, e);
+                return k < 0 ? k : sd_bus_error_set_errno(error, r);
         }
 
         sender = sd_bus_message_get_sender(call);
@@ -491,8 +512,9 @@ int polkit_registry_check(
                 registry_entry_free(e);
                 if (r > 0)
                         return 1;
-                if (polkit_set_bus_error(error, r, action) < 0)
-                        return r;
+                if (r == POLKIT_NOT_AUTHORIZED)
+                        return polkit_set_bus_error(error, r, action, POLKIT_UID_UNKNOWN,
+                                                    "cannot tell who is calling, or cannot ask polkit");
                 return sd_bus_error_set_errno(error, r);
         }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <errno.h>
+#include <sys/types.h>
 #include <systemd/sd-bus.h>
 
 #define POLKIT_ACTION_ATTACH       "org.nbdlink.NBD1.attach"
@@ -35,6 +36,8 @@
 #define POLKIT_CANCELLED            (-ECANCELED)
 
 #define POLKIT_ERROR_NOT_AUTHORIZED "org.nbdlink.NBD1.Error.NotAuthorized"
+
+#define POLKIT_UID_UNKNOWN ((uid_t) -1)
 
 typedef struct PolkitQuery PolkitQuery;
 
@@ -89,6 +92,8 @@ static inline void polkit_query_freep(PolkitQuery **q) {
 
 /* The method call the query is about (borrowed). */
 sd_bus_message *polkit_query_get_message(PolkitQuery *q);
+/* The caller's uid as the bus reported it. */
+uid_t polkit_query_get_uid(PolkitQuery *q);
 
 /* The shape of systemd's bus_verify_polkit_async(), for method handlers that
  * run "parse → validate → authorize → act" and are simply run again once
@@ -130,7 +135,9 @@ int polkit_registry_check(
                 sd_bus_error *error);
 
 /* For r = POLKIT_NOT_AUTHORIZED or POLKIT_INTERACTIVE_REQUIRED: fills `error`
- * with the bus error the caller gets, naming the action in words a person
- * understands, and returns r. For any other r returns 0 and leaves `error`
- * alone, so that the caller's own error mapping takes over. */
-int polkit_set_bus_error(sd_bus_error *error, int r, const char *action);
+ * with the bus error the caller gets ("uid 1000 is not allowed to attach
+ * network block devices (polkit action org.nbdlink.NBD1.attach): polkit said
+ * no"), and returns r. `uid` may be POLKIT_UID_UNKNOWN and `reason` (the
+ * callback's) NULL. For any other r returns 0 and leaves `error` alone, so
+ * that the caller's own error mapping takes over. */
+int polkit_set_bus_error(sd_bus_error *error, int r, const char *action, uid_t uid, const char *reason);

@@ -62,7 +62,7 @@ static void on_authorized(PolkitQuery *q, int r, const char *reason, void *userd
         } else {
                 s->refused++;
                 fprintf(stderr, "polkit-test-service: refused: %s\n", strna(reason));
-                if (polkit_set_bus_error(&error, r, service_action(s, q)) == 0)
+                if (polkit_set_bus_error(&error, r, service_action(s, q), polkit_query_get_uid(q), reason) == 0)
                         sd_bus_error_set_errno(&error, r);
                 (void) sd_bus_reply_method_error(call, &error);
         }
@@ -90,7 +90,7 @@ static int method_authorize(sd_bus_message *m, void *userdata, sd_bus_error *err
         r = polkit_authorize_async(sd_bus_message_get_bus(m), m, action, details, on_authorized, s, &q);
         if (r < 0) {
                 s->refused++;
-                if (polkit_set_bus_error(error, r, action) < 0)
+                if (polkit_set_bus_error(error, r, action, POLKIT_UID_UNKNOWN, NULL) < 0)
                         return r;
                 return sd_bus_error_set_errno(error, r);
         }
