@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Authorization of bus callers. Today: uid 0 is allowed, everyone else is
- * refused (never allowed by default); polkit's CheckAuthorization slots in
- * here without changing any handler. */
+/* Authorization of bus callers: uid 0 is allowed, everyone else is asked
+ * about through polkit's CheckAuthorization (daemon/polkit.c), and refused
+ * whenever polkit cannot be asked. */
 
 #include <errno.h>
 
@@ -27,16 +27,7 @@ int bus_sender_uid(sd_bus_message *m, uid_t *ret) {
         return 0;
 }
 
-int auth_check(sd_bus_message *m, const char *action, sd_bus_error *error) {
-        uid_t uid;
-        int r;
-
-        r = bus_sender_uid(m, &uid);
-        if (r < 0)
-                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling (%s): %s",
-                                              action, strerror(-r));
-        if (uid == 0)
-                return 1;
-
-        return nbdlink_bus_error_setf(error, -EACCES, "uid %u is not allowed to %s", (unsigned) uid, action);
+int auth_check(PolkitRegistry *registry, sd_bus_message *m, const char *action,
+               const char *const *details, sd_bus_error *error) {
+        return polkit_registry_check(registry, m, action, details, error);
 }

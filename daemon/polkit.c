@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bus-error.h"
 #include "polkit.h"
 #include "util/macro.h"
 #include "util/time-util.h"
@@ -335,7 +336,7 @@ int polkit_set_bus_error(sd_bus_error *error, int r, const char *action, uid_t u
 
         switch (r) {
         case POLKIT_NOT_AUTHORIZED:
-                return sd_bus_error_setf(error, POLKIT_ERROR_NOT_AUTHORIZED,
+                return sd_bus_error_setf(error, NBDLINK_ERROR_NOT_AUTHORIZED,
                                          "%s is not allowed to %s (polkit action %s)%s%s",
                                          who, action_to_words(action), strna(action),
                                          reason ? ": " : "", strempty(reason));
@@ -358,6 +359,7 @@ struct RegistryEntry {
         sd_bus_message *call;
         char *action;
         PolkitQuery *query;     /* NULL once answered */
+        usec_t answered;        /* CLOCK_MONOTONIC */
         int result;
         uid_t uid;
         char *reason;
@@ -392,6 +394,21 @@ static RegistryEntry *registry_find(PolkitRegistry *reg, sd_bus_message *call) {
                 if (e->call == call)
                         return e;
         return NULL;
+}
+
+/* An answer is picked up when the handler runs again, right after it came.
+ * One that is still here a minute later belongs to a handler that will not
+ * run again (its object went away meanwhile): let the call go. */
+#define REGISTRY_STALE_USEC (60 * USEC_PER_SEC)
+
+static void registry_purge_stale(PolkitRegistry *reg) {
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+
+        for (RegistryEntry *e = reg->entries, *next; e; e = next) {
+                next = e->next;
+                if (!e->query && now - e->answered > REGISTRY_STALE_USEC)
+                        registry_remove(reg, e);
+        }
 }
 
 static unsigned registry_pending_for(PolkitRegistry *reg, const char *sender) {
@@ -440,6 +457,7 @@ static void on_registry_answer(PolkitQuery *q, int r, const char *reason, void *
         }
 
         e->result = r;
+        e->answered = now_usec(CLOCK_MONOTONIC);
         if (reason) {
                 e->reason = strdup(reason);
                 if (!e->reason)
@@ -471,6 +489,7 @@ int polkit_registry_check(
         if (!reg || !call || !action)
                 return -EINVAL;
 
+        registry_purge_stale(reg);
         e = registry_find(reg, call);
         if (e && strcmp(e->action, action) != 0) {
                 registry_remove(reg, e);

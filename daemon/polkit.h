@@ -35,8 +35,6 @@
 #define POLKIT_INTERACTIVE_REQUIRED (-ENOKEY)
 #define POLKIT_CANCELLED            (-ECANCELED)
 
-#define POLKIT_ERROR_NOT_AUTHORIZED "org.nbdlink.NBD1.Error.NotAuthorized"
-
 #define POLKIT_UID_UNKNOWN ((uid_t) -1)
 
 typedef struct PolkitQuery PolkitQuery;
@@ -126,7 +124,8 @@ static inline void polkit_registry_freep(PolkitRegistry **reg) {
  *       the value.
  * An answer is tied to the action it was asked for: a second run that asks
  * for another action (Detach of a device whose owner changed meanwhile)
- * starts a new check. */
+ * starts a new check. An answer nobody picks up (the handler's object went
+ * away before it ran again) is dropped after a minute. */
 int polkit_registry_check(
                 PolkitRegistry *reg,
                 sd_bus_message *call,
