@@ -9,6 +9,7 @@
  *   polkit-test-client ... authorize-registry ACTION DEVICE HOST EXPORT
  *                                                    (the same, re-dispatched)
  *   polkit-test-client ... attach DEVICE HOST EXPORT (nbdlinkd's Attach)
+ *   polkit-test-client ... list HOST                 (nbdlinkd's ListExports)
  */
 #include <getopt.h>
 #include <grp.h>
@@ -90,6 +91,11 @@ int main(int argc, char **argv) {
                 if (r >= 0)
                         r = sd_bus_message_append(call, "sssb", argv[optind + 1], argv[optind + 2],
                                                   argv[optind + 3], 0);
+        } else if (argc - optind == 2 && strcmp(argv[optind], "list") == 0) {
+                r = sd_bus_message_new_method_call(bus, &call, "org.nbdlink.NBD1", "/org/nbdlink/NBD1",
+                                                   "org.nbdlink.NBD1.Manager", "ListExports");
+                if (r >= 0)
+                        r = sd_bus_message_append(call, "sa{sv}", argv[optind + 1], 0);
         } else {
                 fprintf(stderr, "polkit-test-client: bad arguments\n");
                 return 2;

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,9 +27,11 @@
 #define POLKIT_RULES_USR  "/usr/share/polkit-1/rules.d"
 #define POLKIT_NAME       "org.freedesktop.PolicyKit1"
 #define SERVICE_NAME      "org.nbdlink.PolkitTest1"
+#define NBDLINKD_NAME     "org.nbdlink.NBD1"
 
 #define ERR_NOT_AUTHORIZED "ERROR org.nbdlink.NBD1.Error.NotAuthorized: "
 #define ERR_INTERACTIVE    "ERROR org.freedesktop.DBus.Error.InteractiveAuthorizationRequired: "
+#define ERR_NO_SUCH_DEVICE "ERROR org.nbdlink.NBD1.Error.NoSuchDevice: "
 
 /* What the whole suite shares: one bus, one polkitd at a time, one service. */
 static struct {
@@ -37,6 +41,7 @@ static struct {
         GSubprocess *bus_daemon;
         GSubprocess *polkitd;
         GSubprocess *service;
+        GSubprocess *nbdlinkd;
         GDBusConnection *conn;
 } suite;
 
@@ -296,8 +301,9 @@ static void suite_setup(void) {
                 "    <allow own=\"" SERVICE_NAME "\"/>\n"
                 "  </policy>\n"
                 "  <include>/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf</include>\n"
+                "  <include>%s/data/org.nbdlink.NBD1.conf</include>\n"
                 "</busconfig>\n",
-                suite.tmpdir);
+                suite.tmpdir, source_root);
         write_file(conf, conf_text);
 
         {
@@ -320,6 +326,14 @@ static void suite_setup(void) {
                 suite.service = spawn_and_read_line(argv, &line);
                 g_assert_cmpstr(line, ==, "ready");
         }
+
+        {
+                g_autofree char *nbdlinkd = g_build_filename(g_getenv("NBDLINK_BUILD_ROOT"), "daemon", "nbdlinkd", NULL);
+                const char *argv[] = { nbdlinkd, NULL };
+
+                suite.nbdlinkd = spawn_quiet(argv);
+                wait_for_name(NBDLINKD_NAME, TRUE);
+        }
 }
 
 /* Stops everything; FALSE when the service did not exit cleanly (under the
@@ -328,6 +342,15 @@ static gboolean suite_teardown(void) {
         gboolean ok = TRUE;
 
         polkitd_set_running(FALSE);
+        if (suite.nbdlinkd) {
+                g_subprocess_send_signal(suite.nbdlinkd, SIGTERM);
+                (void) g_subprocess_wait(suite.nbdlinkd, NULL, NULL);
+                if (!g_subprocess_get_if_exited(suite.nbdlinkd) || g_subprocess_get_exit_status(suite.nbdlinkd) != 0) {
+                        printf("# nbdlinkd did not exit cleanly\n");
+                        ok = FALSE;
+                }
+                g_clear_object(&suite.nbdlinkd);
+        }
         if (suite.service) {
                 g_subprocess_send_signal(suite.service, SIGTERM);
                 (void) g_subprocess_wait(suite.service, NULL, NULL);
@@ -627,6 +650,126 @@ static void test_caller_leaves_interactive(gconstpointer mode) {
         caller_leaves(mode, TRUE);
 }
 
+/* ---- the real nbdlinkd --------------------------------------------------
+ * This host has no nbd module: an Attach that gets past authorization ends
+ * in NoSuchDevice, which is how these cases tell "authorized" apart. */
+
+static char *nbdlinkd_attach(const char *user, gboolean interactive, const char *export) {
+        const char *call[] = { "attach", "/dev/nbd0", "nbd.example", export, NULL };
+
+        return run_client(user, interactive, -1, call);
+}
+
+static void test_nbdlinkd_root_without_polkitd(void) {
+        g_autofree char *out = NULL;
+
+        polkitd_set_running(FALSE);
+        out = nbdlinkd_attach(NULL, FALSE, "disk0");
+        g_assert_true(g_str_has_prefix(out, ERR_NO_SUCH_DEVICE));
+}
+
+static void test_nbdlinkd_polkitd_not_running(void) {
+        g_autofree char *out = NULL;
+
+        polkitd_set_running(FALSE);
+        out = nbdlinkd_attach("nobody", FALSE, "disk0");
+        g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
+        g_assert_nonnull(strstr(out, "uid 65534 is not allowed to attach network block devices "
+                                     "(polkit action org.nbdlink.NBD1.attach): polkit is not running"));
+}
+
+static void test_nbdlinkd_rule_allows(void) {
+        g_autofree char *out = NULL;
+
+        polkitd_set_running(TRUE);
+        out = nbdlinkd_attach("nobody", FALSE, "disk0");
+        g_assert_true(g_str_has_prefix(out, ERR_NO_SUCH_DEVICE));
+        g_assert_nonnull(strstr(out, "/dev/nbd0"));
+}
+
+/* The rule refuses one export by name: nbdlinkd passes the details. */
+static void test_nbdlinkd_rule_sees_details(void) {
+        g_autofree char *out = NULL;
+
+        polkitd_set_running(TRUE);
+        out = nbdlinkd_attach("nobody", FALSE, "denied-export");
+        g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
+}
+
+static void test_nbdlinkd_rule_denies(void) {
+        g_autofree char *out = NULL;
+
+        polkitd_set_running(TRUE);
+        out = nbdlinkd_attach("daemon", TRUE, "disk0");
+        g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
+        g_assert_nonnull(strstr(out, "uid 1 is not allowed to attach network block devices "
+                                     "(polkit action org.nbdlink.NBD1.attach): polkit said no"));
+}
+
+static void test_nbdlinkd_interactive_required(void) {
+        g_autofree char *out = NULL;
+
+        polkitd_set_running(TRUE);
+        out = nbdlinkd_attach("bin", FALSE, "disk0");
+        g_assert_true(g_str_has_prefix(out, ERR_INTERACTIVE));
+        g_assert_nonnull(strstr(out, "uid 2 must authenticate to attach network block devices"));
+}
+
+/* A listening socket on loopback: nbdlinkd's ListExports connects to it only
+ * if it acts. */
+static int listen_loopback(guint16 *ret_port) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        int fd;
+
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
+        g_assert_cmpint(listen(fd, 8), ==, 0);
+        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &len), ==, 0);
+        *ret_port = ntohs(sa.sin_port);
+        return fd;
+}
+
+/* TRUE if someone connected to the listener within timeout_ms. */
+static gboolean connected_within(int listener, int timeout_ms) {
+        struct pollfd pfd = { .fd = listener, .events = POLLIN };
+        int fd;
+
+        if (poll(&pfd, 1, timeout_ms) <= 0)
+                return FALSE;
+        fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+                return FALSE;
+        close(fd);
+        return TRUE;
+}
+
+/* games is allowed only after polkit thinks for 1.5 s; it leaves before
+ * that, so nbdlinkd must never connect on its behalf. nobody, allowed at
+ * once, shows that a connection would be seen. */
+static void test_nbdlinkd_caller_leaves(void) {
+        g_autofree char *host = NULL, *out = NULL, *control = NULL;
+        guint16 port;
+        int listener;
+
+        polkitd_set_running(TRUE);
+        listener = listen_loopback(&port);
+        host = g_strdup_printf("127.0.0.1:%u", port);
+        {
+                const char *call[] = { "list", host, NULL };
+
+                out = run_client("games", FALSE, 300, call);
+                g_assert_cmpstr(out, ==, "LEFT");
+                g_assert_false(connected_within(listener, 2000));
+
+                control = run_client("nobody", FALSE, 500, call);
+                g_assert_cmpstr(control, ==, "LEFT");
+                g_assert_true(connected_within(listener, 2000));
+        }
+        close(listener);
+}
+
 /* Not root: nothing here can run (namespaces, bind mounts, other uids). */
 static void test_needs_root(void) {
         g_test_skip("the polkit suite needs root: it creates mount and pid namespaces and calls as other users");
@@ -653,6 +796,13 @@ int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/polkit/policy/valid", test_policy_valid);
         g_test_add_func("/polkit/policy/loaded", test_policy_loaded);
+        g_test_add_func("/polkit/nbdlinkd/root-without-polkitd", test_nbdlinkd_root_without_polkitd);
+        g_test_add_func("/polkit/nbdlinkd/polkitd-not-running", test_nbdlinkd_polkitd_not_running);
+        g_test_add_func("/polkit/nbdlinkd/rule-allows", test_nbdlinkd_rule_allows);
+        g_test_add_func("/polkit/nbdlinkd/rule-sees-details", test_nbdlinkd_rule_sees_details);
+        g_test_add_func("/polkit/nbdlinkd/rule-denies", test_nbdlinkd_rule_denies);
+        g_test_add_func("/polkit/nbdlinkd/interactive-required", test_nbdlinkd_interactive_required);
+        g_test_add_func("/polkit/nbdlinkd/caller-leaves", test_nbdlinkd_caller_leaves);
         for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
                 static const struct {
                         const char *name;
