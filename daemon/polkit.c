@@ -254,9 +254,11 @@ int polkit_authorize_async(
         q->interactive = sd_bus_message_get_allow_interactive_authorization(call) > 0;
         q->callback = callback;
         q->userdata = userdata;
-        /* Unique among the queries alive at one time, which is all polkit
-         * asks of a cancellation id. */
-        (void) snprintf(q->cancellation_id, sizeof(q->cancellation_id), "nbdlink-%" PRIxPTR, (uintptr_t) q);
+        /* polkit refuses an id that one of our checks it still knows uses;
+         * the address alone could come back for a new query right after an
+         * old one was withdrawn, the time with it cannot. */
+        (void) snprintf(q->cancellation_id, sizeof(q->cancellation_id), "nbdlink-%" PRIxPTR "-%" PRIu64,
+                        (uintptr_t) q, (uint64_t) now_usec(CLOCK_MONOTONIC));
 
         /* The watch goes out before the check: the bus handles our messages
          * in order, so either the caller is gone before polkit looks at it
