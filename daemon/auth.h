@@ -14,8 +14,16 @@
 #define ACTION_DETACH_OTHER POLKIT_ACTION_DETACH_OTHER
 #define ACTION_LIST         POLKIT_ACTION_LIST
 
-/* The caller's uid, from the bus's view of the sender. */
+/* The caller's effective uid, as the bus itself vouches for it (never read
+ * from /proc, where a recycled pid could name another process). This is the
+ * uid polkit decides about and the one recorded as a device's OwnerUID. */
 int bus_sender_uid(sd_bus_message *m, uid_t *ret);
+
+/* Which action a Detach needs: ACTION_DETACH when `caller` is the uid that
+ * attached the device (`owner`), ACTION_DETACH_OTHER otherwise. A Detach of a
+ * device nbdlinkd does not know is checked as ACTION_DETACH (pass the
+ * caller's own uid as owner): it ends in NotAttached, and nobody is harmed. */
+const char *auth_detach_action(uid_t caller, uid_t owner);
 
 /* 1: allowed, go on. 0: the answer is pending and the message will be
  * dispatched again when it comes (the handler returns 1 and waits; if the

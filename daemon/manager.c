@@ -382,7 +382,7 @@ static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         char node[32];
         (void) snprintf(node, sizeof(node), "/dev/nbd%d", index);
         const char *details[] = { "device", node, "host", d ? d->host : "", "export", d ? d->export_name : "", NULL };
-        r = auth_check(m->polkit, msg, d && d->owner_uid != uid ? ACTION_DETACH_OTHER : ACTION_DETACH, details, error);
+        r = auth_check(m->polkit, msg, auth_detach_action(uid, d ? d->owner_uid : uid), details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
