@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -171,6 +172,80 @@ static void bind_mount(const char *from, const char *to) {
                 g_error("cannot bind %s over %s: %s", from, to, g_strerror(errno));
 }
 
+/* The suite's users, one per outcome of nbdlink-test.rules. They exist only
+ * inside the suite's mount namespace (copies of /etc/passwd and /etc/group
+ * with these lines added are bound over the originals), so the host's user
+ * database is never touched and nothing is left behind. */
+static const struct {
+        const char *name;
+        unsigned uid;
+        const char *groups;     /* supplementary, comma-separated */
+} test_users[] = {
+        { "nbdlink-member",   64201, "nbdlink-users" },
+        { "nbdlink-outsider", 64202, NULL },
+        { "nbdlink-admin",    64203, "nbdlink-users,nbdlink-admin" },
+        { "nbdlink-denied",   64204, "nbdlink-denied" },
+        { "nbdlink-slow",     64205, "nbdlink-slow" },
+        { "nbdlink-asker",    64206, "nbdlink-ask" },
+};
+
+static const struct {
+        const char *name;
+        unsigned gid;
+} test_groups[] = {
+        { "nbdlink-users",  64300 },
+        { "nbdlink-admin",  64301 },
+        { "nbdlink-denied", 64302 },
+        { "nbdlink-slow",   64303 },
+        { "nbdlink-ask",    64304 },
+};
+
+static void add_test_users(void) {
+        g_autofree char *passwd = NULL, *group = NULL, *passwd_path = NULL, *group_path = NULL;
+        g_autoptr(GString) p = NULL, g = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(g_file_get_contents("/etc/passwd", &passwd, NULL, &error));
+        g_assert_true(g_file_get_contents("/etc/group", &group, NULL, &error));
+        p = g_string_new(passwd);
+        g = g_string_new(group);
+        if (p->len > 0 && p->str[p->len - 1] != '\n')
+                g_string_append_c(p, '\n');
+        if (g->len > 0 && g->str[g->len - 1] != '\n')
+                g_string_append_c(g, '\n');
+
+        for (size_t i = 0; i < G_N_ELEMENTS(test_users); i++) {
+                g_assert_null(getpwnam(test_users[i].name));
+                g_string_append_printf(p, "%s:x:%u:%u:nbdlink polkit suite:/nonexistent:/usr/sbin/nologin\n",
+                                       test_users[i].name, test_users[i].uid, test_users[i].uid);
+                g_string_append_printf(g, "%s:x:%u:\n", test_users[i].name, test_users[i].uid);
+        }
+        for (size_t j = 0; j < G_N_ELEMENTS(test_groups); j++) {
+                g_autoptr(GPtrArray) members = g_ptr_array_new();
+
+                for (size_t i = 0; i < G_N_ELEMENTS(test_users); i++) {
+                        g_auto(GStrv) groups = g_strsplit(test_users[i].groups ?: "", ",", -1);
+
+                        if (g_strv_contains((const char *const *) groups, test_groups[j].name))
+                                g_ptr_array_add(members, (gpointer) test_users[i].name);
+                }
+                g_ptr_array_add(members, NULL);
+                g_string_append_printf(g, "%s:x:%u:", test_groups[j].name, test_groups[j].gid);
+                {
+                        g_autofree char *list = g_strjoinv(",", (char **) members->pdata);
+
+                        g_string_append_printf(g, "%s\n", list);
+                }
+        }
+
+        passwd_path = g_build_filename(suite.tmpdir, "passwd", NULL);
+        group_path = g_build_filename(suite.tmpdir, "group", NULL);
+        write_file(passwd_path, p->str);
+        write_file(group_path, g->str);
+        bind_mount(passwd_path, "/etc/passwd");
+        bind_mount(group_path, "/etc/group");
+}
+
 /* Starts a program whose standard output goes to the test log, not into the
  * TAP stream. */
 static GSubprocess *spawn_quiet(const char *const *argv) {
@@ -264,6 +339,8 @@ static void suite_setup(void) {
 
                 copy_file(rules_file, to);
         }
+
+        add_test_users();
 
         /* Only nbdlink's actions, and only the suite's rules: the host's
          * own rules (the sudo group as administrators, ...) stay out. */
@@ -369,6 +446,8 @@ static gboolean suite_teardown(void) {
         (void) umount2(POLKIT_ACTIONS, MNT_DETACH);
         (void) umount2(POLKIT_RULES_ETC, MNT_DETACH);
         (void) umount2(POLKIT_RULES_USR, MNT_DETACH);
+        (void) umount2("/etc/passwd", MNT_DETACH);
+        (void) umount2("/etc/group", MNT_DETACH);
         g_clear_pointer(&suite.bus_address, g_free);
         g_clear_pointer(&suite.policy, g_free);
         return ok;
@@ -503,9 +582,9 @@ static void test_polkitd_not_running(gconstpointer mode) {
 
         polkitd_set_running(FALSE);
         before = get_stats();
-        out = authorize(mode, "nobody", FALSE, "org.nbdlink.NBD1.attach", "disk0");
+        out = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.attach", "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
-        g_assert_nonnull(strstr(out, "uid 65534 is not allowed to attach network block devices "
+        g_assert_nonnull(strstr(out, "uid 64201 is not allowed to attach network block devices "
                                      "(polkit action org.nbdlink.NBD1.attach): polkit is not running"));
         assert_stats_delta(before, 0, 1, 0);
 }
@@ -516,7 +595,7 @@ static void test_rule_allows(gconstpointer mode) {
 
         polkitd_set_running(TRUE);
         before = get_stats();
-        out = authorize(mode, "nobody", FALSE, "org.nbdlink.NBD1.attach", "disk0");
+        out = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.attach", "disk0");
         g_assert_cmpstr(out, ==, "OK");
         assert_stats_delta(before, 1, 0, 0);
 }
@@ -528,7 +607,7 @@ static void test_rule_sees_details(gconstpointer mode) {
 
         polkitd_set_running(TRUE);
         before = get_stats();
-        out = authorize(mode, "nobody", FALSE, "org.nbdlink.NBD1.attach", "denied-export");
+        out = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.attach", "denied-export");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
         assert_stats_delta(before, 0, 1, 0);
 }
@@ -539,24 +618,24 @@ static void test_rule_denies(gconstpointer mode) {
 
         polkitd_set_running(TRUE);
         before = get_stats();
-        out = authorize(mode, "daemon", FALSE, "org.nbdlink.NBD1.attach", "disk0");
+        out = authorize(mode, "nbdlink-denied", FALSE, "org.nbdlink.NBD1.attach", "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
-        g_assert_nonnull(strstr(out, "uid 1 is not allowed to attach network block devices "
+        g_assert_nonnull(strstr(out, "uid 64204 is not allowed to attach network block devices "
                                      "(polkit action org.nbdlink.NBD1.attach): polkit said no"));
         /* A plain no stays a no when interaction is allowed. */
-        out_interactive = authorize(mode, "daemon", TRUE, "org.nbdlink.NBD1.attach", "disk0");
+        out_interactive = authorize(mode, "nbdlink-denied", TRUE, "org.nbdlink.NBD1.attach", "disk0");
         g_assert_true(g_str_has_prefix(out_interactive, ERR_NOT_AUTHORIZED));
         assert_stats_delta(before, 0, 2, 0);
 }
 
-/* No rule for bin and no session: the policy's allow_any applies. */
+/* No rule for nbdlink-outsider and no session: the policy's allow_any applies. */
 static void test_default_list_allowed(gconstpointer mode) {
         Stats before;
         g_autofree char *out = NULL;
 
         polkitd_set_running(TRUE);
         before = get_stats();
-        out = authorize(mode, "bin", FALSE, "org.nbdlink.NBD1.list", "");
+        out = authorize(mode, "nbdlink-outsider", FALSE, "org.nbdlink.NBD1.list", "");
         g_assert_cmpstr(out, ==, "OK");
         assert_stats_delta(before, 1, 0, 0);
 }
@@ -569,11 +648,11 @@ static void test_default_interactive_required(gconstpointer mode) {
 
         polkitd_set_running(TRUE);
         before = get_stats();
-        attach = authorize(mode, "bin", FALSE, "org.nbdlink.NBD1.attach", "disk0");
+        attach = authorize(mode, "nbdlink-outsider", FALSE, "org.nbdlink.NBD1.attach", "disk0");
         g_assert_true(g_str_has_prefix(attach, ERR_INTERACTIVE));
-        g_assert_nonnull(strstr(attach, "uid 2 must authenticate to attach network block devices "
+        g_assert_nonnull(strstr(attach, "uid 64202 must authenticate to attach network block devices "
                                         "(polkit action org.nbdlink.NBD1.attach)"));
-        other = authorize(mode, "bin", FALSE, "org.nbdlink.NBD1.detach-other", "disk0");
+        other = authorize(mode, "nbdlink-outsider", FALSE, "org.nbdlink.NBD1.detach-other", "disk0");
         g_assert_true(g_str_has_prefix(other, ERR_INTERACTIVE));
         assert_stats_delta(before, 0, 2, 0);
 }
@@ -586,7 +665,7 @@ static void test_default_interactive_without_agent(gconstpointer mode) {
 
         polkitd_set_running(TRUE);
         before = get_stats();
-        out = authorize(mode, "bin", TRUE, "org.nbdlink.NBD1.attach", "disk0");
+        out = authorize(mode, "nbdlink-outsider", TRUE, "org.nbdlink.NBD1.attach", "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
         assert_stats_delta(before, 0, 1, 0);
 }
@@ -598,13 +677,13 @@ static void test_polkit_error(gconstpointer mode) {
 
         polkitd_set_running(TRUE);
         before = get_stats();
-        out = authorize(mode, "nobody", FALSE, "org.nbdlink.NBD1.no-such-action", "disk0");
+        out = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.no-such-action", "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
         g_assert_nonnull(strstr(out, "polkit failed: Action org.nbdlink.NBD1.no-such-action is not registered"));
         assert_stats_delta(before, 0, 1, 0);
 }
 
-/* The caller leaves while polkit thinks (the rule for games sleeps 1.5 s,
+/* The caller leaves while polkit thinks (the rule for nbdlink-slow sleeps 1.5 s,
  * then says yes): the query ends as cancelled right away, and the yes that
  * comes later performs nothing. */
 static void caller_leaves(const char *mode, gboolean interactive) {
@@ -616,7 +695,7 @@ static void caller_leaves(const char *mode, gboolean interactive) {
 
         polkitd_set_running(TRUE);
         before = get_stats();
-        out = run_client("games", interactive, 300, call);
+        out = run_client("nbdlink-slow", interactive, 300, call);
         g_assert_cmpstr(out, ==, "LEFT");
 
         /* Well before polkit answers. (The registry drops the call without
@@ -672,9 +751,9 @@ static void test_nbdlinkd_polkitd_not_running(void) {
         g_autofree char *out = NULL;
 
         polkitd_set_running(FALSE);
-        out = nbdlinkd_attach("nobody", FALSE, "disk0");
+        out = nbdlinkd_attach("nbdlink-member", FALSE, "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
-        g_assert_nonnull(strstr(out, "uid 65534 is not allowed to attach network block devices "
+        g_assert_nonnull(strstr(out, "uid 64201 is not allowed to attach network block devices "
                                      "(polkit action org.nbdlink.NBD1.attach): polkit is not running"));
 }
 
@@ -682,7 +761,7 @@ static void test_nbdlinkd_rule_allows(void) {
         g_autofree char *out = NULL;
 
         polkitd_set_running(TRUE);
-        out = nbdlinkd_attach("nobody", FALSE, "disk0");
+        out = nbdlinkd_attach("nbdlink-member", FALSE, "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NO_SUCH_DEVICE));
         g_assert_nonnull(strstr(out, "/dev/nbd0"));
 }
@@ -692,7 +771,7 @@ static void test_nbdlinkd_rule_sees_details(void) {
         g_autofree char *out = NULL;
 
         polkitd_set_running(TRUE);
-        out = nbdlinkd_attach("nobody", FALSE, "denied-export");
+        out = nbdlinkd_attach("nbdlink-member", FALSE, "denied-export");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
 }
 
@@ -700,9 +779,9 @@ static void test_nbdlinkd_rule_denies(void) {
         g_autofree char *out = NULL;
 
         polkitd_set_running(TRUE);
-        out = nbdlinkd_attach("daemon", TRUE, "disk0");
+        out = nbdlinkd_attach("nbdlink-denied", TRUE, "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
-        g_assert_nonnull(strstr(out, "uid 1 is not allowed to attach network block devices "
+        g_assert_nonnull(strstr(out, "uid 64204 is not allowed to attach network block devices "
                                      "(polkit action org.nbdlink.NBD1.attach): polkit said no"));
 }
 
@@ -710,9 +789,9 @@ static void test_nbdlinkd_interactive_required(void) {
         g_autofree char *out = NULL;
 
         polkitd_set_running(TRUE);
-        out = nbdlinkd_attach("bin", FALSE, "disk0");
+        out = nbdlinkd_attach("nbdlink-outsider", FALSE, "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_INTERACTIVE));
-        g_assert_nonnull(strstr(out, "uid 2 must authenticate to attach network block devices"));
+        g_assert_nonnull(strstr(out, "uid 64202 must authenticate to attach network block devices"));
 }
 
 /* A listening socket on loopback: nbdlinkd's ListExports connects to it only
@@ -745,8 +824,9 @@ static gboolean connected_within(int listener, int timeout_ms) {
         return TRUE;
 }
 
-/* games is allowed only after polkit thinks for 1.5 s; it leaves before
- * that, so nbdlinkd must never connect on its behalf. nobody, allowed at
+/* nbdlink-slow is allowed only after polkit thinks for 1.5 s; it leaves
+ * before that, so nbdlinkd must never connect on its behalf. nbdlink-member,
+ * allowed at
  * once, shows that a connection would be seen. */
 static void test_nbdlinkd_caller_leaves(void) {
         g_autofree char *host = NULL, *out = NULL, *control = NULL;
@@ -759,11 +839,11 @@ static void test_nbdlinkd_caller_leaves(void) {
         {
                 const char *call[] = { "list", host, NULL };
 
-                out = run_client("games", FALSE, 300, call);
+                out = run_client("nbdlink-slow", FALSE, 300, call);
                 g_assert_cmpstr(out, ==, "LEFT");
                 g_assert_false(connected_within(listener, 2000));
 
-                control = run_client("nobody", FALSE, 500, call);
+                control = run_client("nbdlink-member", FALSE, 500, call);
                 g_assert_cmpstr(control, ==, "LEFT");
                 g_assert_true(connected_within(listener, 2000));
         }
