@@ -83,8 +83,10 @@ static int on_cancel_authentication(sd_bus_message *m, void *userdata, sd_bus_er
 
 static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_METHOD("BeginAuthentication", "sssa{ss}sa(sa{sv})", "", on_begin_authentication, 0),
-        SD_BUS_METHOD("CancelAuthentication", "s", "", on_cancel_authentication, 0),
+        /* polkitd calls as its own user, not as ours. */
+        SD_BUS_METHOD("BeginAuthentication", "sssa{ss}sa(sa{sv})", "", on_begin_authentication,
+                      SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("CancelAuthentication", "s", "", on_cancel_authentication, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };
 
@@ -152,8 +154,9 @@ static int process_start_time(uint64_t *ret) {
  * sends the call on the first one, prints "ASKED <action>: <message>" once
  * polkit asks the agent, leaves the bus with the call still pending when a
  * line arrives on stdin, and prints "WITHDRAWN" if polkit then cancels the
- * question (which it does when the service withdraws its check), or "NOT
- * WITHDRAWN" after five seconds. An answer to the call is printed as usual. */
+ * question (it does when the subject leaves, and when the service withdraws
+ * its check), or "NOT WITHDRAWN" after five seconds. An answer to the call is
+ * printed as usual. */
 static int run_with_agent(sd_bus *caller, sd_bus_message *call) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *agent_bus = NULL;

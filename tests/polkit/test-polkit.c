@@ -33,6 +33,7 @@
 #define ERR_NOT_AUTHORIZED "ERROR org.nbdlink.NBD1.Error.NotAuthorized: "
 #define ERR_INTERACTIVE    "ERROR org.freedesktop.DBus.Error.InteractiveAuthorizationRequired: "
 #define ERR_NO_SUCH_DEVICE "ERROR org.nbdlink.NBD1.Error.NoSuchDevice: "
+#define ERR_NOT_ATTACHED   "ERROR org.nbdlink.NBD1.Error.NotAttached: "
 
 /* What the whole suite shares: one bus, one polkitd at a time, one service. */
 static struct {
@@ -850,6 +851,240 @@ static void test_nbdlinkd_caller_leaves(void) {
         close(listener);
 }
 
+/* Manager.Detach of a device nbdlinkd does not hold is checked as the
+ * caller's own (detach): an allowed caller gets past polkit to NotAttached,
+ * the others are stopped before. */
+static void test_nbdlinkd_detach_own(void) {
+        const char *nbd0[] = { "detach", "/dev/nbd0", NULL };
+        const char *nbd13[] = { "detach", "/dev/nbd13", NULL };
+        g_autofree char *member = NULL, *root = NULL, *outsider = NULL, *denied = NULL, *device = NULL;
+
+        polkitd_set_running(TRUE);
+        member = run_client("nbdlink-member", FALSE, -1, nbd0);
+        g_assert_true(g_str_has_prefix(member, ERR_NOT_ATTACHED));
+        g_assert_nonnull(strstr(member, "/dev/nbd0"));
+
+        root = run_client(NULL, FALSE, -1, nbd0);
+        g_assert_true(g_str_has_prefix(root, ERR_NOT_ATTACHED));
+
+        /* The policy's default for detach: an administrator, outside an
+         * active session. */
+        outsider = run_client("nbdlink-outsider", FALSE, -1, nbd0);
+        g_assert_true(g_str_has_prefix(outsider, ERR_INTERACTIVE));
+        g_assert_nonnull(strstr(outsider, "uid 64202 must authenticate to detach this network block device "
+                                          "(polkit action org.nbdlink.NBD1.detach)"));
+
+        denied = run_client("nbdlink-denied", TRUE, -1, nbd0);
+        g_assert_true(g_str_has_prefix(denied, ERR_NOT_AUTHORIZED));
+        g_assert_nonnull(strstr(denied, "uid 64204 is not allowed to detach this network block device "
+                                        "(polkit action org.nbdlink.NBD1.detach): polkit said no"));
+
+        /* The rule refuses /dev/nbd13 by name: the device detail arrives. */
+        device = run_client("nbdlink-member", FALSE, -1, nbd13);
+        g_assert_true(g_str_has_prefix(device, ERR_NOT_AUTHORIZED));
+}
+
+/* Detaching another uid's device is its own action: members of
+ * nbdlink-users may detach their own, only nbdlink-admin others'. (Which of
+ * the two a Detach needs, from OwnerUID, is the unit suite's auth test; with
+ * a real device, the vm suite's.) */
+static void test_detach_other(gconstpointer mode) {
+        Stats before;
+        g_autofree char *own = NULL, *other = NULL, *other_interactive = NULL, *admin = NULL;
+
+        polkitd_set_running(TRUE);
+        before = get_stats();
+        own = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.detach", "disk0");
+        g_assert_cmpstr(own, ==, "OK");
+        other = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.detach-other", "disk0");
+        g_assert_true(g_str_has_prefix(other, ERR_INTERACTIVE));
+        g_assert_nonnull(strstr(other, "uid 64201 must authenticate to detach a network block device that "
+                                       "another user attached (polkit action org.nbdlink.NBD1.detach-other)"));
+        other_interactive = authorize(mode, "nbdlink-member", TRUE, "org.nbdlink.NBD1.detach-other", "disk0");
+        g_assert_true(g_str_has_prefix(other_interactive, ERR_NOT_AUTHORIZED));
+        admin = authorize(mode, "nbdlink-admin", FALSE, "org.nbdlink.NBD1.detach-other", "disk0");
+        g_assert_cmpstr(admin, ==, "OK");
+        assert_stats_delta(before, 2, 2, 0);
+}
+
+/* ListExports and Probe (the list action): nbdlinkd connects to the server
+ * for allowed callers (the default lets everyone), never for refused ones. */
+static void test_nbdlinkd_list(void) {
+        g_autofree char *host = NULL;
+        guint16 port;
+        int listener;
+
+        polkitd_set_running(TRUE);
+        listener = listen_loopback(&port);
+        host = g_strdup_printf("127.0.0.1:%u", port);
+        {
+                const char *list[] = { "list", host, NULL };
+                const char *probe[] = { "probe", host, "disk0", NULL };
+                const char *list_denied_host[] = { "list", "denied.example", NULL };
+                const char *probe_denied_export[] = { "probe", host, "denied-export", NULL };
+                g_autofree char *member = NULL, *outsider = NULL, *prober = NULL;
+                g_autofree char *denied = NULL, *denied_probe = NULL, *by_host = NULL, *by_export = NULL;
+
+                member = run_client("nbdlink-member", FALSE, 300, list);
+                g_assert_cmpstr(member, ==, "LEFT");
+                g_assert_true(connected_within(listener, 2000));
+
+                outsider = run_client("nbdlink-outsider", FALSE, 300, list);
+                g_assert_cmpstr(outsider, ==, "LEFT");
+                g_assert_true(connected_within(listener, 2000));
+
+                prober = run_client("nbdlink-outsider", FALSE, 300, probe);
+                g_assert_cmpstr(prober, ==, "LEFT");
+                g_assert_true(connected_within(listener, 2000));
+
+                denied = run_client("nbdlink-denied", TRUE, -1, list);
+                g_assert_true(g_str_has_prefix(denied, ERR_NOT_AUTHORIZED));
+                g_assert_nonnull(strstr(denied, "uid 64204 is not allowed to list or probe NBD exports "
+                                                "(polkit action org.nbdlink.NBD1.list): polkit said no"));
+                denied_probe = run_client("nbdlink-denied", TRUE, -1, probe);
+                g_assert_true(g_str_has_prefix(denied_probe, ERR_NOT_AUTHORIZED));
+
+                /* The rule refuses a host and an export by name. */
+                by_host = run_client("nbdlink-member", FALSE, -1, list_denied_host);
+                g_assert_true(g_str_has_prefix(by_host, ERR_NOT_AUTHORIZED));
+                by_export = run_client("nbdlink-member", FALSE, -1, probe_denied_export);
+                g_assert_true(g_str_has_prefix(by_export, ERR_NOT_AUTHORIZED));
+
+                g_assert_false(connected_within(listener, 300));
+        }
+        close(listener);
+}
+
+/* A client that is its own authentication agent (polkit-test-client
+ * --agent): reads what it prints, line by line, and tells it when to leave. */
+typedef struct AgentClient {
+        GSubprocess *process;
+        GDataInputStream *out;
+} AgentClient;
+
+static void agent_client_start(AgentClient *c, const char *user, const char *const *call) {
+        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GError) error = NULL;
+
+        g_ptr_array_add(argv, g_test_build_filename(G_TEST_BUILT, "polkit", "polkit-test-client", NULL));
+        g_ptr_array_add(argv, g_strdup_printf("--user=%s", user));
+        g_ptr_array_add(argv, g_strdup("--interactive"));
+        g_ptr_array_add(argv, g_strdup("--agent"));
+        for (const char *const *a = call; *a; a++)
+                g_ptr_array_add(argv, g_strdup(*a));
+        g_ptr_array_add(argv, NULL);
+
+        c->process = g_subprocess_newv((const char *const *) argv->pdata,
+                                       G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+        g_assert_no_error(error);
+        c->out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(c->process));
+}
+
+static char *agent_client_read_line(AgentClient *c) {
+        g_autoptr(GError) error = NULL;
+        char *line = g_data_input_stream_read_line_utf8(c->out, NULL, NULL, &error);
+
+        g_assert_no_error(error);
+        return line ?: g_strdup("(end of output)");
+}
+
+static void agent_client_leave(AgentClient *c) {
+        g_autoptr(GError) error = NULL;
+        GOutputStream *in = g_subprocess_get_stdin_pipe(c->process);
+
+        g_assert_true(g_output_stream_write_all(in, "leave\n", 6, NULL, NULL, &error));
+        g_assert_no_error(error);
+}
+
+static void agent_client_finish(AgentClient *c) {
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(g_subprocess_wait(c->process, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_true(g_subprocess_get_if_exited(c->process));
+        g_assert_cmpint(g_subprocess_get_exit_status(c->process), ==, 0);
+        g_clear_object(&c->out);
+        g_clear_object(&c->process);
+}
+
+/* A password dialog stays open (nbdlink-asker's rule asks for an
+ * administrator and its agent never answers): meanwhile nbdlinkd answers
+ * everyone else at once, checks through polkit included. When the caller
+ * then gives up and leaves the bus, the dialog is closed (polkit cancels the
+ * agent's question; nbdlinkd also withdraws its check) and nbdlinkd never
+ * connects to the server on the departed caller's behalf. */
+static void test_nbdlinkd_pending_check_serves_others(void) {
+        g_autofree char *host = NULL, *asked = NULL, *expected = NULL, *withdrawn = NULL;
+        g_autofree char *detach = NULL, *attach = NULL, *root = NULL;
+        const char *detach_call[] = { "detach", "/dev/nbd0", NULL };
+        AgentClient c = {};
+        gint64 start;
+        guint16 port;
+        int listener;
+
+        polkitd_set_running(TRUE);
+        listener = listen_loopback(&port);
+        host = g_strdup_printf("127.0.0.1:%u", port);
+        {
+                const char *call[] = { "list", host, NULL };
+
+                agent_client_start(&c, "nbdlink-asker", call);
+        }
+
+        /* The details reach the agent through the policy's message. */
+        asked = agent_client_read_line(&c);
+        expected = g_strdup_printf("ASKED org.nbdlink.NBD1.list: "
+                                   "Authentication is required to list the network disks on %s.", host);
+        g_assert_cmpstr(asked, ==, expected);
+
+        start = g_get_monotonic_time();
+        detach = run_client("nbdlink-member", FALSE, -1, detach_call);
+        g_assert_true(g_str_has_prefix(detach, ERR_NOT_ATTACHED));
+        attach = nbdlinkd_attach("nbdlink-member", FALSE, "disk0");
+        g_assert_true(g_str_has_prefix(attach, ERR_NO_SUCH_DEVICE));
+        root = nbdlinkd_attach(NULL, FALSE, "disk0");
+        g_assert_true(g_str_has_prefix(root, ERR_NO_SUCH_DEVICE));
+        g_assert_cmpint(g_get_monotonic_time() - start, <, 5 * G_USEC_PER_SEC);
+
+        /* Still pending: nbdlinkd has not connected for the asker. */
+        g_assert_false(connected_within(listener, 100));
+
+        agent_client_leave(&c);
+        withdrawn = agent_client_read_line(&c);
+        g_assert_cmpstr(withdrawn, ==, "WITHDRAWN");
+        agent_client_finish(&c);
+        g_assert_false(connected_within(listener, 1000));
+        close(listener);
+}
+
+/* The agent shows what is being attached: device, host and export. */
+static void test_nbdlinkd_agent_sees_details(void) {
+        const char *call[] = { "attach", "/dev/nbd0", "nbd.example:10809", "disk0", NULL };
+        g_autofree char *asked = NULL, *withdrawn = NULL;
+        AgentClient c = {};
+
+        polkitd_set_running(TRUE);
+        agent_client_start(&c, "nbdlink-asker", call);
+        asked = agent_client_read_line(&c);
+        g_assert_cmpstr(asked, ==, "ASKED org.nbdlink.NBD1.attach: Authentication is required to connect "
+                                   "the network disk “disk0” on nbd.example:10809 as /dev/nbd0.");
+        agent_client_leave(&c);
+        withdrawn = agent_client_read_line(&c);
+        g_assert_cmpstr(withdrawn, ==, "WITHDRAWN");
+        agent_client_finish(&c);
+}
+
+/* The interaction flag decides: without it the same caller is told to allow
+ * interaction, and no agent is asked. */
+static void test_nbdlinkd_asker_without_flag(void) {
+        g_autofree char *out = NULL;
+
+        polkitd_set_running(TRUE);
+        out = nbdlinkd_attach("nbdlink-asker", FALSE, "disk0");
+        g_assert_true(g_str_has_prefix(out, ERR_INTERACTIVE));
+        g_assert_nonnull(strstr(out, "uid 64206 must authenticate to attach network block devices"));
+}
+
 /* Not root: nothing here can run (namespaces, bind mounts, other uids). */
 static void test_needs_root(void) {
         g_test_skip("the polkit suite needs root: it creates mount and pid namespaces and calls as other users");
@@ -883,6 +1118,11 @@ int main(int argc, char **argv) {
         g_test_add_func("/polkit/nbdlinkd/rule-denies", test_nbdlinkd_rule_denies);
         g_test_add_func("/polkit/nbdlinkd/interactive-required", test_nbdlinkd_interactive_required);
         g_test_add_func("/polkit/nbdlinkd/caller-leaves", test_nbdlinkd_caller_leaves);
+        g_test_add_func("/polkit/nbdlinkd/detach-own", test_nbdlinkd_detach_own);
+        g_test_add_func("/polkit/nbdlinkd/list-and-probe", test_nbdlinkd_list);
+        g_test_add_func("/polkit/nbdlinkd/interactive-flag", test_nbdlinkd_asker_without_flag);
+        g_test_add_func("/polkit/nbdlinkd/agent-sees-details", test_nbdlinkd_agent_sees_details);
+        g_test_add_func("/polkit/nbdlinkd/pending-check-serves-others", test_nbdlinkd_pending_check_serves_others);
         for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
                 static const struct {
                         const char *name;
@@ -899,6 +1139,7 @@ int main(int argc, char **argv) {
                         { "polkit-error",                      test_polkit_error },
                         { "caller-leaves",                     test_caller_leaves },
                         { "caller-leaves-interactive",         test_caller_leaves_interactive },
+                        { "detach-other",                      test_detach_other },
                 };
 
                 for (size_t j = 0; j < G_N_ELEMENTS(cases); j++) {
