@@ -9,6 +9,7 @@
 #include <systemd/sd-event.h>
 
 #include "kernel.h"
+#include "polkit.h"
 #include "worker.h"
 
 #define MANAGER_PATH "/org/nbdlink/NBD1"
@@ -30,6 +31,7 @@ typedef struct Manager {
 
         Device *devices;
         Query *queries;
+        PolkitRegistry *polkit;         /* authorizations in flight */
 
         const KernelOps *kernel_ops;
         void *kernel_userdata;
