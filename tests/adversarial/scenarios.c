@@ -209,12 +209,16 @@ const AdvCase adv_cases[] = {
         /* Whatever the server sent there, it was no TLS: the message must
          * not send the user off to check a key that is fine. */
         { "starttls-garbage", "starttls-garbage", TLS_MODE_REQUIRE, false,
-          ALL(FAIL_TLS(-ECONNABORTED, "", CLOSE)) },
+          ALL(FAIL_TLS_NOT(-ECONNABORTED, "", "PSK", CLOSE)) },
         { "starttls-double-ack", "starttls-double-ack", TLS_MODE_REQUIRE, false,
-          ALL(FAIL_TLS(-ECONNABORTED, "", CLOSE)) },
+          ALL(FAIL_TLS_NOT(-ECONNABORTED, "", "PSK", CLOSE)) },
         { "tls-then-garbage", "tls-then-garbage", TLS_MODE_REQUIRE, false,
           ALL(FAIL_TLS(-ECONNABORTED, "session failed while reading an option reply", CLOSE)) },
         { "tls-then-close", "tls-then-close", TLS_MODE_REQUIRE, false,
+          ALL(FAIL(-EPROTO, "server closed the connection while reading an option reply", GONE)) },
+        /* A reset is the server going away, as it is without TLS
+         * (reset-mid-reply): the TLS session itself did not fail. */
+        { "tls-then-reset", "tls-then-reset", TLS_MODE_REQUIRE, false,
           ALL(FAIL(-EPROTO, "server closed the connection while reading an option reply", GONE)) },
         { "starttls-refused", "starttls-refused", TLS_MODE_REQUIRE, false,
           ALL(FAIL(-EPROTONOSUPPORT, "TLS required, but the server refused NBD_OPT_STARTTLS with NBD_REP_ERR_POLICY: no TLS here", ABORT)) },
