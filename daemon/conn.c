@@ -134,8 +134,13 @@ static ssize_t conn_read_some(Conn *c, void *buf, size_t n) {
                                 return k;
                         if (k == GNUTLS_E_INTERRUPTED)
                                 continue;
-                        if (k != GNUTLS_E_AGAIN)
+                        if (k != GNUTLS_E_AGAIN) {
+                                /* A warning alert or a renegotiation request
+                                 * consumed a record; read on. */
+                                if (!gnutls_error_is_fatal((int) k))
+                                        continue;
                                 return tls_error_to_errno(k);
+                        }
                 } else {
                         k = recv(c->fd, buf, n, MSG_DONTWAIT);
                         if (k >= 0)

@@ -34,6 +34,12 @@ int conn_write_full(Conn *c, const void *buf, size_t n);
 /* Reads and throws away n bytes without allocating n bytes. */
 int conn_discard(Conn *c, size_t n);
 
+/* Loads the credentials cfg describes into the Conn, so that a bad CA
+ * bundle, key or PSK file is reported (-EINVAL, message prefixed "tls: ")
+ * before NBD_OPT_STARTTLS is sent rather than after. Optional:
+ * conn_start_tls() loads them itself when this was not called. A no-op on a
+ * memory Conn. Implemented in tls.c. */
+int conn_prepare_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size);
 /* Runs the TLS client handshake over the connection (after the server
  * acknowledged NBD_OPT_STARTTLS), verifying the peer as cfg says. On
  * failure returns -ECONNABORTED (or -ETIMEDOUT) and writes a message

@@ -194,6 +194,15 @@ static int hs_io_fail(Handshake *hs, int r, const char *doing) {
                 return hs_fail(hs, -ETIMEDOUT, "handshake: timed out while %s", doing);
         case -EPIPE:
         case -ECONNRESET:
+                /* Under TLS 1.3 the client finishes its side of the handshake
+                 * before the server has checked our certificate; a server
+                 * that rejects it often just drops the session without an
+                 * alert. A session cut without close_notify is a TLS
+                 * failure, and the likeliest cause is worth naming. */
+                if (conn_is_tls(hs->conn))
+                        return hs_fail(hs, -ECONNABORTED,
+                                       "tls: server closed the TLS session while %s "
+                                       "(did it reject our certificate?)", doing);
                 return hs_fail(hs, -EPROTO, "handshake: server closed the connection while %s", doing);
         case -ECONNABORTED:
                 return hs_fail(hs, -ECONNABORTED, "tls: session failed while %s", doing);
@@ -304,7 +313,7 @@ static int handle_error_reply(Handshake *hs, uint32_t option, const struct nbd_o
                 (void) hs_fail(hs, -EIO, "handshake: server refused %s with unknown error %" PRIu32 " (0x%08" PRIx32 ")%s%s",
                                option_to_string(option), (uint32_t) (rep->type & ~NBD_REP_FLAG_ERROR), (uint32_t) rep->type,
                                *msg ? ": " : "", msg);
-        else if (rep->type == NBD_REP_ERR_UNKNOWN)
+        else if (rep->type == NBD_REP_ERR_UNKNOWN && option != NBD_OPT_LIST)
                 (void) hs_fail(hs, -ENOENT, "handshake: server has no export \"%s\" (%s)%s%s",
                                export_name(hs), name, *msg ? ": " : "", msg);
         else
@@ -321,6 +330,18 @@ static int state_start(Handshake *hs) {
         if (hs->options.goal != HANDSHAKE_LIST &&
             strlen(export_name(hs)) > NBD_MAX_STRING)
                 return hs_fail(hs, -EINVAL, "handshake: export name longer than %u bytes", NBD_MAX_STRING);
+
+        if (hs->options.tls != TLS_MODE_OFF) {
+                char msg[HANDSHAKE_ERROR_MAX];
+                int r;
+
+                /* Credentials are checked before a byte is exchanged: a
+                 * typo in a PSK file must not cost a half-done STARTTLS. */
+                msg[0] = 0;
+                r = conn_prepare_tls(hs->conn, hs->options.tls_config, msg, sizeof(msg));
+                if (r < 0)
+                        return hs_fail(hs, r, "%s", msg[0] ? msg : "tls: cannot load the TLS credentials");
+        }
 
         hs->state = HS_RECV_GREETING;
         return 0;

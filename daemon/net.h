@@ -23,9 +23,20 @@ typedef struct NbdAddress {
  * longer than NBD_MAX_HOST. */
 int nbd_address_parse(NbdAddress *ret, const char *s, uint16_t port_override, char *error, size_t error_size);
 void nbd_address_done(NbdAddress *a);
+/* "host:port" ("[v6addr]:port" for IPv6 literals) or "unix:/path", for
+ * messages and properties. Returns buf. */
+const char *nbd_address_format(const NbdAddress *a, char *buf, size_t size);
 
 /* Connects a stream socket (SOCK_CLOEXEC) to the address before the
  * deadline, trying resolved addresses in parallel. Returns the fd in *ret_fd;
  * negative errno: -EHOSTUNREACH (resolution or routing), -ECONNREFUSED,
  * -ETIMEDOUT, with a message prefixed "connect: " in error. */
 int net_connect(const NbdAddress *a, usec_t deadline, int *ret_fd, char *error, size_t error_size);
+
+struct addrinfo;
+/* The connect half of net_connect() for addresses resolved already: starts
+ * one attempt every 250 ms (sooner when one fails), alternating address
+ * families, and keeps the first that succeeds. host and port only name the
+ * server in messages. Same errors as net_connect(). */
+int net_connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t port,
+                         usec_t deadline, int *ret_fd, char *error, size_t error_size);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "conn-internal.h"
+#include "ktls.h"
 #include "tls.h"
 
 /* TLS 1.2 at least, as the NBD spec asks; PSK key exchanges added for
@@ -363,6 +364,20 @@ static bool is_ip_literal(const char *s) {
         return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
+int conn_prepare_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size) {
+        if (!c || !cfg)
+                return tls_fail(error, error_size, -EINVAL, "tls: no TLS configuration");
+        if (c->is_memory)
+                /* Fuzzing: never pay for loading the system trust store. */
+                return 0;
+        if (c->psk_cred || c->x509_cred)
+                return 0;
+
+        if (cfg->psk_file.size > 0)
+                return psk_load(&cfg->psk_file, cfg->psk_username, &c->psk_cred, error, error_size);
+        return x509_load(cfg, &c->x509_cred, error, error_size);
+}
+
 int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size) {
         bool psk;
         int r;
@@ -376,10 +391,7 @@ int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size
                 return tls_fail(error, error_size, -ECONNABORTED, "tls: no TLS over a memory connection");
 
         psk = cfg->psk_file.size > 0;
-        if (psk)
-                r = psk_load(&cfg->psk_file, cfg->psk_username, &c->psk_cred, error, error_size);
-        else
-                r = x509_load(cfg, &c->x509_cred, error, error_size);
+        r = conn_prepare_tls(c, cfg, error, error_size);
         if (r < 0)
                 goto fail;
 
@@ -390,7 +402,12 @@ int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size
                 goto fail;
         }
 
-        r = gnutls_priority_set_direct(c->session, psk ? TLS_PRIORITY_PSK : TLS_PRIORITY_X509, NULL);
+        if (cfg->ktls)
+                /* TLS 1.2 with AES-GCM, so that the kernel can take the
+                 * session over after the handshake; ktls.c says why. */
+                r = gnutls_priority_set_direct(c->session, psk ? KTLS_PRIORITY_PSK : KTLS_PRIORITY_X509, NULL);
+        else
+                r = gnutls_priority_set_direct(c->session, psk ? TLS_PRIORITY_PSK : TLS_PRIORITY_X509, NULL);
         if (r < 0) {
                 r = tls_fail(error, error_size, -EINVAL, "tls: cannot set TLS priorities: %s", gnutls_strerror(r));
                 goto fail;

@@ -20,6 +20,7 @@ struct TlsConfig {
         Blob psk_file;          /* psktool file ("user:hexkey" lines); selects PSK */
         const char *psk_username; /* which line of psk_file; NULL: the first */
         const char *hostname;   /* name the certificate must match (X.509 only) */
+        bool ktls;              /* negotiate only what the kTLS hand-off can carry (ktls.h) */
 };
 
 /* Reads at most max_size bytes from fd (from its current position) into a

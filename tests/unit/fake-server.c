@@ -28,6 +28,7 @@ typedef enum StepType {
         STEP_SLEEP,
         STEP_TRICKLE,
         STEP_DRAIN,
+        STEP_EXPECT_EOF,
         STEP_TLS_X509,
         STEP_TLS_PSK,
         STEP_ALLOW_EARLY_CLOSE,
@@ -138,6 +139,10 @@ void fs_trickle(FakeServer *s, const void *data, size_t n, unsigned ms) {
 
 void fs_drain(FakeServer *s) {
         add_step(s, STEP_DRAIN, NULL, 0, 0);
+}
+
+void fs_expect_eof(FakeServer *s) {
+        add_step(s, STEP_EXPECT_EOF, NULL, 0, 0);
 }
 
 void fake_server_allow_early_close(FakeServer *s) {
@@ -432,6 +437,16 @@ static void *server_thread(void *userdata) {
                         uint8_t buf[4096];
                         while (srv_read(s, buf, sizeof(buf)) > 0)
                                 ;
+                        break;
+                }
+                case STEP_EXPECT_EOF: {
+                        uint8_t b;
+                        ssize_t k = srv_read(s, &b, 1);
+
+                        if (k > 0)
+                                fail(s, "step %u: expected the client to close without a word, got byte 0x%02x", i, b);
+                        else if (k < 0)
+                                fail(s, "step %u: expected the client to close: %s", i, g_strerror((int) -k));
                         break;
                 }
                 case STEP_TLS_X509:

@@ -33,6 +33,8 @@ void fs_sleep(FakeServer *s, unsigned ms);
 void fs_trickle(FakeServer *s, const void *data, size_t n, unsigned ms);
 /* Reads and throws away everything until the client closes. */
 void fs_drain(FakeServer *s);
+/* Expects the client to close without sending anything more. */
+void fs_expect_eof(FakeServer *s);
 /* Server side of a TLS handshake; further steps go through the session.
  * Credentials are taken over by the FakeServer. A failed handshake ends
  * the script without a mismatch when expect_failure is set. */

@@ -71,6 +71,15 @@ static FakeServer *starttls_script(void) {
         return s;
 }
 
+/* For configurations refused before any I/O: the client must not say a
+ * word, not even its flags. */
+static FakeServer *silent_script(void) {
+        FakeServer *s = fake_server_new();
+
+        fs_expect_eof(s);
+        return s;
+}
+
 /* The rest of a successful GO, now inside TLS. */
 static void go_script(FakeServer *s) {
         fs_expect_go(s, NBD_OPT_GO, "secure");
@@ -138,6 +147,36 @@ static void test_x509_expired(void) {
                   -ECONNABORTED, "expired");
 }
 
+static void test_x509_ca_dir(void) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *dir = g_dir_make_tmp("nbdlink-ca-XXXXXX", &error);
+        g_autofree char *path = NULL;
+        FakeServer *s = starttls_script();
+        TlsConfig cfg = { .hostname = "nbd.example.test" };
+        HandshakeOptions o = { .goal = HANDSHAKE_GO, .export_name = "secure", .tls = TLS_MODE_REQUIRE, .tls_config = &cfg };
+        Run x;
+
+        g_assert_no_error(error);
+        path = g_build_filename(dir, "ca.pem", NULL);
+        g_assert_true(g_file_set_contents(path, ca_pem, (gssize) ca_pem_size, &error));
+        cfg.ca_dir = dir;
+
+        fs_start_tls_x509(s, test_cert_server_credentials(&server_good, &ca), false);
+        go_script(s);
+        run_full(s, &o, 10 * USEC_PER_SEC, &x);
+        g_assert_cmpint(x.r, ==, 0);
+        g_assert_true(x.hs.info.tls);
+        handshake_done(&x.hs);
+
+        g_assert_cmpint(unlink(path), ==, 0);
+        g_assert_cmpint(rmdir(dir), ==, 0);
+}
+
+static void test_x509_system_trust(void) {
+        /* Our throw-away CA is not in the system store. */
+        x509_case(&server_good, NULL, 0, "nbd.example.test", TLS_MODE_REQUIRE, -ECONNABORTED, "unknown CA");
+}
+
 static void test_x509_client_cert(void) {
         FakeServer *s = starttls_script();
         TlsConfig cfg = x509_config(ca_pem, ca_pem_size, "nbd.example.test");
@@ -158,25 +197,23 @@ static void test_x509_client_cert(void) {
 }
 
 static void test_x509_cert_without_key(void) {
-        FakeServer *s = starttls_script();
+        FakeServer *s = silent_script();
         TlsConfig cfg = x509_config(ca_pem, ca_pem_size, "nbd.example.test");
         HandshakeOptions o = { .goal = HANDSHAKE_GO, .export_name = "secure", .tls = TLS_MODE_REQUIRE, .tls_config = &cfg };
         Run x;
 
         cfg.cert = (Blob) { client_pem, client_pem_size };
-        fs_drain(s);
         run_full(s, &o, 10 * USEC_PER_SEC, &x);
         assert_failed(&x, -EINVAL, "tls: ", "key");
         handshake_done(&x.hs);
 }
 
 static void test_x509_bad_ca_bytes(void) {
-        FakeServer *s = starttls_script();
+        FakeServer *s = silent_script();
         TlsConfig cfg = x509_config("not a certificate", 17, "nbd.example.test");
         HandshakeOptions o = { .goal = HANDSHAKE_GO, .export_name = "secure", .tls = TLS_MODE_REQUIRE, .tls_config = &cfg };
         Run x;
 
-        fs_drain(s);
         run_full(s, &o, 10 * USEC_PER_SEC, &x);
         assert_failed(&x, -EINVAL, "tls: ", "CA");
         handshake_done(&x.hs);
@@ -240,7 +277,7 @@ static gnutls_psk_server_credentials_t psk_server(void) {
 }
 
 static void psk_case(const char *file, const char *username, int expected, const char *needle) {
-        FakeServer *s = starttls_script();
+        FakeServer *s = expected == -EINVAL ? silent_script() : starttls_script();
         TlsConfig cfg = {
                 .psk_file = { .data = (void *) file, .size = strlen(file) },
                 .psk_username = username,
@@ -248,9 +285,7 @@ static void psk_case(const char *file, const char *username, int expected, const
         HandshakeOptions o = { .goal = HANDSHAKE_GO, .export_name = "secure", .tls = TLS_MODE_REQUIRE, .tls_config = &cfg };
         Run x;
 
-        if (expected == -EINVAL)
-                fs_drain(s);    /* never gets as far as TLS */
-        else
+        if (expected != -EINVAL)
                 fs_start_tls_psk(s, psk_server(), expected != 0);
         if (expected == 0)
                 go_script(s);
@@ -361,6 +396,8 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/tls/x509/wrong-host", test_x509_wrong_host);
         g_test_add_func("/tls/x509/wrong-ip", test_x509_wrong_ip);
         g_test_add_func("/tls/x509/expired", test_x509_expired);
+        g_test_add_func("/tls/x509/ca-dir", test_x509_ca_dir);
+        g_test_add_func("/tls/x509/system-trust", test_x509_system_trust);
         g_test_add_func("/tls/x509/client-cert", test_x509_client_cert);
         g_test_add_func("/tls/x509/cert-without-key", test_x509_cert_without_key);
         g_test_add_func("/tls/x509/bad-ca-bytes", test_x509_bad_ca_bytes);

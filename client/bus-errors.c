@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The client uses the daemon's own error map (daemon/bus-error.c), so that
+ * both sides always agree on the org.nbdlink.NBD1.Error.* names. */
+#include "bus-error.h"
+#include "bus-errors.h"
+
+int client_error_map_register(void) {
+        return nbdlink_bus_error_register();
+}

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Shared helpers of the nbdlink subcommands. Errors are printed here and
+ * only here, so the format stays the same everywhere. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus-errors.h"
+#include "common.h"
+#include "format.h"
+
+bool arg_json = false;
+bool arg_ask_password = true;
+
+int usage_error(const char *verb, const char *fmt, ...) {
+        va_list ap;
+
+        fputs("nbdlink: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        if (verb)
+                fprintf(stderr, "\nTry 'nbdlink %s --help' for more information.\n", verb);
+        else
+                fputs("\nTry 'nbdlink --help' for more information.\n", stderr);
+        return EXIT_USAGE;
+}
+
+int getopt_failure(const char *verb, int c, char **argv) {
+        const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+        if (c == ':') {
+                if (strncmp(arg, "--", 2) == 0)
+                        return usage_error(verb, "option '%s' needs an argument", arg);
+                return usage_error(verb, "option '-%c' needs an argument", optopt);
+        }
+        if (strncmp(arg, "--", 2) == 0)
+                return usage_error(verb, "invalid option '%s'", arg);
+        return usage_error(verb, "invalid option '-%c'", optopt);
+}
+
+static const char *errno_name(int e) {
+        const char *n = strerrorname_np(e);
+        return n ?: "unknown errno";
+}
+
+int log_errno(int r, const char *fmt, ...) {
+        va_list ap;
+        int e = r < 0 ? -r : r;
+
+        fputs("nbdlink: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, ": %s (%s)\n", strerror(e), errno_name(e));
+        return EXIT_FAILED;
+}
+
+int log_bus_error(const sd_bus_error *e, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (!sd_bus_error_is_set(e)) {
+                /* Local failure of sd-bus itself (no reply): format an errno. */
+                int k = r < 0 ? -r : r;
+
+                fputs("nbdlink: ", stderr);
+                va_start(ap, fmt);
+                vfprintf(stderr, fmt, ap);
+                va_end(ap);
+                fprintf(stderr, ": %s (%s)\n", strerror(k), errno_name(k));
+                return EXIT_FAILED;
+        }
+
+        fputs("nbdlink: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        /* The message may carry a server's own text: keep it to one line. */
+        _cleanup_free_ char *msg = e->message && *e->message ? str_escape_control(e->message) : NULL;
+        fprintf(stderr, ": %s (%s)\n", msg ?: strerror(sd_bus_error_get_errno(e)), e->name);
+        if (sd_bus_error_has_name(e, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
+                fputs(arg_ask_password
+                      ? "nbdlink: run it from a terminal to authenticate, or as a user the policy allows\n"
+                      : "nbdlink: drop --no-ask-password to authenticate\n",
+                      stderr);
+        else if (sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
+                 sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                fputs("nbdlink: is nbdlinkd installed? (systemctl status nbdlinkd)\n", stderr);
+        return EXIT_FAILED;
+}
+
+bool may_ask_password(void) {
+        return arg_ask_password && isatty(STDIN_FILENO);
+}
+
+int bus_open(sd_bus **ret) {
+        sd_bus *bus = NULL;
+        int r;
+
+        r = client_error_map_register();
+        if (r < 0)
+                return r;
+
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_set_allow_interactive_authorization(bus, may_ask_password());
+        if (r < 0) {
+                sd_bus_unref(bus);
+                return r;
+        }
+
+        *ret = bus;
+        return 0;
+}
+
+int parse_uint32(const char *s, uint32_t min, uint32_t max, uint32_t *ret) {
+        uint64_t v = 0;
+
+        if (!*s)
+                return -EINVAL;
+        for (const char *p = s; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                v = v * 10 + (uint64_t) (*p - '0');
+                if (v > UINT32_MAX)
+                        return -ERANGE;
+        }
+        if (v < min || v > max)
+                return -ERANGE;
+        *ret = (uint32_t) v;
+        return 0;
+}
+
+bool device_name_valid(const char *s) {
+        size_t n;
+
+        if (!*s)
+                return true;
+        if (strncmp(s, "/dev/", 5) == 0)
+                s += 5;
+        if (strncmp(s, "nbd", 3) != 0)
+                return false;
+        s += 3;
+        n = strspn(s, "0123456789");
+        return n >= 1 && n <= 4 && s[n] == 0;
+}
+
+const char *device_short_name(const char *device) {
+        if (device && strncmp(device, "/dev/", 5) == 0)
+                return device + 5;
+        return strempty(device);
+}
+
+void device_info_done(DeviceInfo *d) {
+        free(d->object);
+        free(d->device);
+        free(d->host);
+        free(d->export_name);
+        free(d->tls_mode);
+        free(d->state);
+        *d = (DeviceInfo) {};
+}
+
+void devices_free(DeviceInfo *d, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                device_info_done(d + i);
+        free(d);
+}
+
+static int read_string(sd_bus_message *m, char **field) {
+        const char *s;
+        char *c;
+        int r;
+
+        r = sd_bus_message_read(m, "v", "s", &s);
+        if (r < 0)
+                return r;
+        c = strdup(s);
+        if (!c)
+                return -ENOMEM;
+        free(*field);
+        *field = c;
+        return 0;
+}
+
+int device_info_read_properties(sd_bus_message *m, DeviceInfo *d) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *key;
+                int b;
+
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+
+                if (strcmp(key, "Device") == 0)
+                        r = read_string(m, &d->device);
+                else if (strcmp(key, "Host") == 0)
+                        r = read_string(m, &d->host);
+                else if (strcmp(key, "Export") == 0)
+                        r = read_string(m, &d->export_name);
+                else if (strcmp(key, "TLSMode") == 0)
+                        r = read_string(m, &d->tls_mode);
+                else if (strcmp(key, "State") == 0)
+                        r = read_string(m, &d->state);
+                else if (strcmp(key, "Port") == 0)
+                        r = sd_bus_message_read(m, "v", "q", &d->port);
+                else if (strcmp(key, "Flags") == 0)
+                        r = sd_bus_message_read(m, "v", "q", &d->flags);
+                else if (strcmp(key, "Size") == 0)
+                        r = sd_bus_message_read(m, "v", "t", &d->size);
+                else if (strcmp(key, "AttachedSince") == 0)
+                        r = sd_bus_message_read(m, "v", "t", &d->attached_since);
+                else if (strcmp(key, "BlockSize") == 0)
+                        r = sd_bus_message_read(m, "v", "u", &d->block_size);
+                else if (strcmp(key, "Connections") == 0)
+                        r = sd_bus_message_read(m, "v", "u", &d->connections);
+                else if (strcmp(key, "OwnerUID") == 0) {
+                        r = sd_bus_message_read(m, "v", "u", &d->owner_uid);
+                        d->has_owner = r >= 0;
+                } else if (strcmp(key, "TLS") == 0) {
+                        r = sd_bus_message_read(m, "v", "b", &b);
+                        d->tls = b;
+                } else if (strcmp(key, "ReadOnly") == 0) {
+                        r = sd_bus_message_read(m, "v", "b", &b);
+                        d->read_only = b;
+                } else if (strcmp(key, "Persistent") == 0) {
+                        r = sd_bus_message_read(m, "v", "b", &b);
+                        d->persistent = b;
+                } else
+                        r = sd_bus_message_skip(m, "v");
+                if (r < 0)
+                        return r;
+
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+
+        return sd_bus_message_exit_container(m);
+}
+
+static int device_cmp(const void *a, const void *b) {
+        const DeviceInfo *x = a, *y = b;
+        const char *p = device_short_name(x->device), *q = device_short_name(y->device);
+        size_t lp = strlen(p), lq = strlen(q);
+
+        /* nbd2 before nbd10 */
+        if (lp != lq)
+                return lp < lq ? -1 : 1;
+        return strcmp(p, q);
+}
+
+int devices_list(sd_bus *bus, DeviceInfo **ret, size_t *ret_n, sd_bus_error *e) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        DeviceInfo *devs = NULL;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_call_method(bus, NBD_BUS_NAME, NBD_MANAGER_PATH,
+                               "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
+                               e, &reply, "");
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "{oa{sa{sv}}}");
+        if (r < 0)
+                goto fail;
+
+        while ((r = sd_bus_message_enter_container(reply, 'e', "oa{sa{sv}}")) > 0) {
+                const char *path;
+                DeviceInfo d = {};
+                bool is_device = false;
+
+                r = sd_bus_message_read(reply, "o", &path);
+                if (r < 0)
+                        goto fail;
+
+                r = sd_bus_message_enter_container(reply, 'a', "{sa{sv}}");
+                if (r < 0)
+                        goto fail;
+                while ((r = sd_bus_message_enter_container(reply, 'e', "sa{sv}")) > 0) {
+                        const char *iface;
+
+                        r = sd_bus_message_read(reply, "s", &iface);
+                        if (r >= 0) {
+                                if (strcmp(iface, NBD_DEVICE_INTERFACE) == 0) {
+                                        is_device = true;
+                                        r = device_info_read_properties(reply, &d);
+                                } else
+                                        r = sd_bus_message_skip(reply, "a{sv}");
+                        }
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                        if (r < 0) {
+                                device_info_done(&d);
+                                goto fail;
+                        }
+                }
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+                if (r < 0) {
+                        device_info_done(&d);
+                        goto fail;
+                }
+
+                if (!is_device) {
+                        device_info_done(&d);
+                        continue;
+                }
+
+                d.object = strdup(path);
+                DeviceInfo *p = reallocarray(devs, n + 1, sizeof(DeviceInfo));
+                if (!d.object || !p) {
+                        if (p)
+                                devs = p;
+                        device_info_done(&d);
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                devs = p;
+                devs[n++] = d;
+        }
+        if (r < 0)
+                goto fail;
+
+        if (n > 1)
+                qsort(devs, n, sizeof(DeviceInfo), device_cmp);
+        *ret = devs;
+        *ret_n = n;
+        return 0;
+
+fail:
+        devices_free(devs, n);
+        return r;
+}
+
+char *uid_to_name(uint32_t uid) {
+        struct passwd *pw = getpwuid(uid);
+        char *s = NULL;
+
+        if (pw && pw->pw_name)
+                return strdup(pw->pw_name);
+        if (asprintf(&s, "%" PRIu32, uid) < 0)
+                return NULL;
+        return s;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Human output: sizes in IEC units and tables with aligned columns. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/macro.h"
+
+#define FORMAT_SIZE_MAX 16
+
+/* "512 B", "1 KiB", "1.5 GiB", "16 EiB": one decimal, dropped when it is
+ * zero. Returns buf. */
+char *format_size(char buf[static FORMAT_SIZE_MAX], uint64_t bytes);
+
+/* A copy of s that is safe to print on a terminal: control characters
+ * (with which a server could rewrite the screen) become \n, \t or \xNN,
+ * and so do bytes that are not valid UTF-8. NULL when out of memory. */
+char *str_escape_control(const char *s);
+
+typedef struct Table Table;
+
+/* A table with n columns whose headers are the n strings given. */
+int table_new(Table **ret, size_t n_columns, const char *const *headers);
+Table *table_free(Table *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Table *, table_free);
+
+/* Appends one cell (copied) to the row being filled; a new row starts
+ * after every n_columns cells. NULL is shown as "-"; control characters
+ * are escaped (str_escape_control). */
+int table_add(Table *t, const char *cell);
+size_t table_rows(const Table *t);
+
+/* Prints the header and rows, columns separated by two spaces, the last
+ * column not padded. */
+void table_print(const Table *t, FILE *f);

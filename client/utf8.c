@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* UTF-8 decoding by hand (RFC 3629): no locale, so the result does not
+ * depend on the user's LANG. */
+#include <string.h>
+
+#include "utf8.h"
+
+size_t utf8_decode(const char *s, size_t n, uint32_t *ret) {
+        const unsigned char *p = (const unsigned char *) s;
+        uint32_t c, min;
+        size_t len;
+
+        if (n == 0)
+                return 0;
+
+        if (p[0] < 0x80) {
+                *ret = p[0];
+                return 1;
+        }
+        if ((p[0] & 0xe0) == 0xc0) {
+                len = 2, c = p[0] & 0x1f, min = 0x80;
+        } else if ((p[0] & 0xf0) == 0xe0) {
+                len = 3, c = p[0] & 0x0f, min = 0x800;
+        } else if ((p[0] & 0xf8) == 0xf0) {
+                len = 4, c = p[0] & 0x07, min = 0x10000;
+        } else
+                return 0;
+
+        if (n < len)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                c = (c << 6) | (p[i] & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+                return 0;
+
+        *ret = c;
+        return len;
+}
+
+bool utf8_is_valid(const char *s, size_t n) {
+        while (n > 0) {
+                uint32_t c;
+                size_t k = utf8_decode(s, n, &c);
+
+                if (k == 0 || c == 0)
+                        return false;
+                s += k;
+                n -= k;
+        }
+        return true;
+}
+
+size_t utf8_width(const char *s) {
+        size_t n = strlen(s), w = 0;
+
+        while (n > 0) {
+                uint32_t c;
+                size_t k = utf8_decode(s, n, &c);
+
+                if (k == 0)
+                        k = 1;
+                s += k;
+                n -= k;
+                w++;
+        }
+        return w;
+}

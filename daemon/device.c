@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The org.nbdlink.NBD1.Device objects: state, properties and signals of
+ * each /dev/nbdN the daemon attaches, and what happens when its worker
+ * reports. Main thread only. */
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "bus-error.h"
+#include "device.h"
+#include "util/time-util.h"
+
+static const char *const state_table[_DEVICE_STATE_MAX] = {
+        [DEVICE_CONNECTING] = "connecting",
+        [DEVICE_NEGOTIATING] = "negotiating",
+        [DEVICE_ATTACHED] = "attached",
+        [DEVICE_RECONNECTING] = "reconnecting",
+        [DEVICE_DETACHING] = "detaching",
+};
+
+const char *device_state_to_string(DeviceState s) {
+        return s >= 0 && s < _DEVICE_STATE_MAX ? state_table[s] : NULL;
+}
+
+int device_new(Device **ret, Manager *m, int index, uid_t owner, const char *sender) {
+        _cleanup_(device_freep) Device *d = NULL;
+
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->manager = m;
+        d->index = index;
+        d->owner_uid = owner;
+        d->state = DEVICE_CONNECTING;
+        d->state_string = state_table[d->state];
+        d->tls_mode = "none";
+        if (asprintf(&d->path, DEVICES_PATH "/nbd%d", index) < 0) {
+                d->path = NULL;
+                return -ENOMEM;
+        }
+        if (asprintf(&d->node, "/dev/nbd%d", index) < 0) {
+                d->node = NULL;
+                return -ENOMEM;
+        }
+        d->node_prop = d->node;
+        d->sender = strdup(sender ?: "");
+        if (!d->sender)
+                return -ENOMEM;
+
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+Device *device_free(Device *d) {
+        if (!d)
+                return NULL;
+        d->worker = worker_free(d->worker);
+        sd_bus_message_unref(d->attach_call);
+        for (size_t i = 0; i < d->n_detach_calls; i++)
+                sd_bus_message_unref(d->detach_calls[i]);
+        sd_bus_track_unref(d->track);
+        free(d->path);
+        free(d->node);
+        free(d->host);
+        free(d->export_name);
+        free(d->sender);
+        free(d);
+        return NULL;
+}
+
+void device_set_state(Device *d, DeviceState s) {
+        if (d->state == s)
+                return;
+        d->state = s;
+        d->state_string = state_table[s];
+        if (d->announced)
+                (void) sd_bus_emit_properties_changed(d->manager->bus, d->path, DEVICE_INTERFACE, "State", NULL);
+}
+
+/* Unlinks d from the manager, says goodbye on the bus and frees it. */
+static void device_remove(Device *d) {
+        Manager *m = d->manager;
+
+        for (Device **p = &m->devices; *p; p = &(*p)->next)
+                if (*p == d) {
+                        *p = d->next;
+                        break;
+                }
+        if (d->announced)
+                (void) sd_bus_emit_interfaces_removed(m->bus, d->path, DEVICE_INTERFACE, NULL);
+        device_free(d);
+
+        if (m->exiting && !m->devices && !m->queries)
+                (void) sd_event_exit(m->event, 0);
+}
+
+static void reply_detach_calls(Device *d) {
+        for (size_t i = 0; i < d->n_detach_calls; i++) {
+                (void) sd_bus_reply_method_return(d->detach_calls[i], NULL);
+                d->detach_calls[i] = sd_bus_message_unref(d->detach_calls[i]);
+        }
+        d->n_detach_calls = 0;
+}
+
+static void device_attached(Device *d) {
+        Worker *w = d->worker;
+        const char *name = d->node + strlen("/dev/");
+
+        d->size = w->info.size;
+        d->flags = w->info.flags;
+        d->block_size = w->block_size;
+        d->connections = w->connections;
+        d->read_only = w->req.options.read_only || (w->info.flags & 2u /* NBD_FLAG_READ_ONLY */);
+        d->tls = w->info.tls;
+        d->tls_mode = transport_mode_to_string(w->transport_mode) ?: "none";
+        d->attached_since = now_usec(CLOCK_REALTIME);
+        d->state = DEVICE_ATTACHED;
+        d->state_string = state_table[d->state];
+
+        (void) sd_bus_emit_properties_changed(d->manager->bus, d->path, DEVICE_INTERFACE,
+                                              "State", "Size", "Flags", "BlockSize", "Connections",
+                                              "ReadOnly", "TLS", "TLSMode", "AttachedSince", NULL);
+
+        d->track = sd_bus_track_unref(d->track);
+        if (d->attach_call) {
+                (void) sd_bus_reply_method_return(d->attach_call, "os", d->path, name);
+                d->attach_call = sd_bus_message_unref(d->attach_call);
+        }
+        fprintf(stderr, "Attached %s to export '%s' on %s (%llu bytes).\n",
+                d->node, d->export_name, d->host, (unsigned long long) d->size);
+}
+
+void device_on_worker_event(Device *d, WorkerEvent *e) {
+        switch (e->type) {
+        case WORKER_EVENT_NEGOTIATING:
+                if (d->state == DEVICE_CONNECTING)
+                        device_set_state(d, DEVICE_NEGOTIATING);
+                return;
+
+        case WORKER_EVENT_ATTACHED:
+                device_attached(d);
+                /* Detach arrived while it started: do it now. */
+                if (d->n_detach_calls > 0 || d->manager->exiting) {
+                        device_set_state(d, DEVICE_DETACHING);
+                        worker_stop(d->worker);
+                }
+                return;
+
+        case WORKER_EVENT_FAILED:
+                fprintf(stderr, "Failed to attach %s: %s\n", d->node, strempty(e->message));
+                if (d->attach_call) {
+                        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                        nbdlink_bus_error_set(&error, e->error, e->message);
+                        (void) sd_bus_reply_method_error(d->attach_call, &error);
+                        d->attach_call = sd_bus_message_unref(d->attach_call);
+                }
+                reply_detach_calls(d);
+                device_remove(d);
+                return;
+
+        case WORKER_EVENT_ENDED:
+                if (e->error < 0) {
+                        /* Nobody asked: the server went away. */
+                        fprintf(stderr, "Device %s disconnected: %s\n", d->node, strempty(e->message));
+                        (void) sd_bus_emit_signal(d->manager->bus, d->path, DEVICE_INTERFACE, "Disconnected", "ss",
+                                                  nbdlink_bus_error_name_from_errno(e->error), strempty(e->message));
+                } else
+                        fprintf(stderr, "Detached %s.\n", d->node);
+                reply_detach_calls(d);
+                device_remove(d);
+                return;
+
+        case WORKER_EVENT_DONE:
+        default:
+                return;
+        }
+}
+
+int device_detach(Device *d, sd_bus_message *msg, sd_bus_error *error) {
+        if (d->n_detach_calls >= DEVICE_MAX_DETACH_CALLS)
+                return nbdlink_bus_error_setf(error, -EBUSY, "device %s: too many Detach calls waiting", d->node);
+
+        d->detach_calls[d->n_detach_calls++] = sd_bus_message_ref(msg);
+        if (d->state == DEVICE_DETACHING)
+                return 1;
+
+        device_set_state(d, DEVICE_DETACHING);
+        worker_stop(d->worker);
+        return 1;
+}
+
+static int method_device_detach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Device *d = userdata;
+        uid_t uid;
+        int r;
+
+        r = bus_sender_uid(msg, &uid);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
+        r = auth_check(msg, uid == d->owner_uid ? ACTION_DETACH : ACTION_DETACH_OTHER, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        return device_detach(d, msg, error);
+}
+
+const sd_bus_vtable device_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Device", "s", NULL, offsetof(Device, node_prop), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Host", "s", NULL, offsetof(Device, host), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Port", "q", NULL, offsetof(Device, port), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Export", "s", NULL, offsetof(Device, export_name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("TLS", "b", NULL, offsetof(Device, tls), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Size", "t", NULL, offsetof(Device, size), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("BlockSize", "u", NULL, offsetof(Device, block_size), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ReadOnly", "b", NULL, offsetof(Device, read_only), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Flags", "q", NULL, offsetof(Device, flags), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Connections", "u", NULL, offsetof(Device, connections), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("TLSMode", "s", NULL, offsetof(Device, tls_mode), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Persistent", "b", NULL, offsetof(Device, persistent), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("State", "s", NULL, offsetof(Device, state_string), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("OwnerUID", "u", NULL, offsetof(Device, owner_uid), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("AttachedSince", "t", NULL, offsetof(Device, attached_since), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD("Detach", "", "", method_device_detach, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_NAMES("Disconnected", "ss", SD_BUS_PARAM(error) SD_BUS_PARAM(message), 0),
+        SD_BUS_VTABLE_END
+};
+
+int device_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                       void **found, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        for (Device *d = m->devices; d; d = d->next)
+                if (d->announced && strcmp(d->path, path) == 0) {
+                        *found = d;
+                        return 1;
+                }
+        return 0;
+}
+
+int device_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
+        Manager *m = userdata;
+        char **l;
+        size_t n = 0, k = 0;
+
+        for (Device *d = m->devices; d; d = d->next)
+                n++;
+        l = calloc(n + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (Device *d = m->devices; d; d = d->next) {
+                if (!d->announced)
+                        continue;
+                l[k] = strdup(d->path);
+                if (!l[k]) {
+                        for (size_t i = 0; i < k; i++)
+                                free(l[i]);
+                        free(l);
+                        return -ENOMEM;
+                }
+                k++;
+        }
+        *nodes = l;
+        return 0;
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One attached (or attaching) /dev/nbdN: its properties, its worker, the
+ * callers waiting on it, and the org.nbdlink.NBD1.Device object at
+ * /org/nbdlink/NBD1/devices/nbdN. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+#include "manager.h"
+#include "worker.h"
+
+typedef enum DeviceState {
+        DEVICE_CONNECTING,
+        DEVICE_NEGOTIATING,
+        DEVICE_ATTACHED,
+        DEVICE_RECONNECTING,
+        DEVICE_DETACHING,
+        _DEVICE_STATE_MAX,
+} DeviceState;
+
+const char *device_state_to_string(DeviceState s);
+
+#define DEVICE_MAX_DETACH_CALLS 8
+
+struct Device {
+        Manager *manager;
+        Device *next;
+
+        int index;
+        char *path;                     /* object path */
+        char *node;                     /* "/dev/nbdN" */
+
+        /* Properties; booleans are int because sd-bus reads 'b' as int. */
+        char *node_prop;                /* Device */
+        char *host;
+        uint16_t port;
+        char *export_name;
+        int tls;
+        uint64_t size;
+        uint32_t block_size;
+        int read_only;
+        uint16_t flags;
+        uint32_t connections;
+        const char *tls_mode;
+        int persistent;
+        const char *state_string;
+        uint32_t owner_uid;
+        uint64_t attached_since;
+
+        DeviceState state;
+        Worker *worker;
+        char *sender;                   /* who attached it (unique name) */
+        sd_bus_message *attach_call;    /* unanswered Attach */
+        sd_bus_message *detach_calls[DEVICE_MAX_DETACH_CALLS];
+        size_t n_detach_calls;
+        sd_bus_track *track;            /* the attaching caller, while attaching */
+        bool announced;
+};
+
+int device_new(Device **ret, Manager *m, int index, uid_t owner, const char *sender);
+Device *device_free(Device *d);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Device *, device_free);
+
+void device_set_state(Device *d, DeviceState s);
+/* Handles an event of the device's worker. May free d. */
+void device_on_worker_event(Device *d, WorkerEvent *e);
+/* Detach(): stops the worker; the reply goes out when it has ended. */
+int device_detach(Device *d, sd_bus_message *msg, sd_bus_error *error);
+
+extern const sd_bus_vtable device_vtable[];
+int device_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                       void **found, sd_bus_error *error);
+int device_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A KernelOps that records each call as a line of text and fails the
+ * operations a test asks it to, so the ioctl sequence can be checked on a
+ * machine without nbd. */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "kernel.h"
+#include "util/macro.h"
+
+_printf_(2, 3)
+static void fake_log(KernelFake *f, const char *format, ...) {
+        va_list ap;
+        int k;
+
+        if (f->log_len + 1 >= sizeof(f->log))
+                return;
+        va_start(ap, format);
+        k = vsnprintf(f->log + f->log_len, sizeof(f->log) - f->log_len, format, ap);
+        va_end(ap);
+        if (k > 0)
+                f->log_len = MIN(sizeof(f->log) - 1, f->log_len + (size_t) k);
+}
+
+#define fake_record(u, op, ...)                                 \
+        ({                                                      \
+                fake_log((u), __VA_ARGS__);                     \
+                fake_result((u), (op));                         \
+        })
+
+static int fake_result(KernelFake *f, KernelFakeOp op) {
+        int e = f->fail_op_errno[op];
+
+        if (e == 0)
+                return 0;
+        /* A count makes the failure transient, like udev's EBUSY. */
+        if (f->fail_count[op] > 0 && --f->fail_count[op] == 0)
+                f->fail_op_errno[op] = 0;
+        return -e;
+}
+
+static int fake_set_sock(void *u, int fd, int sock)          { return fake_record(u, KFAKE_SET_SOCK, "set_sock %d\n", sock); }
+static int fake_set_blksize(void *u, int fd, uint64_t v)     { return fake_record(u, KFAKE_SET_BLKSIZE, "set_blksize %llu\n", (unsigned long long) v); }
+static int fake_set_size(void *u, int fd, uint64_t v)        { return fake_record(u, KFAKE_SET_SIZE, "set_size %llu\n", (unsigned long long) v); }
+static int fake_set_size_blocks(void *u, int fd, uint64_t v) { return fake_record(u, KFAKE_SET_SIZE_BLOCKS, "set_size_blocks %llu\n", (unsigned long long) v); }
+static int fake_set_timeout(void *u, int fd, uint64_t v)     { return fake_record(u, KFAKE_SET_TIMEOUT, "set_timeout %llu\n", (unsigned long long) v); }
+static int fake_set_flags(void *u, int fd, uint64_t v)       { return fake_record(u, KFAKE_SET_FLAGS, "set_flags 0x%llx\n", (unsigned long long) v); }
+static int fake_blkroset(void *u, int fd, bool ro)           { return fake_record(u, KFAKE_BLKROSET, "blkroset %d\n", ro); }
+static int fake_do_it(void *u, int fd)                       { return fake_record(u, KFAKE_DO_IT, "do_it\n"); }
+static int fake_disconnect(void *u, int fd)                  { return fake_record(u, KFAKE_DISCONNECT, "disconnect\n"); }
+static int fake_clear_que(void *u, int fd)                   { return fake_record(u, KFAKE_CLEAR_QUE, "clear_que\n"); }
+static int fake_clear_sock(void *u, int fd)                  { return fake_record(u, KFAKE_CLEAR_SOCK, "clear_sock\n"); }
+static int fake_flush(void *u, int fd)                       { return fake_record(u, KFAKE_FLUSH, "flush\n"); }
+static int fake_wait_started(void *u, int index, uint64_t t, const int *stop) { return fake_record(u, KFAKE_WAIT_STARTED, "wait_started nbd%d\n", index); }
+
+static void fake_backoff(void *u, unsigned attempt) {
+        fake_log(u, "backoff %u\n", attempt);
+}
+
+const KernelOps kernel_ops_fake = {
+        .set_sock = fake_set_sock,
+        .set_blksize = fake_set_blksize,
+        .set_size = fake_set_size,
+        .set_size_blocks = fake_set_size_blocks,
+        .set_timeout = fake_set_timeout,
+        .set_flags = fake_set_flags,
+        .blkroset = fake_blkroset,
+        .do_it = fake_do_it,
+        .disconnect = fake_disconnect,
+        .clear_que = fake_clear_que,
+        .clear_sock = fake_clear_sock,
+        .flush = fake_flush,
+        .wait_started = fake_wait_started,
+        .backoff = fake_backoff,
+};

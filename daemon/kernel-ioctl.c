@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The real KernelOps: nbd ioctls on /dev/nbdN. Kept apart from kernel.c
+ * because <linux/nbd.h> and nbd-protocol.h both define the NBD_FLAG_*
+ * names. PRIVILEGED: everything here runs as root on a device node that
+ * nbd_device_open() checked. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/nbd.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kernel.h"
+#include "util/macro.h"
+#include "util/time-util.h"
+
+static int xioctl(int fd, unsigned long request, unsigned long arg) {
+        return ioctl(fd, request, arg) < 0 ? negative_errno() : 0;
+}
+
+static int real_set_sock(void *u, int fd, int sock)           { return xioctl(fd, NBD_SET_SOCK, (unsigned long) sock); }
+static int real_set_blksize(void *u, int fd, uint64_t v)      { return xioctl(fd, NBD_SET_BLKSIZE, (unsigned long) v); }
+static int real_set_size(void *u, int fd, uint64_t v)         { return xioctl(fd, NBD_SET_SIZE, (unsigned long) v); }
+static int real_set_size_blocks(void *u, int fd, uint64_t v)  { return xioctl(fd, NBD_SET_SIZE_BLOCKS, (unsigned long) v); }
+static int real_set_timeout(void *u, int fd, uint64_t v)      { return xioctl(fd, NBD_SET_TIMEOUT, (unsigned long) v); }
+static int real_set_flags(void *u, int fd, uint64_t v)        { return xioctl(fd, NBD_SET_FLAGS, (unsigned long) v); }
+static int real_do_it(void *u, int fd)                        { return xioctl(fd, NBD_DO_IT, 0); }
+static int real_disconnect(void *u, int fd)                   { return xioctl(fd, NBD_DISCONNECT, 0); }
+static int real_clear_que(void *u, int fd)                    { return xioctl(fd, NBD_CLEAR_QUE, 0); }
+static int real_clear_sock(void *u, int fd)                   { return xioctl(fd, NBD_CLEAR_SOCK, 0); }
+
+static int real_blkroset(void *u, int fd, bool ro) {
+        int v = ro;
+        return ioctl(fd, BLKROSET, &v) < 0 ? negative_errno() : 0;
+}
+
+static int real_flush(void *u, int fd) {
+        return fsync(fd) < 0 ? negative_errno() : 0;
+}
+
+static int real_wait_started(void *u, int index, uint64_t timeout_usec, const int *stop) {
+        usec_t deadline = deadline_after(timeout_usec);
+        char path[64];
+        int fd;
+
+        /* The kernel publishes "pid" once NBD_DO_IT has started the device. */
+        (void) snprintf(path, sizeof(path), "/sys/block/nbd%d/pid", index);
+        while (access(path, F_OK) < 0) {
+                if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE))
+                        return -ECANCELED;
+                if (now_usec(CLOCK_MONOTONIC) >= deadline)
+                        return -ETIMEDOUT;
+                (void) nanosleep(&(struct timespec) { .tv_nsec = 10 * 1000 * 1000 }, NULL);
+        }
+
+        /* Partitions are scanned on the first open after start; do it now so
+         * nbdNpM exist by the time the caller hears "attached". */
+        (void) snprintf(path, sizeof(path), "/dev/nbd%d", index);
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        safe_close(fd);
+        return 0;
+}
+
+static void real_backoff(void *u, unsigned attempt) {
+        (void) nanosleep(&(struct timespec) { .tv_nsec = 100 * 1000 * 1000 }, NULL);
+}
+
+const KernelOps kernel_ops_real = {
+        .set_sock = real_set_sock,
+        .set_blksize = real_set_blksize,
+        .set_size = real_set_size,
+        .set_size_blocks = real_set_size_blocks,
+        .set_timeout = real_set_timeout,
+        .set_flags = real_set_flags,
+        .blkroset = real_blkroset,
+        .do_it = real_do_it,
+        .disconnect = real_disconnect,
+        .clear_que = real_clear_que,
+        .clear_sock = real_clear_sock,
+        .flush = real_flush,
+        .wait_started = real_wait_started,
+        .backoff = real_backoff,
+};
+

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The kernel hand-off of the ioctl path: a small table of operations (the
+ * real ioctls, or a recording fake in tests) and the sequences built on it
+ * — attach (SET_SOCK…SET_FLAGS), run (DO_IT), detach and cleanup. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KERNEL_DEFAULT_BLOCK_SIZE 512u
+#define KERNEL_MAX_BLOCK_SIZE 4096u     /* the kernel takes up to the page size */
+#define KERNEL_EBUSY_RETRIES 5
+#define KERNEL_ERROR_MAX 512
+
+/* Every operation returns 0 or a negative errno. dev_fd is the descriptor
+ * nbd_device_open() returned. */
+typedef struct KernelOps {
+        int (*set_sock)(void *userdata, int dev_fd, int sock);
+        int (*set_blksize)(void *userdata, int dev_fd, uint64_t block_size);
+        int (*set_size)(void *userdata, int dev_fd, uint64_t bytes);
+        int (*set_size_blocks)(void *userdata, int dev_fd, uint64_t blocks);
+        int (*set_timeout)(void *userdata, int dev_fd, uint64_t seconds);
+        int (*set_flags)(void *userdata, int dev_fd, uint64_t flags);
+        int (*blkroset)(void *userdata, int dev_fd, bool read_only);
+        int (*do_it)(void *userdata, int dev_fd);
+        int (*disconnect)(void *userdata, int dev_fd);
+        int (*clear_que)(void *userdata, int dev_fd);
+        int (*clear_sock)(void *userdata, int dev_fd);
+        int (*flush)(void *userdata, int dev_fd);
+        /* Waits (bounded, and giving up once *stop is set) until the device
+         * runs, then opens it once so the kernel scans its partitions. */
+        int (*wait_started)(void *userdata, int index, uint64_t timeout_usec, const int *stop);
+        /* Sleeps before an EBUSY retry (the fake does not). */
+        void (*backoff)(void *userdata, unsigned attempt);
+} KernelOps;
+
+extern const KernelOps kernel_ops_real;
+
+typedef struct KernelAttach {
+        int index;                      /* N of /dev/nbdN, for messages */
+        const int *socks;               /* connected, in the transmission phase */
+        size_t n_socks;
+        uint64_t size;                  /* bytes, as the server said */
+        uint16_t flags;                 /* transmission flags */
+        uint32_t block_size;            /* 0: default */
+        bool read_only;                 /* asked by the caller */
+        uint32_t timeout_sec;           /* kernel I/O timeout, never 0 */
+} KernelAttach;
+
+/* The block size to use: the caller's, else the server's preferred size
+ * clamped to what the kernel and the server's minimum allow. -EOPNOTSUPP when
+ * the server's minimum is larger than the kernel can do, -EINVAL when the
+ * caller's size is outside the server's limits. */
+int kernel_pick_block_size(uint32_t requested, uint32_t server_min, uint32_t server_preferred,
+                           uint32_t server_max, uint32_t *ret, char *error, size_t error_size);
+
+/* Configures the device: NBD_SET_SOCK per connection (an EBUSY on the first
+ * one — udev still holding the device after a detach — is retried a few
+ * times), NBD_SET_BLKSIZE, NBD_SET_SIZE_BLOCKS (NBD_SET_SIZE when the size
+ * is no multiple of the block size), NBD_SET_TIMEOUT, NBD_SET_FLAGS (BLKROSET
+ * where that is ENOTTY). More than one connection without
+ * NBD_FLAG_CAN_MULTI_CONN is -EINVAL before any ioctl. Must run on the thread
+ * that will call kernel_run(). On failure the device is cleared again. */
+int kernel_attach(const KernelOps *ops, void *userdata, int dev_fd, const KernelAttach *a,
+                  char *error, size_t error_size);
+
+/* NBD_DO_IT: blocks while the device runs. 0 when it ended normally (EPIPE,
+ * the historical "disconnected" answer, counts as normal), else negative
+ * errno. Then clears queue and sockets, as a detach must. */
+int kernel_run(const KernelOps *ops, void *userdata, int dev_fd);
+
+/* Asks a running device to stop: flush, then NBD_DISCONNECT. kernel_run()
+ * returns on the attaching thread afterwards. Any thread may call it. */
+int kernel_request_detach(const KernelOps *ops, void *userdata, int dev_fd);
+
+/* Undoes a partial configuration: NBD_CLEAR_QUE, NBD_CLEAR_SOCK. */
+void kernel_clear(const KernelOps *ops, void *userdata, int dev_fd);
+
+/* A fake that records each call as a line ("set_sock 5\n", ...) and fails
+ * the operations the test asks it to. */
+typedef struct KernelFake {
+        char log[4096];
+        size_t log_len;
+        int fail_op_errno[16];          /* indexed by KernelFakeOp; 0: succeed */
+        unsigned fail_count[16];        /* fail only this many times; 0: always */
+} KernelFake;
+
+typedef enum KernelFakeOp {
+        KFAKE_SET_SOCK, KFAKE_SET_BLKSIZE, KFAKE_SET_SIZE, KFAKE_SET_SIZE_BLOCKS,
+        KFAKE_SET_TIMEOUT, KFAKE_SET_FLAGS, KFAKE_BLKROSET, KFAKE_DO_IT,
+        KFAKE_DISCONNECT, KFAKE_CLEAR_QUE, KFAKE_CLEAR_SOCK, KFAKE_FLUSH,
+        KFAKE_WAIT_STARTED,
+        _KFAKE_MAX,
+} KernelFakeOp;
+
+extern const KernelOps kernel_ops_fake;

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* nbdlinkd: takes org.nbdlink.NBD1 on the system bus and attaches NBD
+ * exports to /dev/nbdN for its callers. SIGTERM and SIGINT detach every
+ * device cleanly before it exits. */
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "manager.h"
+#include "validate.h"
+
+static uint32_t arg_timeout_default = ATTACH_DEFAULT_TIMEOUT_SEC;
+
+static void help(void) {
+        printf("%s [OPTIONS...]\n\n"
+               "Attach remote NBD exports as /dev/nbdN on behalf of D-Bus callers.\n\n"
+               "  -h --help                 Show this help\n"
+               "     --version              Show package version\n"
+               "     --timeout-default=SEC  Connect+handshake deadline and kernel I/O\n"
+               "                            timeout when a caller gives none (default %u)\n"
+               "\nThe bus is the system bus, or $DBUS_SYSTEM_BUS_ADDRESS when set.\n",
+               program_invocation_short_name, ATTACH_DEFAULT_TIMEOUT_SEC);
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_TIMEOUT_DEFAULT,
+        };
+        static const struct option options[] = {
+                { "help",            no_argument,       NULL, 'h'                 },
+                { "version",         no_argument,       NULL, ARG_VERSION         },
+                { "timeout-default", required_argument, NULL, ARG_TIMEOUT_DEFAULT },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("nbdlinkd %s\n", PACKAGE_VERSION);
+                        return 0;
+                case ARG_TIMEOUT_DEFAULT: {
+                        char *end;
+                        unsigned long v;
+
+                        errno = 0;
+                        v = strtoul(optarg, &end, 10);
+                        if (errno != 0 || *end || end == optarg || v < 1 || v > ATTACH_MAX_TIMEOUT_SEC) {
+                                fprintf(stderr, "Failed to parse --timeout-default=%s: must be 1..%u seconds\n",
+                                        optarg, ATTACH_MAX_TIMEOUT_SEC);
+                                return -EINVAL;
+                        }
+                        arg_timeout_default = (uint32_t) v;
+                        break;
+                }
+                case '?':
+                        return -EINVAL;
+                default:
+                        abort();
+                }
+
+        if (optind < argc) {
+                fprintf(stderr, "%s takes no arguments.\n", program_invocation_short_name);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        fprintf(stderr, "Received %s, detaching all devices.\n", strsignal((int) si->ssi_signo));
+        manager_shutdown(m);
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        sigset_t mask;
+        int r;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+        /* Blocked before any thread exists, so every thread inherits it and
+         * only the event loop's signalfd sees them. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+                fprintf(stderr, "Failed to block signals: %m\n");
+                return EXIT_FAILURE;
+        }
+        /* A server closing mid-write must be an EPIPE, not our death. */
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = manager_new(&m, arg_timeout_default);
+        if (r < 0) {
+                fprintf(stderr, "Failed to set up: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
+        if (r < 0) {
+                fprintf(stderr, "Failed to watch signals: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+
+        r = manager_start(m);
+        if (r < 0)
+                return EXIT_FAILURE;
+
+        fprintf(stderr, "nbdlinkd %s running.\n", PACKAGE_VERSION);
+        r = sd_event_loop(m->event);
+        if (r < 0) {
+                fprintf(stderr, "Failed to run event loop: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        fprintf(stderr, "nbdlinkd exiting.\n");
+        return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

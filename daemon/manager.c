@@ -1,0 +1,605 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* org.nbdlink.NBD1.Manager: Attach, AttachWithOptions, Detach, ListExports,
+ * Probe. Every handler goes parse → validate → authorize → act → emit →
+ * reply; the reply of the long ones comes when their worker reports. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "bus-error.h"
+#include "config.h"
+#include "device.h"
+#include "manager.h"
+#include "validate.h"
+
+/* A ListExports or Probe in flight. */
+struct Query {
+        Manager *manager;
+        Query *next;
+        Worker *worker;
+        sd_bus_message *call;
+        sd_bus_track *track;
+};
+
+static Query *query_free(Query *q) {
+        if (!q)
+                return NULL;
+        worker_free(q->worker);
+        sd_bus_message_unref(q->call);
+        sd_bus_track_unref(q->track);
+        free(q);
+        return NULL;
+}
+
+static void query_remove(Query *q) {
+        Manager *m = q->manager;
+
+        for (Query **p = &m->queries; *p; p = &(*p)->next)
+                if (*p == q) {
+                        *p = q->next;
+                        break;
+                }
+        query_free(q);
+        if (m->exiting && !m->devices && !m->queries)
+                (void) sd_event_exit(m->event, 0);
+}
+
+Device *manager_find_device(Manager *m, int index) {
+        for (Device *d = m->devices; d; d = d->next)
+                if (d->index == index)
+                        return d;
+        return NULL;
+}
+
+/* ---- worker events --------------------------------------------------- */
+
+static int reply_query(Query *q) {
+        Worker *w = q->worker;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(q->call, &reply);
+        if (r < 0)
+                return r;
+
+        if (w->req.kind == WORKER_LIST) {
+                r = sd_bus_message_open_container(reply, 'a', "(ss)");
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < w->n_exports; i++) {
+                        r = sd_bus_message_append(reply, "(ss)", w->exports[i].name,
+                                                  strempty(w->exports[i].description));
+                        if (r < 0)
+                                return r;
+                }
+                r = sd_bus_message_close_container(reply);
+        } else
+                r = sd_bus_message_append(reply, "a{sv}", 9,
+                                          "size", "t", w->info.size,
+                                          "flags", "q", w->info.flags,
+                                          "read-only", "b", (int) !!(w->info.flags & 2u /* NBD_FLAG_READ_ONLY */),
+                                          "description", "s", strempty(w->info.description),
+                                          "block-size-min", "u", w->info.block_min,
+                                          "block-size-preferred", "u", w->info.block_preferred,
+                                          "block-size-max", "u", w->info.block_max,
+                                          "tls", "b", (int) w->info.tls,
+                                          "name", "s", strempty(w->info.name));
+        if (r < 0)
+                return r;
+
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static void query_on_worker_event(Query *q, WorkerEvent *e) {
+        int r;
+
+        switch (e->type) {
+        case WORKER_EVENT_DONE:
+                r = reply_query(q);
+                if (r < 0) {
+                        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                        fprintf(stderr, "Failed to send reply: %s\n", strerror(-r));
+                        nbdlink_bus_error_setf(&error, r, "cannot build reply: %s", strerror(-r));
+                        (void) sd_bus_reply_method_error(q->call, &error);
+                }
+                query_remove(q);
+                return;
+        case WORKER_EVENT_FAILED: {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                nbdlink_bus_error_set(&error, e->error, e->message);
+                (void) sd_bus_reply_method_error(q->call, &error);
+                query_remove(q);
+                return;
+        }
+        case WORKER_EVENT_NEGOTIATING:
+        case WORKER_EVENT_ATTACHED:
+        case WORKER_EVENT_ENDED:
+        default:
+                return;
+        }
+}
+
+static bool is_device_worker(Manager *m, Worker *w) {
+        for (Device *d = m->devices; d; d = d->next)
+                if (d->worker == w)
+                        return true;
+        return false;
+}
+
+static int on_queue(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        WorkerEvent *list = worker_queue_take(&m->queue);
+
+        while (list) {
+                WorkerEvent *e = list;
+                list = e->next;
+
+                /* The worker's userdata says whom it works for. Both kinds
+                 * are looked up, so an event for something already gone is
+                 * dropped rather than used after free. */
+                if (is_device_worker(m, e->worker))
+                        device_on_worker_event(e->worker->userdata, e);
+                else
+                        for (Query *q = m->queries; q; q = q->next)
+                                if (q->worker == e->worker) {
+                                        query_on_worker_event(q, e);
+                                        break;
+                                }
+                worker_event_free(e);
+        }
+        return 0;
+}
+
+/* ---- the caller going away --------------------------------------------- */
+
+static int on_device_caller_gone(sd_bus_track *t, void *userdata) {
+        Device *d = userdata;
+
+        /* Nobody is waiting for this attach any more. */
+        fprintf(stderr, "Caller of attach on %s went away, cancelling.\n", d->node);
+        d->track = sd_bus_track_unref(d->track);
+        if (d->state != DEVICE_ATTACHED) {
+                device_set_state(d, DEVICE_DETACHING);
+                worker_stop(d->worker);
+        }
+        return 0;
+}
+
+static int on_query_caller_gone(sd_bus_track *t, void *userdata) {
+        Query *q = userdata;
+
+        q->track = sd_bus_track_unref(q->track);
+        worker_stop(q->worker);
+        return 0;
+}
+
+/* ---- methods ----------------------------------------------------------- */
+
+static unsigned attaches_in_progress(Manager *m, const char *sender) {
+        unsigned n = 0;
+
+        for (Device *d = m->devices; d; d = d->next)
+                if (d->state != DEVICE_ATTACHED && strcmp(d->sender, strempty(sender)) == 0)
+                        n++;
+        return n;
+}
+
+static int pick_device(Manager *m, int index, const char *name, char *error, size_t error_size) {
+        int r;
+
+        if (!nbd_module_loaded()) {
+                (void) snprintf(error, error_size, "device %s: the nbd kernel module is not loaded",
+                                *name ? name : "(any)");
+                return -ENODEV;
+        }
+
+        if (index >= 0) {
+                if (manager_find_device(m, index)) {
+                        (void) snprintf(error, error_size, "device nbd%d is already attached or being attached", index);
+                        return -EBUSY;
+                }
+                r = nbd_device_is_free(index);
+                if (r == 0) {
+                        (void) snprintf(error, error_size, "device nbd%d is in use", index);
+                        return -EBUSY;
+                }
+                if (r < 0) {
+                        (void) snprintf(error, error_size, "device nbd%d: no such device", index);
+                        return -ENODEV;
+                }
+                return index;
+        }
+
+        for (int i = 0; i <= NBD_MAX_DEVICE_INDEX; i++) {
+                if (manager_find_device(m, i))
+                        continue;
+                r = nbd_device_is_free(i);
+                if (r == -ENOENT)
+                        break;
+                if (r > 0)
+                        return i;
+        }
+        (void) snprintf(error, error_size, "no free nbd device");
+        return -EBUSY;
+}
+
+static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const char *host,
+                     const char *export_name, AttachOptions *options, sd_bus_error *error) {
+        _cleanup_(device_freep) Device *d = NULL;
+        char err[VALIDATE_ERROR_MAX] = "";
+        WorkerRequest req;
+        int index, dev_fd = -EBADF, r;
+        uid_t uid;
+
+        /* validate */
+        r = bus_sender_uid(msg, &uid);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
+        if (device_name_parse(device, &index) < 0)
+                return nbdlink_bus_error_setf(error, -EINVAL,
+                                              "device '%.64s' is not \"\", nbdN or /dev/nbdN (N up to 4 digits)", device);
+        if (validate_export_name(export_name, err, sizeof(err)) < 0)
+                return nbdlink_bus_error_set(error, -EINVAL, err);
+        if (!(options->socket_fd >= 0 && !*host) && validate_host(host, uid == 0, err, sizeof(err)) < 0)
+                return nbdlink_bus_error_set(error, -EINVAL, err);
+        if (options->socket_fd >= 0 && *host)
+                return nbdlink_bus_error_set(error, -EINVAL, "pass either a host or the option 'socket', not both");
+        if (options->persist)
+                return nbdlink_bus_error_set(error, -EOPNOTSUPP,
+                                             "option 'persist': the netlink attach path is not supported yet");
+
+        /* authorize */
+        r = auth_check(msg, ACTION_ATTACH, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        /* act */
+        if (m->exiting)
+                return nbdlink_bus_error_set(error, -ECANCELED, "nbdlinkd is shutting down");
+        if (attaches_in_progress(m, sd_bus_message_get_sender(msg)) >= MAX_ATTACHES_PER_CALLER)
+                return nbdlink_bus_error_setf(error, -EBUSY, "already %u attaches in progress for this caller",
+                                              MAX_ATTACHES_PER_CALLER);
+
+        index = pick_device(m, index, device, err, sizeof(err));
+        if (index < 0)
+                return nbdlink_bus_error_set(error, index, err);
+
+        r = nbd_device_open(index, &dev_fd, err, sizeof(err));
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r, err);
+
+        r = device_new(&d, m, index, uid, sd_bus_message_get_sender(msg));
+        if (r < 0) {
+                safe_close(dev_fd);
+                return nbdlink_bus_error_set(error, r, "cannot allocate device");
+        }
+        d->host = strdup(*host ? host : "(socket)");
+        d->export_name = strdup(export_name);
+        d->persistent = false;
+        if (!d->host || !d->export_name) {
+                safe_close(dev_fd);
+                return nbdlink_bus_error_set(error, -ENOMEM, NULL);
+        }
+        d->port = options->port;
+
+        req = (WorkerRequest) {
+                .kind = WORKER_ATTACH,
+                .host = *host ? strdup(host) : NULL,
+                .export_name = strdup(export_name),
+                .options = *options,
+                .dev_fd = dev_fd,
+                .dev_index = index,
+                .ops = m->kernel_ops,
+                .ops_userdata = m->kernel_userdata,
+        };
+        attach_options_init(options, m->default_timeout_sec);   /* moved into req */
+        r = worker_new(&d->worker, &req, &m->queue, d);
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r, "cannot allocate worker");
+
+        r = sd_bus_track_new(m->bus, &d->track, on_device_caller_gone, d);
+        if (r >= 0)
+                r = sd_bus_track_add_sender(d->track, msg);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, r, "cannot track caller: %s", strerror(-r));
+
+        r = worker_start(d->worker);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, r, "cannot start worker thread: %s", strerror(-r));
+
+        d->attach_call = sd_bus_message_ref(msg);
+        d->announced = true;
+        d->next = m->devices;
+        m->devices = d;
+
+        /* emit; the reply follows when the worker reports */
+        (void) sd_bus_emit_interfaces_added(m->bus, d->path, DEVICE_INTERFACE, NULL);
+        TAKE_PTR(d);
+        return 1;
+}
+
+static int method_attach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_(attach_options_done) AttachOptions options;
+        const char *device, *host, *export_name;
+        int tls, r;
+
+        attach_options_init(&options, m->default_timeout_sec);
+        r = sd_bus_message_read(msg, "sssb", &device, &host, &export_name, &tls);
+        if (r < 0)
+                return r;
+        /* TLS asked for by a yes/no: never quietly fall back to plaintext. */
+        options.tls = tls ? TLS_MODE_REQUIRE : TLS_MODE_OFF;
+
+        return do_attach(msg, m, device, host, export_name, &options, error);
+}
+
+static int method_attach_with_options(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_(attach_options_done) AttachOptions options;
+        const char *device, *host, *export_name;
+        char err[VALIDATE_ERROR_MAX] = "";
+        int r;
+
+        attach_options_init(&options, m->default_timeout_sec);
+        r = sd_bus_message_read(msg, "sss", &device, &host, &export_name);
+        if (r < 0)
+                return r;
+        r = attach_options_parse(msg, OPTIONS_ATTACH, &options, err, sizeof(err));
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r == -ENOMEM ? r : -EINVAL, err);
+
+        return do_attach(msg, m, device, host, export_name, &options, error);
+}
+
+static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *device;
+        Device *d;
+        uid_t uid;
+        int index, r;
+
+        r = sd_bus_message_read(msg, "s", &device);
+        if (r < 0)
+                return r;
+        if (device_name_parse(device, &index) < 0 || index < 0)
+                return nbdlink_bus_error_setf(error, -EINVAL,
+                                              "device '%.64s' is not nbdN or /dev/nbdN (N up to 4 digits)", device);
+
+        r = bus_sender_uid(msg, &uid);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
+        d = manager_find_device(m, index);
+        r = auth_check(msg, d && d->owner_uid != uid ? ACTION_DETACH_OTHER : ACTION_DETACH, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        if (!d)
+                return nbdlink_bus_error_setf(error, -ENXIO, "device /dev/nbd%d is not attached by nbdlinkd", index);
+
+        return device_detach(d, msg, error);
+}
+
+static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const char *host,
+                       const char *export_name, sd_bus_error *error) {
+        _cleanup_(attach_options_done) AttachOptions options;
+        char err[VALIDATE_ERROR_MAX] = "";
+        WorkerRequest req;
+        Query *q;
+        uid_t uid;
+        int r;
+
+        attach_options_init(&options, m->default_timeout_sec);
+        r = attach_options_parse(msg, OPTIONS_QUERY, &options, err, sizeof(err));
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r == -ENOMEM ? r : -EINVAL, err);
+
+        r = bus_sender_uid(msg, &uid);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
+        if (export_name && validate_export_name(export_name, err, sizeof(err)) < 0)
+                return nbdlink_bus_error_set(error, -EINVAL, err);
+        if (!(options.socket_fd >= 0 && !*host) && validate_host(host, uid == 0, err, sizeof(err)) < 0)
+                return nbdlink_bus_error_set(error, -EINVAL, err);
+        if (options.socket_fd >= 0 && *host)
+                return nbdlink_bus_error_set(error, -EINVAL, "pass either a host or the option 'socket', not both");
+
+        r = auth_check(msg, ACTION_LIST, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        if (m->exiting)
+                return nbdlink_bus_error_set(error, -ECANCELED, "nbdlinkd is shutting down");
+
+        q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        q->manager = m;
+        req = (WorkerRequest) {
+                .kind = kind,
+                .host = *host ? strdup(host) : NULL,
+                .export_name = export_name ? strdup(export_name) : NULL,
+                .options = options,
+                .dev_fd = -EBADF,
+                .dev_index = -1,
+        };
+        attach_options_init(&options, m->default_timeout_sec);  /* moved into req */
+        r = worker_new(&q->worker, &req, &m->queue, q);
+        if (r >= 0)
+                r = sd_bus_track_new(m->bus, &q->track, on_query_caller_gone, q);
+        if (r >= 0)
+                r = sd_bus_track_add_sender(q->track, msg);
+        if (r >= 0)
+                r = worker_start(q->worker);
+        if (r < 0) {
+                query_free(q);
+                return nbdlink_bus_error_setf(error, r, "cannot start query: %s", strerror(-r));
+        }
+
+        q->call = sd_bus_message_ref(msg);
+        q->next = m->queries;
+        m->queries = q;
+        return 1;
+}
+
+static int method_list_exports(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *host;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &host);
+        if (r < 0)
+                return r;
+        return start_query(msg, userdata, WORKER_LIST, host, NULL, error);
+}
+
+static int method_probe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *host, *export_name;
+        int r;
+
+        r = sd_bus_message_read(msg, "ss", &host, &export_name);
+        if (r < 0)
+                return r;
+        return start_query(msg, userdata, WORKER_PROBE, host, export_name, error);
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_NAMES("Attach", "sssb",
+                                 SD_BUS_PARAM(device) SD_BUS_PARAM(host) SD_BUS_PARAM(export) SD_BUS_PARAM(tls),
+                                 "os", SD_BUS_PARAM(object) SD_BUS_PARAM(device),
+                                 method_attach, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("AttachWithOptions", "sssa{sv}",
+                                 SD_BUS_PARAM(device) SD_BUS_PARAM(host) SD_BUS_PARAM(export) SD_BUS_PARAM(options),
+                                 "os", SD_BUS_PARAM(object) SD_BUS_PARAM(device),
+                                 method_attach_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Detach", "s", SD_BUS_PARAM(device), "", "",
+                                 method_detach, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListExports", "sa{sv}", SD_BUS_PARAM(host) SD_BUS_PARAM(options),
+                                 "a(ss)", SD_BUS_PARAM(exports),
+                                 method_list_exports, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Probe", "ssa{sv}",
+                                 SD_BUS_PARAM(host) SD_BUS_PARAM(export) SD_BUS_PARAM(options),
+                                 "a{sv}", SD_BUS_PARAM(info),
+                                 method_probe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+int manager_new(Manager **ret, uint32_t default_timeout_sec) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->kernel_ops = &kernel_ops_real;
+        m->default_timeout_sec = default_timeout_sec ?: ATTACH_DEFAULT_TIMEOUT_SEC;
+
+        r = worker_queue_init(&m->queue);
+        if (r < 0)
+                return r;
+        m->queue_ready = true;
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+
+        r = sd_event_add_io(m->event, &m->queue_source, m->queue.event_fd, EPOLLIN, on_queue, m);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        while (m->devices) {
+                Device *d = m->devices;
+                m->devices = d->next;
+                device_free(d);
+        }
+        while (m->queries) {
+                Query *q = m->queries;
+                m->queries = q->next;
+                query_free(q);
+        }
+        sd_event_source_unref(m->queue_source);
+        sd_bus_flush_close_unref(m->bus);
+        sd_event_unref(m->event);
+        if (m->queue_ready)
+                worker_queue_done(&m->queue);
+        free(m);
+        return NULL;
+}
+
+int manager_start(Manager *m) {
+        int r;
+
+        r = nbdlink_bus_error_register();
+        if (r < 0)
+                return r;
+
+        /* Honours DBUS_SYSTEM_BUS_ADDRESS, so tests can use a private bus. */
+        r = sd_bus_open_system(&m->bus);
+        if (r < 0) {
+                fprintf(stderr, "Failed to connect to the system bus: %s\n", strerror(-r));
+                return r;
+        }
+
+        r = sd_bus_add_object_vtable(m->bus, NULL, MANAGER_PATH, MANAGER_INTERFACE, manager_vtable, m);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, DEVICES_PATH, DEVICE_INTERFACE, device_vtable,
+                                       device_object_find, m);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_add_node_enumerator(m->bus, NULL, DEVICES_PATH, device_node_enumerator, m);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_add_object_manager(m->bus, NULL, MANAGER_PATH);
+        if (r < 0)
+                goto fail;
+
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                goto fail;
+
+        r = sd_bus_request_name(m->bus, BUS_NAME, 0);
+        if (r < 0) {
+                fprintf(stderr, "Failed to request bus name %s: %s\n", BUS_NAME, strerror(-r));
+                return r;
+        }
+        return 0;
+
+fail:
+        fprintf(stderr, "Failed to register bus objects: %s\n", strerror(-r));
+        return r;
+}
+
+void manager_shutdown(Manager *m) {
+        if (m->exiting)
+                return;
+        m->exiting = true;
+
+        for (Device *d = m->devices; d; d = d->next) {
+                if (d->state != DEVICE_DETACHING)
+                        device_set_state(d, DEVICE_DETACHING);
+                worker_stop(d->worker);
+        }
+        for (Query *q = m->queries; q; q = q->next)
+                worker_stop(q->worker);
+
+        if (!m->devices && !m->queries)
+                (void) sd_event_exit(m->event, 0);
+}

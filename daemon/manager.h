@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The daemon's one context: the bus, the event loop, the devices and the
+ * queries in flight, and the org.nbdlink.NBD1.Manager object. Owned by
+ * main(); used from the main thread only. */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "kernel.h"
+#include "worker.h"
+
+#define MANAGER_PATH "/org/nbdlink/NBD1"
+#define MANAGER_INTERFACE "org.nbdlink.NBD1.Manager"
+#define DEVICES_PATH "/org/nbdlink/NBD1/devices"
+#define DEVICE_INTERFACE "org.nbdlink.NBD1.Device"
+#define BUS_NAME "org.nbdlink.NBD1"
+#define MAX_ATTACHES_PER_CALLER 16u
+
+typedef struct Device Device;
+typedef struct Query Query;
+
+typedef struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        sd_event_source *queue_source;
+        WorkerQueue queue;
+        bool queue_ready;
+
+        Device *devices;
+        Query *queries;
+
+        const KernelOps *kernel_ops;
+        void *kernel_userdata;
+        uint32_t default_timeout_sec;
+        bool exiting;
+} Manager;
+
+int manager_new(Manager **ret, uint32_t default_timeout_sec);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Connects to the system bus, registers the objects and takes the name. */
+int manager_start(Manager *m);
+/* Detaches everything, then leaves the event loop. */
+void manager_shutdown(Manager *m);
+
+Device *manager_find_device(Manager *m, int index);

@@ -1,0 +1,681 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Parses the bus API's host syntax and connects to an NBD server: name
+ * resolution off-thread so that it obeys the deadline, then staggered
+ * parallel connects to every address (Happy Eyeballs, RFC 8305). */
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "nbd-protocol.h"
+#include "net.h"
+#include "util/macro.h"
+
+/* RFC 8305 recommends 250 ms between connection attempts. */
+#define NET_ATTEMPT_DELAY_USEC (250 * USEC_PER_MSEC)
+/* A resolver can return many addresses; trying more than this many is no
+ * longer about reachability. */
+#define NET_MAX_ADDRESSES 16
+
+static int set_error(char *error, size_t error_size, int r, const char *fmt, ...) _printf_(4, 5);
+static int set_error(char *error, size_t error_size, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (error && error_size > 0) {
+                va_start(ap, fmt);
+                (void) vsnprintf(error, error_size, fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+void nbd_address_done(NbdAddress *a) {
+        if (!a)
+                return;
+        free(a->host);
+        free(a->unix_path);
+        *a = (NbdAddress) {};
+}
+
+static bool valid_hostname_char(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '.' || c == '_';
+}
+
+/* Parses a decimal port of 1..65535 that spans exactly [p, p+n). */
+static int parse_port(const char *p, size_t n, uint16_t *ret) {
+        unsigned v = 0;
+
+        if (n == 0 || n > 5)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                if (p[i] < '0' || p[i] > '9')
+                        return -EINVAL;
+                v = v * 10 + (unsigned) (p[i] - '0');
+        }
+        if (v == 0 || v > 65535)
+                return -EINVAL;
+        *ret = (uint16_t) v;
+        return 0;
+}
+
+/* An IPv6 literal, optionally with a "%zone" suffix (link-local). */
+static bool valid_ipv6_literal(const char *s, size_t n) {
+        char buf[INET6_ADDRSTRLEN + 1 + IF_NAMESIZE];
+        struct in6_addr in6;
+        const char *zone;
+        size_t addr_len;
+
+        if (n == 0 || n >= sizeof(buf))
+                return false;
+        memcpy(buf, s, n);
+        buf[n] = 0;
+
+        zone = memchr(buf, '%', n);
+        addr_len = zone ? (size_t) (zone - buf) : n;
+        if (zone) {
+                size_t zn = n - addr_len - 1;
+
+                if (zn == 0 || zn >= IF_NAMESIZE)
+                        return false;
+                for (size_t i = 1; i <= zn; i++)
+                        if (!valid_hostname_char(zone[i]))
+                                return false;
+                buf[addr_len] = 0;
+        }
+        return inet_pton(AF_INET6, buf, &in6) == 1;
+}
+
+int nbd_address_parse(NbdAddress *ret, const char *s, uint16_t port_override, char *error, size_t error_size) {
+        _cleanup_free_ char *host = NULL;
+        const char *name, *colon;
+        size_t len, name_len;
+        uint16_t port = NBD_DEFAULT_PORT;
+
+        if (!ret)
+                return -EINVAL;
+        if (!s || !*s)
+                return set_error(error, error_size, -EINVAL, "host: no host given");
+
+        len = strnlen(s, NBD_MAX_HOST + 1);
+        if (len > NBD_MAX_HOST)
+                return set_error(error, error_size, -EINVAL,
+                                 "host: longer than %u bytes", NBD_MAX_HOST);
+
+        /* Checked before anything is echoed back in a message, so that no
+         * message carries terminal escapes or line breaks from a caller. */
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
+                        return set_error(error, error_size, -EINVAL,
+                                         "host: contains a control character at offset %zu", i);
+
+        if (strncmp(s, "unix:", 5) == 0) {
+                const char *path = s + 5;
+                _cleanup_free_ char *p = NULL;
+
+                if (path[0] != '/')
+                        return set_error(error, error_size, -EINVAL,
+                                         "host: \"%s\": a unix socket needs an absolute path", s);
+                if (strlen(path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
+                        return set_error(error, error_size, -EINVAL,
+                                         "host: \"%s\": socket path is too long for AF_UNIX", s);
+                p = strdup(path);
+                if (!p)
+                        return -ENOMEM;
+                *ret = (NbdAddress) { .unix_path = TAKE_PTR(p) };
+                return 0;
+        }
+
+        if (s[0] == '[') {
+                const char *close = strchr(s, ']');
+
+                if (!close)
+                        return set_error(error, error_size, -EINVAL,
+                                         "host: \"%s\": \"[\" without a closing \"]\"", s);
+                name = s + 1;
+                name_len = (size_t) (close - name);
+                if (!valid_ipv6_literal(name, name_len))
+                        return set_error(error, error_size, -EINVAL,
+                                         "host: \"%s\": not an IPv6 address between the brackets", s);
+                if (close[1] == ':') {
+                        if (parse_port(close + 2, strlen(close + 2), &port) < 0)
+                                return set_error(error, error_size, -EINVAL,
+                                                 "host: \"%s\": port must be a number from 1 to 65535", s);
+                } else if (close[1] != 0)
+                        return set_error(error, error_size, -EINVAL,
+                                         "host: \"%s\": only \":port\" may follow \"]\"", s);
+        } else if (strchr(s, ']'))
+                return set_error(error, error_size, -EINVAL,
+                                 "host: \"%s\": \"]\" without an opening \"[\"", s);
+        else {
+                colon = strchr(s, ':');
+                name = s;
+                if (colon && strchr(colon + 1, ':')) {
+                        /* Two colons or more: a bare IPv6 literal, which cannot
+                         * carry a port (that is what brackets are for). */
+                        if (!valid_ipv6_literal(s, len))
+                                return set_error(error, error_size, -EINVAL,
+                                                 "host: \"%s\": not a valid IPv6 address (write \"[address]:port\" to give a port)", s);
+                        name_len = len;
+                } else {
+                        name_len = colon ? (size_t) (colon - s) : len;
+                        if (colon && parse_port(colon + 1, strlen(colon + 1), &port) < 0)
+                                return set_error(error, error_size, -EINVAL,
+                                                 "host: \"%s\": port must be a number from 1 to 65535", s);
+                        if (name_len == 0)
+                                return set_error(error, error_size, -EINVAL,
+                                                 "host: \"%s\": no host name before the port", s);
+                        if (name[0] == '-' || name[0] == '.')
+                                return set_error(error, error_size, -EINVAL,
+                                                 "host: \"%s\": a host name cannot start with \"%c\"", s, name[0]);
+                        for (size_t i = 0; i < name_len; i++)
+                                if (!valid_hostname_char(name[i]))
+                                        return set_error(error, error_size, -EINVAL,
+                                                         "host: \"%s\": character '%c' is not allowed in a host name", s, name[i]);
+                }
+        }
+
+        host = strndup(name, name_len);
+        if (!host)
+                return -ENOMEM;
+
+        if (port_override != 0)
+                port = port_override;
+
+        *ret = (NbdAddress) { .host = TAKE_PTR(host), .port = port };
+        return 0;
+}
+
+/* "host:port", with brackets around IPv6 literals, or "unix:/path". */
+const char *nbd_address_format(const NbdAddress *a, char *buf, size_t size) {
+        if (a->unix_path)
+                (void) snprintf(buf, size, "unix:%s", a->unix_path);
+        else if (strchr(strempty(a->host), ':'))
+                (void) snprintf(buf, size, "[%s]:%u", a->host, a->port);
+        else
+                (void) snprintf(buf, size, "%s:%u", strempty(a->host), a->port);
+        return buf;
+}
+
+/* Errno a failed connect() or SO_ERROR becomes, as DESIGN.md's table wants
+ * it: routing problems read as "host not found". */
+static int map_connect_errno(int e) {
+        switch (e) {
+        case ECONNREFUSED:
+                return -ECONNREFUSED;
+        case ETIMEDOUT:
+                return -ETIMEDOUT;
+        case ENETUNREACH:
+        case EHOSTUNREACH:
+        case EHOSTDOWN:
+        case ENETDOWN:
+        case EADDRNOTAVAIL:
+        case EAFNOSUPPORT:
+        case ENOENT:            /* unix socket path does not exist */
+        case ENOTDIR:
+                return -EHOSTUNREACH;
+        case ENOMEM:
+        case ENOBUFS:
+                return -ENOMEM;
+        default:
+                return -EIO;
+        }
+}
+
+/* Which failure to report when every address failed: the one that says
+ * most about the server (a refusal proves the host is there). */
+static int error_rank(int r) {
+        switch (r) {
+        case -ECONNREFUSED:
+                return 4;
+        case -ETIMEDOUT:
+                return 3;
+        case -EHOSTUNREACH:
+                return 1;
+        default:
+                return 2;
+        }
+}
+
+static int finish_socket(int fd, int family) {
+        int flags;
+
+        if (family == AF_INET || family == AF_INET6) {
+                /* The handshake is many small request/reply exchanges and
+                 * the kernel sends small NBD requests: never wait for Nagle. */
+                static const int one = 1;
+
+                if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+                        return -errno;
+        }
+
+        /* Hand out a blocking socket, as an ordinary connect() would; users
+         * that want non-blocking I/O (Conn) set it themselves. */
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+                return -errno;
+        return 0;
+}
+
+static const char *sockaddr_to_string(const struct sockaddr *sa, char *buf, size_t size) {
+        char host[INET6_ADDRSTRLEN] = "?";
+
+        if (sa->sa_family == AF_INET6) {
+                (void) inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, host, sizeof(host));
+                (void) snprintf(buf, size, "[%s]", host);
+        } else if (sa->sa_family == AF_INET) {
+                (void) inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, host, sizeof(host));
+                (void) snprintf(buf, size, "%s", host);
+        } else
+                (void) snprintf(buf, size, "?");
+        return buf;
+}
+
+typedef struct Attempt {
+        int fd;
+        const struct addrinfo *ai;
+} Attempt;
+
+/* RFC 8305 §4: alternate address families so that one broken family costs
+ * one attempt delay, not one per address. */
+static size_t order_addresses(const struct addrinfo *list, const struct addrinfo **out, size_t max) {
+        const struct addrinfo *first[NET_MAX_ADDRESSES], *other[NET_MAX_ADDRESSES];
+        size_t n_first = 0, n_other = 0, n = 0;
+        int family = list ? list->ai_family : AF_UNSPEC;
+
+        for (const struct addrinfo *ai = list; ai; ai = ai->ai_next) {
+                if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+                        continue;
+                if (ai->ai_family == family && n_first < NET_MAX_ADDRESSES)
+                        first[n_first++] = ai;
+                else if (ai->ai_family != family && n_other < NET_MAX_ADDRESSES)
+                        other[n_other++] = ai;
+        }
+
+        for (size_t i = 0; n < max && (i < n_first || i < n_other); i++) {
+                if (i < n_first && n < max)
+                        out[n++] = first[i];
+                if (i < n_other && n < max)
+                        out[n++] = other[i];
+        }
+        return n;
+}
+
+int net_connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t port,
+                         usec_t deadline, int *ret_fd, char *error, size_t error_size) {
+        const struct addrinfo *addrs[NET_MAX_ADDRESSES];
+        Attempt attempts[NET_MAX_ADDRESSES];
+        size_t n, n_started = 0;
+        usec_t next_start = 0;
+        int best = 0, best_errno = 0, winner = -1, r;
+        const struct addrinfo *best_ai = NULL;
+        char addr_buf[INET6_ADDRSTRLEN + 2];
+
+        n = order_addresses(list, addrs, ELEMENTSOF(addrs));
+        if (n == 0)
+                return set_error(error, error_size, -EHOSTUNREACH,
+                                 "connect: %s port %u: no IPv4 or IPv6 address", host, port);
+
+        for (;;) {
+                struct pollfd pfd[NET_MAX_ADDRESSES];
+                size_t map[NET_MAX_ADDRESSES], n_pfd = 0;
+                usec_t now = now_usec(CLOCK_MONOTONIC);
+                usec_t wake;
+
+                if (deadline != USEC_INFINITY && now >= deadline)
+                        break;
+
+                /* Start the next attempt when its turn has come, or at once
+                 * when nothing is in flight any more. */
+                for (size_t i = 0; i < n_started; i++)
+                        if (attempts[i].fd >= 0)
+                                n_pfd++;
+                if (n_started < n && (now >= next_start || n_pfd == 0)) {
+                        const struct addrinfo *ai = addrs[n_started];
+                        Attempt *a = &attempts[n_started++];
+
+                        *a = (Attempt) { .fd = -EBADF, .ai = ai };
+                        a->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                        if (a->fd < 0)
+                                r = -errno;
+                        else if (connect(a->fd, ai->ai_addr, ai->ai_addrlen) < 0)
+                                r = errno == EINPROGRESS ? 0 : -errno;
+                        else {
+                                winner = (int) (n_started - 1);
+                                break;
+                        }
+                        if (r < 0) {
+                                int m = map_connect_errno(-r);
+
+                                a->fd = safe_close(a->fd);
+                                if (best == 0 || error_rank(m) > error_rank(best)) {
+                                        best = m;
+                                        best_errno = -r;
+                                        best_ai = ai;
+                                }
+                                /* A failure frees the turn for the next address at once. */
+                                next_start = now;
+                        } else
+                                next_start = now + NET_ATTEMPT_DELAY_USEC;
+                        continue;
+                }
+
+                n_pfd = 0;
+                for (size_t i = 0; i < n_started; i++)
+                        if (attempts[i].fd >= 0) {
+                                pfd[n_pfd] = (struct pollfd) { .fd = attempts[i].fd, .events = POLLOUT };
+                                map[n_pfd++] = i;
+                        }
+                if (n_pfd == 0)
+                        break;  /* every address failed */
+
+                wake = deadline;
+                if (n_started < n && next_start < wake)
+                        wake = next_start;
+                r = poll(pfd, n_pfd, deadline_poll_timeout(wake));
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto fail;
+                }
+
+                for (size_t k = 0; k < n_pfd && winner < 0; k++) {
+                        Attempt *a = &attempts[map[k]];
+                        socklen_t sl = sizeof(int);
+                        int e = 0;
+
+                        if (pfd[k].revents == 0)
+                                continue;
+                        if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &e, &sl) < 0)
+                                e = errno;
+                        if (e == 0) {
+                                winner = (int) map[k];
+                                break;
+                        }
+                        a->fd = safe_close(a->fd);
+                        next_start = now_usec(CLOCK_MONOTONIC);
+                        r = map_connect_errno(e);
+                        if (best == 0 || error_rank(r) > error_rank(best)) {
+                                best = r;
+                                best_errno = e;
+                                best_ai = a->ai;
+                        }
+                }
+                if (winner >= 0)
+                        break;
+        }
+
+        if (winner >= 0) {
+                int fd = attempts[winner].fd;
+
+                for (size_t i = 0; i < n_started; i++)
+                        if ((int) i != winner)
+                                safe_close(attempts[i].fd);
+                r = finish_socket(fd, attempts[winner].ai->ai_family);
+                if (r < 0) {
+                        safe_close(fd);
+                        return set_error(error, error_size, -EIO,
+                                         "connect: %s port %u: cannot set up the socket: %s",
+                                         host, port, strerror(-r));
+                }
+                *ret_fd = fd;
+                return 0;
+        }
+
+        /* Either the deadline passed with attempts in flight, or every
+         * attempt failed. */
+        for (size_t i = 0; i < n_started; i++)
+                if (attempts[i].fd >= 0) {
+                        attempts[i].fd = safe_close(attempts[i].fd);
+                        best = -ETIMEDOUT;
+                        best_errno = ETIMEDOUT;
+                        best_ai = NULL;
+                }
+        if (best == 0 || (n_started < n && deadline != USEC_INFINITY && now_usec(CLOCK_MONOTONIC) >= deadline)) {
+                best = -ETIMEDOUT;
+                best_ai = NULL;
+        }
+        if (best == -ETIMEDOUT && !best_ai)
+                return set_error(error, error_size, -ETIMEDOUT,
+                                 "connect: timed out connecting to %s port %u", host, port);
+        return set_error(error, error_size, best,
+                         "connect: cannot connect to %s port %u%s%s%s: %s",
+                         host, port,
+                         n > 1 ? " (" : "",
+                         n > 1 && best_ai ? sockaddr_to_string(best_ai->ai_addr, addr_buf, sizeof(addr_buf)) : "",
+                         n > 1 ? ")" : "",
+                         strerror(best_errno));
+
+fail:
+        for (size_t i = 0; i < n_started; i++)
+                safe_close(attempts[i].fd);
+        return set_error(error, error_size, -EIO, "connect: %s port %u: %s", host, port, strerror(-r));
+}
+
+/* getaddrinfo() has no timeout of its own, so it runs in a detached thread;
+ * when the deadline passes first the caller walks away and whichever side
+ * finishes last frees the shared state. */
+typedef struct Resolve {
+        pthread_mutex_t lock;
+        unsigned n_ref;
+        int notify[2];
+        char *host;
+        char service[8];
+        int gai_error;
+        int sys_errno;
+        struct addrinfo *result;
+} Resolve;
+
+static void resolve_unref(Resolve *q) {
+        bool last;
+
+        pthread_mutex_lock(&q->lock);
+        last = --q->n_ref == 0;
+        pthread_mutex_unlock(&q->lock);
+        if (!last)
+                return;
+
+        if (q->result)
+                freeaddrinfo(q->result);
+        safe_close(q->notify[0]);
+        safe_close(q->notify[1]);
+        free(q->host);
+        pthread_mutex_destroy(&q->lock);
+        free(q);
+}
+
+static void *resolve_thread(void *userdata) {
+        Resolve *q = userdata;
+        struct addrinfo hints = {
+                .ai_family = AF_UNSPEC,
+                .ai_socktype = SOCK_STREAM,
+                .ai_protocol = IPPROTO_TCP,
+                .ai_flags = AI_NUMERICSERV,
+        };
+        struct addrinfo *res = NULL;
+        int g;
+
+        g = getaddrinfo(q->host, q->service, &hints, &res);
+        pthread_mutex_lock(&q->lock);
+        q->gai_error = g;
+        q->sys_errno = g == EAI_SYSTEM ? errno : 0;
+        q->result = res;
+        pthread_mutex_unlock(&q->lock);
+        /* The pipe has room: one byte, written once. */
+        (void) !write(q->notify[1], "x", 1);
+        resolve_unref(q);
+        return NULL;
+}
+
+static int resolve_error(const char *host, uint16_t port, int g, int e, char *error, size_t error_size) {
+        switch (g) {
+        case EAI_MEMORY:
+                return set_error(error, error_size, -ENOMEM, "connect: resolving %s: out of memory", host);
+        case EAI_SYSTEM:
+                return set_error(error, error_size, -EHOSTUNREACH,
+                                 "connect: cannot resolve %s (port %u): %s", host, port, strerror(e));
+        default:
+                /* EAI_NONAME, EAI_AGAIN, EAI_FAIL, EAI_NODATA, ...: the name
+                 * leads nowhere, now or for good. */
+                return set_error(error, error_size, -EHOSTUNREACH,
+                                 "connect: cannot resolve %s (port %u): %s", host, port, gai_strerror(g));
+        }
+}
+
+/* Resolves host under the deadline. */
+static int resolve(const char *host, uint16_t port, usec_t deadline,
+                   struct addrinfo **ret, char *error, size_t error_size) {
+        struct addrinfo hints = {
+                .ai_family = AF_UNSPEC,
+                .ai_socktype = SOCK_STREAM,
+                .ai_protocol = IPPROTO_TCP,
+                .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST,
+        };
+        char service[8];
+        pthread_attr_t attr;
+        pthread_t t;
+        Resolve *q;
+        int g, r;
+
+        (void) snprintf(service, sizeof(service), "%u", port);
+
+        /* Literals need no resolver and no thread. */
+        g = getaddrinfo(host, service, &hints, ret);
+        if (g == 0)
+                return 0;
+        if (g != EAI_NONAME)
+                return resolve_error(host, port, g, errno, error, error_size);
+
+        q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        q->notify[0] = q->notify[1] = -EBADF;
+        q->host = strdup(host);
+        if (!q->host || pipe2(q->notify, O_CLOEXEC) < 0) {
+                safe_close(q->notify[0]);
+                safe_close(q->notify[1]);
+                free(q->host);
+                free(q);
+                return -ENOMEM;
+        }
+        memcpy(q->service, service, sizeof(service));
+        (void) pthread_mutex_init(&q->lock, NULL);
+        q->n_ref = 2;
+
+        r = -pthread_attr_init(&attr);
+        if (r == 0) {
+                (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                r = -pthread_create(&t, &attr, resolve_thread, q);
+                (void) pthread_attr_destroy(&attr);
+        }
+        if (r < 0) {
+                q->n_ref = 1;
+                resolve_unref(q);
+                return set_error(error, error_size, r, "connect: cannot start the resolver for %s: %s",
+                                 host, strerror(-r));
+        }
+
+        for (;;) {
+                struct pollfd p = { .fd = q->notify[0], .events = POLLIN };
+
+                r = poll(&p, 1, deadline_poll_timeout(deadline));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                break;
+        }
+        if (r <= 0) {
+                resolve_unref(q);
+                return set_error(error, error_size, -ETIMEDOUT,
+                                 "connect: timed out resolving %s (port %u)", host, port);
+        }
+
+        pthread_mutex_lock(&q->lock);
+        g = q->gai_error;
+        r = q->sys_errno;
+        *ret = TAKE_PTR(q->result);
+        pthread_mutex_unlock(&q->lock);
+        resolve_unref(q);
+
+        if (g != 0)
+                return resolve_error(host, port, g, r, error, error_size);
+        return 0;
+}
+
+static int connect_unix(const char *path, usec_t deadline, int *ret_fd, char *error, size_t error_size) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int fd = -EBADF;
+        usec_t left;
+        struct timeval tv = {};
+        int r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return set_error(error, error_size, -EINVAL, "connect: unix:%s: path too long", path);
+        strcpy(sa.sun_path, path);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return set_error(error, error_size, -EIO, "connect: unix:%s: cannot create a socket: %m", path);
+
+        /* An AF_UNIX connect only waits when the listener's backlog is full;
+         * SO_SNDTIMEO bounds that wait (it then fails with EAGAIN). */
+        if (deadline != USEC_INFINITY) {
+                usec_t n = now_usec(CLOCK_MONOTONIC);
+
+                if (n >= deadline)
+                        return set_error(error, error_size, -ETIMEDOUT,
+                                         "connect: timed out connecting to unix:%s", path);
+                left = deadline - n;
+                tv.tv_sec = (time_t) (left / USEC_PER_SEC);
+                tv.tv_usec = (suseconds_t) (left % USEC_PER_SEC);
+                if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+                        return set_error(error, error_size, -EIO, "connect: unix:%s: %m", path);
+        }
+
+        for (;;) {
+                if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) >= 0)
+                        break;
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN || errno == EINPROGRESS)
+                        return set_error(error, error_size, -ETIMEDOUT,
+                                         "connect: timed out connecting to unix:%s", path);
+                r = errno;
+                return set_error(error, error_size, map_connect_errno(r),
+                                 "connect: cannot connect to unix:%s: %s", path, strerror(r));
+        }
+
+        tv = (struct timeval) {};
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int net_connect(const NbdAddress *a, usec_t deadline, int *ret_fd, char *error, size_t error_size) {
+        struct addrinfo *list = NULL;
+        int r;
+
+        if (!a || !ret_fd)
+                return -EINVAL;
+        if (a->unix_path)
+                return connect_unix(a->unix_path, deadline, ret_fd, error, error_size);
+        if (!a->host || a->port == 0)
+                return set_error(error, error_size, -EINVAL, "connect: no host or port");
+
+        r = resolve(a->host, a->port, deadline, &list, error, error_size);
+        if (r < 0)
+                return r;
+
+        r = net_connect_addrinfo(list, a->host, a->port, deadline, ret_fd, error, error_size);
+        freeaddrinfo(list);
+        return r;
+}

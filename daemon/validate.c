@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Argument validation for the bus API. Everything here runs on the main
+ * thread before authorization, so it must never block: descriptors are only
+ * checked with fstat/getsockopt here, and read later by a worker. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "nbd-protocol.h"
+#include "validate.h"
+
+static int fail(int r, char *error, size_t error_size, const char *format, ...) _printf_(4, 5);
+static int fail(int r, char *error, size_t error_size, const char *format, ...) {
+        va_list ap;
+
+        if (error && error_size > 0) {
+                va_start(ap, format);
+                (void) vsnprintf(error, error_size, format, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+int device_name_parse(const char *s, int *ret_index) {
+        const char *p;
+        int n = 0;
+        size_t len;
+
+        if (!s)
+                return -EINVAL;
+        if (!*s) {
+                *ret_index = -1;
+                return 0;
+        }
+
+        if (strncmp(s, "/dev/", 5) == 0)
+                s += 5;
+        if (strncmp(s, "nbd", 3) != 0)
+                return -EINVAL;
+        p = s + 3;
+
+        len = strlen(p);
+        if (len < 1 || len > 4)
+                return -EINVAL;
+        /* One spelling per device, so "nbd01" cannot dodge a busy check. */
+        if (len > 1 && p[0] == '0')
+                return -EINVAL;
+        for (size_t i = 0; i < len; i++) {
+                if (p[i] < '0' || p[i] > '9')
+                        return -EINVAL;
+                n = n * 10 + (p[i] - '0');
+        }
+
+        *ret_index = n;
+        return 0;
+}
+
+int validate_export_name(const char *s, char *error, size_t error_size) {
+        size_t len = strlen(s);
+
+        if (len > NBD_MAX_STRING)
+                return fail(-EINVAL, error, error_size,
+                            "export name of %zu bytes is longer than %u bytes", len, NBD_MAX_STRING);
+        return 0;
+}
+
+int validate_host(const char *s, bool allow_unix, char *error, size_t error_size) {
+        size_t len = strlen(s);
+
+        if (len == 0)
+                return fail(-EINVAL, error, error_size, "host is empty (pass a host, or the option 'socket')");
+        if (len > NBD_MAX_HOST)
+                return fail(-EINVAL, error, error_size,
+                            "host of %zu bytes is longer than %u bytes", len, NBD_MAX_HOST);
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
+                        return fail(-EINVAL, error, error_size, "host contains control characters");
+
+        /* root would connect on the caller's behalf to a path the caller
+         * might not be allowed to reach; others pass a connected socket. */
+        if (strncmp(s, "unix:", 5) == 0) {
+                if (!allow_unix)
+                        return fail(-EINVAL, error, error_size,
+                                    "host '%s': unix: sockets are accepted from root only; "
+                                    "pass a connected socket as the option 'socket' instead", s);
+                if (s[5] != '/')
+                        return fail(-EINVAL, error, error_size, "host '%s': unix: needs an absolute path", s);
+        }
+        return 0;
+}
+
+void attach_options_init(AttachOptions *o, uint32_t default_timeout_sec) {
+        *o = (AttachOptions) {
+                .tls = TLS_MODE_OFF,
+                .tls_ca_fd = -EBADF,
+                .tls_cert_fd = -EBADF,
+                .tls_key_fd = -EBADF,
+                .tls_psk_fd = -EBADF,
+                .socket_fd = -EBADF,
+                .connections = 1,
+                .timeout_sec = default_timeout_sec ?: ATTACH_DEFAULT_TIMEOUT_SEC,
+                .tls_ktls = true,
+        };
+}
+
+void attach_options_done(AttachOptions *o) {
+        free(o->tls_hostname);
+        free(o->tls_username);
+        o->tls_hostname = o->tls_username = NULL;
+        o->tls_ca_fd = safe_close(o->tls_ca_fd);
+        o->tls_cert_fd = safe_close(o->tls_cert_fd);
+        o->tls_key_fd = safe_close(o->tls_key_fd);
+        o->tls_psk_fd = safe_close(o->tls_psk_fd);
+        o->socket_fd = safe_close(o->socket_fd);
+}
+
+typedef enum OptionKind {
+        KIND_QUERY,     /* allowed everywhere */
+        KIND_ATTACH,    /* only for AttachWithOptions */
+} OptionKind;
+
+static const struct {
+        const char *key;
+        const char *signature;
+        OptionKind kind;
+} option_table[] = {
+        { "port",         "q", KIND_QUERY  },
+        { "tls",          "s", KIND_QUERY  },
+        { "tls-hostname", "s", KIND_QUERY  },
+        { "tls-ca",       "h", KIND_QUERY  },
+        { "tls-cert",     "h", KIND_QUERY  },
+        { "tls-key",      "h", KIND_QUERY  },
+        { "tls-psk",      "h", KIND_QUERY  },
+        { "tls-username", "s", KIND_QUERY  },
+        { "timeout",      "u", KIND_QUERY  },
+        { "socket",       "h", KIND_QUERY  },
+        { "read-only",    "b", KIND_ATTACH },
+        { "connections",  "u", KIND_ATTACH },
+        { "block-size",   "u", KIND_ATTACH },
+        { "persist",      "b", KIND_ATTACH },
+        { "tls-ktls",     "b", KIND_ATTACH },
+};
+
+static int take_credential_fd(int fd, const char *key, int *slot, char *error, size_t error_size) {
+        _cleanup_close_ int copy = -EBADF;
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return fail(negative_errno(), error, error_size, "option '%s': cannot stat descriptor: %m", key);
+        /* Regular files (memfds included) only: a pipe that is never written
+         * would keep a reader waiting forever. */
+        if (!S_ISREG(st.st_mode))
+                return fail(-EINVAL, error, error_size, "option '%s' must be a regular file or memfd", key);
+        if ((uint64_t) st.st_size > CREDENTIAL_MAX_SIZE)
+                return fail(-EINVAL, error, error_size, "option '%s': file of %llu bytes is larger than %u bytes",
+                            key, (unsigned long long) st.st_size, CREDENTIAL_MAX_SIZE);
+
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0)
+                return fail(negative_errno(), error, error_size, "option '%s': cannot duplicate descriptor: %m", key);
+
+        safe_close(*slot);
+        *slot = TAKE_FD(copy);
+        return 0;
+}
+
+static int take_socket_fd(int fd, int *slot, char *error, size_t error_size) {
+        _cleanup_close_ int copy = -EBADF;
+        struct sockaddr_storage sa;
+        socklen_t sl = sizeof(int);
+        int type = 0;
+        struct stat st;
+
+        if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+                return fail(-EINVAL, error, error_size, "option 'socket' is not a socket");
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0 || type != SOCK_STREAM)
+                return fail(-EINVAL, error, error_size, "option 'socket' is not a stream socket");
+        sl = sizeof(sa);
+        if (getpeername(fd, (struct sockaddr *) &sa, &sl) < 0)
+                return fail(-EINVAL, error, error_size, "option 'socket' is not connected");
+
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0)
+                return fail(negative_errno(), error, error_size, "option 'socket': cannot duplicate descriptor: %m");
+
+        safe_close(*slot);
+        *slot = TAKE_FD(copy);
+        return 0;
+}
+
+static int parse_one(sd_bus_message *m, const char *key, AttachOptions *o, char *error, size_t error_size) {
+        int r;
+
+        if (strcmp(key, "port") == 0) {
+                uint16_t v;
+                r = sd_bus_message_read_basic(m, 'q', &v);
+                if (r < 0)
+                        return r;
+                if (v == 0)
+                        return fail(-EINVAL, error, error_size, "option 'port' must be between 1 and 65535");
+                o->port = v;
+
+        } else if (strcmp(key, "tls") == 0) {
+                const char *v;
+                r = sd_bus_message_read_basic(m, 's', &v);
+                if (r < 0)
+                        return r;
+                if (strcmp(v, "off") == 0)
+                        o->tls = TLS_MODE_OFF;
+                else if (strcmp(v, "on") == 0)
+                        o->tls = TLS_MODE_ON;
+                else if (strcmp(v, "require") == 0)
+                        o->tls = TLS_MODE_REQUIRE;
+                else
+                        return fail(-EINVAL, error, error_size,
+                                    "option 'tls' must be 'off', 'on' or 'require', not '%.64s'", v);
+
+        } else if (strcmp(key, "tls-hostname") == 0 || strcmp(key, "tls-username") == 0) {
+                char **slot = key[4] == 'h' ? &o->tls_hostname : &o->tls_username;
+                const char *v;
+                r = sd_bus_message_read_basic(m, 's', &v);
+                if (r < 0)
+                        return r;
+                if (strlen(v) > NBD_MAX_HOST)
+                        return fail(-EINVAL, error, error_size, "option '%s' is longer than %u bytes", key, NBD_MAX_HOST);
+                free(*slot);
+                *slot = strdup(v);
+                if (!*slot)
+                        return -ENOMEM;
+
+        } else if (strncmp(key, "tls-", 4) == 0) {  /* the four credential descriptors */
+                int *slot = strcmp(key, "tls-ca") == 0 ? &o->tls_ca_fd :
+                            strcmp(key, "tls-cert") == 0 ? &o->tls_cert_fd :
+                            strcmp(key, "tls-key") == 0 ? &o->tls_key_fd : &o->tls_psk_fd;
+                int fd;
+                r = sd_bus_message_read_basic(m, 'h', &fd);
+                if (r < 0)
+                        return r;
+                return take_credential_fd(fd, key, slot, error, error_size);
+
+        } else if (strcmp(key, "socket") == 0) {
+                int fd;
+                r = sd_bus_message_read_basic(m, 'h', &fd);
+                if (r < 0)
+                        return r;
+                return take_socket_fd(fd, &o->socket_fd, error, error_size);
+
+        } else if (strcmp(key, "timeout") == 0) {
+                uint32_t v;
+                r = sd_bus_message_read_basic(m, 'u', &v);
+                if (r < 0)
+                        return r;
+                if (v < 1 || v > ATTACH_MAX_TIMEOUT_SEC)
+                        return fail(-EINVAL, error, error_size,
+                                    "option 'timeout' must be between 1 and %u seconds", ATTACH_MAX_TIMEOUT_SEC);
+                o->timeout_sec = v;
+
+        } else if (strcmp(key, "connections") == 0) {
+                uint32_t v;
+                r = sd_bus_message_read_basic(m, 'u', &v);
+                if (r < 0)
+                        return r;
+                if (v < 1 || v > ATTACH_MAX_CONNECTIONS)
+                        return fail(-EINVAL, error, error_size,
+                                    "option 'connections' must be between 1 and %u", ATTACH_MAX_CONNECTIONS);
+                o->connections = v;
+
+        } else if (strcmp(key, "block-size") == 0) {
+                uint32_t v;
+                r = sd_bus_message_read_basic(m, 'u', &v);
+                if (r < 0)
+                        return r;
+                /* The kernel takes powers of two from 512 to the page size. */
+                if (v < 512 || v > 4096 || (v & (v - 1)) != 0)
+                        return fail(-EINVAL, error, error_size,
+                                    "option 'block-size' must be a power of two from 512 to 4096");
+                o->block_size = v;
+
+        } else if (strcmp(key, "read-only") == 0 || strcmp(key, "persist") == 0 || strcmp(key, "tls-ktls") == 0) {
+                int v;
+                r = sd_bus_message_read_basic(m, 'b', &v);
+                if (r < 0)
+                        return r;
+                if (key[0] == 'r')
+                        o->read_only = v;
+                else if (key[0] == 'p')
+                        o->persist = v;
+                else
+                        o->tls_ktls = v;
+        } else
+                return -EINVAL;         /* not reached: checked against option_table */
+
+        return 0;
+}
+
+int attach_options_parse(sd_bus_message *m, OptionSet set, AttachOptions *o, char *error, size_t error_size) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return fail(r, error, error_size, "options must be a{sv}");
+
+        for (;;) {
+                const char *key, *contents;
+                size_t i;
+
+                r = sd_bus_message_enter_container(m, 'e', "sv");
+                if (r < 0)
+                        return fail(r, error, error_size, "cannot read options");
+                if (r == 0)
+                        break;
+
+                r = sd_bus_message_read_basic(m, 's', &key);
+                if (r < 0)
+                        return fail(r, error, error_size, "cannot read option key");
+
+                for (i = 0; i < ELEMENTSOF(option_table); i++)
+                        if (strcmp(option_table[i].key, key) == 0)
+                                break;
+                if (i >= ELEMENTSOF(option_table))
+                        return fail(-EINVAL, error, error_size, "unknown option '%.64s'", key);
+                if (set == OPTIONS_QUERY && option_table[i].kind != KIND_QUERY)
+                        return fail(-EINVAL, error, error_size, "option '%s' is only valid for attaching", key);
+
+                r = sd_bus_message_peek_type(m, NULL, &contents);
+                if (r < 0)
+                        return fail(r, error, error_size, "cannot read option '%s'", key);
+                if (strcmp(contents, option_table[i].signature) != 0)
+                        return fail(-EINVAL, error, error_size, "option '%s' must have type '%s', not '%.16s'",
+                                    key, option_table[i].signature, contents);
+
+                r = sd_bus_message_enter_container(m, 'v', contents);
+                if (r < 0)
+                        return fail(r, error, error_size, "cannot read option '%s'", key);
+
+                if (error && error_size > 0)
+                        error[0] = 0;
+                r = parse_one(m, key, o, error, error_size);
+                if (r < 0)
+                        return error && error[0] ? r : fail(r, error, error_size, "cannot read option '%s'", key);
+
+                r = sd_bus_message_exit_container(m);  /* v */
+                if (r < 0)
+                        return fail(r, error, error_size, "cannot read option '%s'", key);
+                r = sd_bus_message_exit_container(m);  /* e */
+                if (r < 0)
+                        return fail(r, error, error_size, "cannot read option '%s'", key);
+        }
+
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return fail(r, error, error_size, "cannot read options");
+
+        if (o->socket_fd >= 0 && o->connections > 1)
+                return fail(-EINVAL, error, error_size, "option 'socket' allows only one connection");
+        if (o->tls_key_fd >= 0 && o->tls_cert_fd < 0)
+                return fail(-EINVAL, error, error_size, "option 'tls-key' needs 'tls-cert'");
+        if (o->tls_cert_fd >= 0 && o->tls_key_fd < 0)
+                return fail(-EINVAL, error, error_size, "option 'tls-cert' needs 'tls-key'");
+        return 0;
+}
+
+bool nbd_module_loaded(void) {
+        return access("/sys/module/nbd", F_OK) == 0;
+}
+
+int nbd_device_is_free(int index) {
+        char path[64];
+
+        (void) snprintf(path, sizeof(path), "/sys/block/nbd%d", index);
+        if (access(path, F_OK) < 0)
+                return -errno;
+
+        /* The kernel publishes "pid" while a connection runs. */
+        (void) snprintf(path, sizeof(path), "/sys/block/nbd%d/pid", index);
+        if (access(path, F_OK) == 0)
+                return 0;
+        return errno == ENOENT ? 1 : -errno;
+}
+
+int nbd_device_open_path(const char *path, int *ret_fd, char *error, size_t error_size) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        /* PRIVILEGED: this descriptor carries nbd ioctls as root. */
+        fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                if (errno == ENOENT || errno == ENXIO || errno == ENODEV)
+                        return fail(-ENODEV, error, error_size, "device %s: no such device", path);
+                if (errno == ELOOP)
+                        return fail(-ENODEV, error, error_size, "device %s: is a symbolic link", path);
+                return fail(negative_errno(), error, error_size, "device %s: cannot open: %m", path);
+        }
+
+        if (fstat(fd, &st) < 0)
+                return fail(negative_errno(), error, error_size, "device %s: cannot stat: %m", path);
+        if (!S_ISBLK(st.st_mode))
+                return fail(-ENODEV, error, error_size, "device %s: not a block device", path);
+        if (major(st.st_rdev) != NBD_MAJOR_NUMBER)
+                return fail(-ENODEV, error, error_size, "device %s: not an nbd device (major %u)",
+                            path, major(st.st_rdev));
+
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int nbd_device_open(int index, int *ret_fd, char *error, size_t error_size) {
+        char path[32];
+
+        if (index < 0 || index > NBD_MAX_DEVICE_INDEX)
+                return fail(-EINVAL, error, error_size, "device index %d out of range", index);
+        if (!nbd_module_loaded())
+                return fail(-ENODEV, error, error_size, "device /dev/nbd%d: the nbd kernel module is not loaded", index);
+
+        (void) snprintf(path, sizeof(path), "/dev/nbd%d", index);
+        return nbd_device_open_path(path, ret_fd, error, error_size);
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* One thread per job: attach a device (connect, handshake, kernel hand-off,
+ * then NBD_DO_IT until it ends), or run a short ListExports/Probe
+ * handshake. Workers never touch sd-bus: they post WorkerEvents to a
+ * WorkerQueue whose eventfd the main loop watches. */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "handshake.h"
+#include "kernel.h"
+#include "ktls.h"
+#include "net.h"
+#include "validate.h"
+
+typedef struct Worker Worker;
+
+typedef enum WorkerKind {
+        WORKER_ATTACH,
+        WORKER_LIST,
+        WORKER_PROBE,
+} WorkerKind;
+
+typedef enum WorkerEventType {
+        WORKER_EVENT_NEGOTIATING,       /* connected, handshake under way */
+        WORKER_EVENT_ATTACHED,          /* the device runs (partitions scanned) */
+        WORKER_EVENT_FAILED,            /* the job failed: error, message; thread ends */
+        WORKER_EVENT_DONE,              /* ListExports/Probe results are ready; thread ends */
+        WORKER_EVENT_ENDED,             /* an attached device stopped; thread ends */
+} WorkerEventType;
+
+typedef struct WorkerEvent {
+        WorkerEventType type;
+        Worker *worker;
+        int error;                      /* FAILED, ENDED: negative errno (ENDED: 0 when detached on request) */
+        char *message;                  /* FAILED, ENDED */
+        struct WorkerEvent *next;
+} WorkerEvent;
+
+/* A mutex-protected list of events and an eventfd that says "look". */
+typedef struct WorkerQueue {
+        pthread_mutex_t lock;
+        int event_fd;
+        WorkerEvent *head, *tail;
+} WorkerQueue;
+
+int worker_queue_init(WorkerQueue *q);
+void worker_queue_done(WorkerQueue *q);
+/* Takes all queued events (oldest first) and resets the eventfd. */
+WorkerEvent *worker_queue_take(WorkerQueue *q);
+void worker_event_free(WorkerEvent *e);
+
+typedef struct WorkerRequest {
+        WorkerKind kind;
+        char *host;                     /* as the caller wrote it; NULL with a socket */
+        char *export_name;
+        AttachOptions options;          /* owned: fds, strings */
+        /* attach only */
+        int dev_fd;                     /* owned */
+        int dev_index;
+        const KernelOps *ops;
+        void *ops_userdata;
+} WorkerRequest;
+
+struct Worker {
+        WorkerRequest req;
+        WorkerQueue *queue;
+        void *userdata;                 /* the main thread's, untouched here */
+
+        pthread_t thread;
+        bool thread_started;
+
+        /* Results, written before the event that announces them and never
+         * again afterwards. */
+        NbdExportInfo info;
+        NbdExportEntry *exports;
+        size_t n_exports;
+        uint32_t block_size;
+        uint32_t connections;
+        TransportMode transport_mode;   /* how the kernel's sockets carry TLS */
+
+        /* Shared with the main thread, under lock. */
+        pthread_mutex_t lock;
+        int cancelled;                  /* atomic too, for wait_started() */
+        bool running;                   /* in NBD_DO_IT */
+        bool detach_requested;
+        int live_socks[ATTACH_MAX_CONNECTIONS + 1];
+};
+
+/* Takes ownership of what req holds (fds, strings) even on failure. */
+int worker_new(Worker **ret, WorkerRequest *req, WorkerQueue *queue, void *userdata);
+/* Joins the thread (which must have posted its last event, or be about to). */
+Worker *worker_free(Worker *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Worker *, worker_free);
+
+int worker_start(Worker *w);
+
+/* Stops the job from the main thread without blocking: an attach in
+ * progress is cancelled (its sockets shut down, so blocking I/O ends, and
+ * it fails with -ECANCELED); a running device is flushed and disconnected
+ * from a short-lived thread. Returns true if the device was running. */
+bool worker_stop(Worker *w);
+
+void worker_request_done(WorkerRequest *req);

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The bus suite's fixture: a private dbus-daemon configured as a system
+ * bus with data/org.nbdlink.NBD1.conf, and the real nbdlinkd on it. Every
+ * program of the suite (test-bus, test-cli) starts and stops it here. */
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bus-harness.h"
+
+#include <glib/gstdio.h>
+
+Fixture fx;
+
+void child_setup(gpointer data) {
+        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+const char *srcdir(void) {
+        const char *s = g_getenv("NBDLINK_SOURCE_ROOT");
+        g_assert_nonnull(s);
+        return s;
+}
+
+const char *builddir(void) {
+        const char *s = g_getenv("NBDLINK_BUILD_ROOT");
+        g_assert_nonnull(s);
+        return s;
+}
+
+static void write_bus_config(void) {
+        g_autofree char *policy_src = g_build_filename(srcdir(), "data", "org.nbdlink.NBD1.conf", NULL);
+        g_autofree char *policy_dir = g_build_filename(fx.dir, "system.d", NULL);
+        g_autofree char *policy_dst = g_build_filename(policy_dir, "org.nbdlink.NBD1.conf", NULL);
+        g_autofree char *policy = NULL;
+        g_autofree char *conf = NULL;
+        g_autofree char *conf_path = g_build_filename(fx.dir, "system.conf", NULL);
+        GError *error = NULL;
+
+        g_assert_true(g_file_get_contents(policy_src, &policy, NULL, &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(g_mkdir(policy_dir, 0755), ==, 0);
+        g_assert_true(g_file_set_contents(policy_dst, policy, -1, &error));
+
+        /* Debian's system.conf, reduced: deny by default, policies from
+         * system.d decide what may be called. */
+        conf = g_strdup_printf(
+                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n"
+                " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+                "<busconfig>\n"
+                "  <type>system</type>\n"
+                "  <listen>unix:path=%s/bus</listen>\n"
+                "  <auth>EXTERNAL</auth>\n"
+                "  <policy context=\"default\">\n"
+                "    <allow user=\"*\"/>\n"
+                "    <deny own=\"*\"/>\n"
+                "    <deny send_type=\"method_call\"/>\n"
+                "    <allow send_type=\"signal\"/>\n"
+                "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
+                "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
+                "    <allow receive_type=\"method_call\"/>\n"
+                "    <allow receive_type=\"method_return\"/>\n"
+                "    <allow receive_type=\"error\"/>\n"
+                "    <allow receive_type=\"signal\"/>\n"
+                "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
+                "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
+                "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Properties\"/>\n"
+                "  </policy>\n"
+                "  <includedir>%s</includedir>\n"
+                "</busconfig>\n", fx.dir, policy_dir);
+        g_assert_true(g_file_set_contents(conf_path, conf, -1, &error));
+        g_assert_no_error(error);
+}
+
+bool name_has_owner(GDBusConnection *c, const char *name) {
+        g_autoptr(GVariant) v = NULL;
+        gboolean has = FALSE;
+
+        v = g_dbus_connection_call_sync(c, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                        "org.freedesktop.DBus", "NameHasOwner", g_variant_new("(s)", name),
+                                        G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE, 2000, NULL, NULL);
+        if (v)
+                g_variant_get(v, "(b)", &has);
+        return has;
+}
+
+GDBusConnection *gdbus_connect(void) {
+        GError *error = NULL;
+        GDBusConnection *c;
+
+        c = g_dbus_connection_new_for_address_sync(fx.address,
+                                                   G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                   NULL, NULL, &error);
+        g_assert_no_error(error);
+        return c;
+}
+
+void start_all(void) {
+        g_autofree char *conf_arg = NULL;
+        g_autofree char *sock = NULL;
+        g_autofree char *daemon_path = g_build_filename(builddir(), "daemon", "nbdlinkd", NULL);
+        g_autoptr(GDBusConnection) c = NULL;
+        g_auto(GStrv) env = NULL;
+        GError *error = NULL;
+
+        fx.dir = g_dir_make_tmp("nbdlink-bus-XXXXXX", &error);
+        g_assert_no_error(error);
+        /* Non-root callers must reach the socket. */
+        g_assert_cmpint(chmod(fx.dir, 0755), ==, 0);
+        write_bus_config();
+
+        conf_arg = g_strdup_printf("--config-file=%s/system.conf", fx.dir);
+        const char *bus_argv[] = { "dbus-daemon", conf_arg, "--nofork", "--nopidfile", "--nosyslog", NULL };
+        g_assert_true(g_spawn_async(NULL, (char **) bus_argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                                    child_setup, NULL, &fx.bus_pid, &error));
+        g_assert_no_error(error);
+
+        sock = g_build_filename(fx.dir, "bus", NULL);
+        for (int i = 0; i < 500 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++)
+                g_usleep(10000);
+        g_assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
+        fx.address = g_strdup_printf("unix:path=%s", sock);
+
+        env = g_get_environ();
+        env = g_environ_setenv(env, "DBUS_SYSTEM_BUS_ADDRESS", fx.address, TRUE);
+        const char *daemon_argv[] = { daemon_path, "--timeout-default=5", NULL };
+        g_assert_true(g_spawn_async(NULL, (char **) daemon_argv, env, G_SPAWN_DO_NOT_REAP_CHILD,
+                                    child_setup, NULL, &fx.daemon_pid, &error));
+        g_assert_no_error(error);
+
+        /* sd-bus in this process finds the bus the same way. */
+        g_setenv("DBUS_SYSTEM_BUS_ADDRESS", fx.address, TRUE);
+
+        c = gdbus_connect();
+        for (int i = 0; i < 500 && !name_has_owner(c, "org.nbdlink.NBD1"); i++)
+                g_usleep(10000);
+        g_assert_true(name_has_owner(c, "org.nbdlink.NBD1"));
+}
+
+int wait_exit(GPid pid, int timeout_ms) {
+        int status;
+
+        for (int i = 0; i < timeout_ms / 10; i++) {
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        return status;
+                g_usleep(10000);
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return -1;
+}
+
+void stop_all(void) {
+        if (fx.daemon_pid > 0) {
+                kill(fx.daemon_pid, SIGKILL);
+                (void) wait_exit(fx.daemon_pid, 5000);
+                fx.daemon_pid = 0;
+        }
+        if (fx.bus_pid > 0) {
+                kill(fx.bus_pid, SIGTERM);
+                (void) wait_exit(fx.bus_pid, 5000);
+                fx.bus_pid = 0;
+        }
+        if (fx.dir) {
+                g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", fx.dir);
+                (void) !system(cmd);
+        }
+        g_clear_pointer(&fx.dir, g_free);
+        g_clear_pointer(&fx.address, g_free);
+}
+
+sd_bus *sd_connect(void) {
+        sd_bus *bus = NULL;
+
+        g_assert_cmpint(sd_bus_open_system(&bus), >=, 0);
+        return bus;
+}
+

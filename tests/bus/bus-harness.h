@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The bus suite's fixture: a private system-like dbus-daemon with the
+ * project's bus policy and the real nbdlinkd on it, started once per test
+ * program and stopped whatever happens (children die with the test). */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-bus.h>
+
+/* Include this after nbdlink's headers: GLib redefines MIN/MAX itself. */
+#include <gio/gio.h>
+#include <glib.h>
+
+typedef struct Fixture {
+        char *dir;
+        char *address;
+        GPid bus_pid;
+        GPid daemon_pid;
+} Fixture;
+
+extern Fixture fx;
+
+/* For g_spawn*: the child dies with the test (PR_SET_PDEATHSIG). */
+void child_setup(gpointer data);
+/* NBDLINK_SOURCE_ROOT and NBDLINK_BUILD_ROOT from the test environment. */
+const char *srcdir(void);
+const char *builddir(void);
+
+/* Starts dbus-daemon and nbdlinkd (--timeout-default=5), waits until the
+ * name is owned, and points DBUS_SYSTEM_BUS_ADDRESS of this process at the
+ * bus (children inherit it). */
+void start_all(void);
+/* Kills both, removes the directory. */
+void stop_all(void);
+/* The exit status of pid, or -1 after SIGKILL when it did not exit in time. */
+int wait_exit(GPid pid, int timeout_ms);
+
+bool name_has_owner(GDBusConnection *c, const char *name);
+GDBusConnection *gdbus_connect(void);
+sd_bus *sd_connect(void);

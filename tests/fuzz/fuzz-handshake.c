@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libFuzzer target: the whole handshake engine against a server whose
+ * bytes are the input. The first byte picks the goal and TLS mode; the
+ * rest is everything the server says. Whatever the bytes, the engine must
+ * end with a result or an error: no crash, no leak, no hang. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fuzz-handshake.h"
+#include "handshake.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        static const TlsConfig tls_config = {};
+        HandshakeOptions o = {};
+        Handshake hs;
+        Conn *c;
+
+        if (size < 1)
+                return 0;
+
+        switch (data[0] & 3) {
+        case 0:
+                o.goal = HANDSHAKE_INFO;
+                break;
+        case 1:
+                o.goal = HANDSHAKE_LIST;
+                break;
+        default:
+                o.goal = HANDSHAKE_GO;
+                break;
+        }
+        o.tls = (TlsMode) ((data[0] >> 2) % _TLS_MODE_MAX);
+        o.tls_config = &tls_config;
+        o.export_name = (data[0] & 0x80) ? "" : "disk";
+
+        if (conn_new_memory(&c, data + 1, size - 1) < 0)
+                return 0;
+        handshake_init(&hs, c, &o);
+        (void) handshake_run(&hs);
+        handshake_done(&hs);
+        return 0;
+}

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The client's output helpers: JSON escaping and layout, bus property
+ * names as JSON keys, IEC sizes and table alignment. */
+/* Project headers first: glib.h redefines MIN and MAX after them. */
+#include "format.h"
+#include "json.h"
+#include "props.h"
+
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+
+
+/* Runs f on a memory stream and returns what it wrote. */
+static char *capture(void (*f)(FILE *out, const void *data), const void *data) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *out = open_memstream(&buf, &size);
+
+        g_assert_nonnull(out);
+        f(out, data);
+        g_assert_cmpint(fclose(out), ==, 0);
+        return buf;
+}
+
+typedef struct EscapeCase {
+        const char *input;
+        size_t len;
+        const char *expected;
+} EscapeCase;
+
+static void write_escaped(FILE *out, const void *data) {
+        const EscapeCase *c = data;
+        json_write_escaped(out, c->input, c->len);
+}
+
+static void test_escape(void) {
+        static const EscapeCase cases[] = {
+                { "plain", 5, "\"plain\"" },
+                { "", 0, "\"\"" },
+                { "q\"uote", 6, "\"q\\\"uote\"" },
+                { "back\\slash", 10, "\"back\\\\slash\"" },
+                { "a\nb\rc\td\be\ff", 11, "\"a\\nb\\rc\\td\\be\\ff\"" },
+                { "\x01\x1f\x7f", 3, "\"\\u0001\\u001f\\u007f\"" },
+                { "nul\0x", 5, "\"nul\\u0000x\"" },
+                { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x92\xbe", 14, "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x92\xbe\"" },
+                { "bad\xff", 4, "\"bad\\ufffd\"" },
+                { "trunc\xe2\x82", 7, "\"trunc\\ufffd\\ufffd\"" },
+                { "overlong\xc0\xaf", 10, "\"overlong\\ufffd\\ufffd\"" },
+                { "surrogate\xed\xa0\x80", 12, "\"surrogate\\ufffd\\ufffd\\ufffd\"" },
+                { "ls\xe2\x80\xa8ps\xe2\x80\xa9", 10, "\"ls\\u2028ps\\u2029\"" },
+                { "</script>", 9, "\"</script>\"" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *s = capture(write_escaped, &cases[i]);
+                g_assert_cmpstr(s, ==, cases[i].expected);
+        }
+}
+
+static void write_document(FILE *out, const void *data) {
+        JsonWriter w;
+
+        json_init(&w, out, *(const bool *) data);
+        json_begin_object(&w);
+        json_key(&w, "device");
+        json_string(&w, "/dev/nbd0");
+        json_key(&w, "size");
+        json_uint(&w, UINT64_MAX);
+        json_key(&w, "offset");
+        json_int(&w, -5);
+        json_key(&w, "ro");
+        json_bool(&w, true);
+        json_key(&w, "none");
+        json_null(&w);
+        json_key(&w, "ratio");
+        json_double(&w, 0.5);
+        json_key(&w, "nan");
+        json_double(&w, 0.0 / 0.0);
+        json_key(&w, "empty");
+        json_begin_array(&w);
+        json_end_array(&w);
+        json_key(&w, "list");
+        json_begin_array(&w);
+        json_string(&w, "a");
+        json_begin_object(&w);
+        json_end_object(&w);
+        json_end_array(&w);
+        json_key(&w, "key \"quoted\"");
+        json_string(&w, NULL);
+        json_end_object(&w);
+        json_finish(&w);
+}
+
+static void test_document(void) {
+        bool pretty = false;
+        g_autofree char *compact = capture(write_document, &pretty);
+        g_autofree char *indented = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_cmpstr(compact, ==,
+                        "{\"device\":\"/dev/nbd0\",\"size\":18446744073709551615,\"offset\":-5,"
+                        "\"ro\":true,\"none\":null,\"ratio\":0.5,\"nan\":null,\"empty\":[],"
+                        "\"list\":[\"a\",{}],\"key \\\"quoted\\\"\":null}\n");
+
+        pretty = true;
+        indented = capture(write_document, &pretty);
+        g_assert_cmpstr(indented, ==,
+                        "{\n"
+                        "  \"device\": \"/dev/nbd0\",\n"
+                        "  \"size\": 18446744073709551615,\n"
+                        "  \"offset\": -5,\n"
+                        "  \"ro\": true,\n"
+                        "  \"none\": null,\n"
+                        "  \"ratio\": 0.5,\n"
+                        "  \"nan\": null,\n"
+                        "  \"empty\": [],\n"
+                        "  \"list\": [\n"
+                        "    \"a\",\n"
+                        "    {}\n"
+                        "  ],\n"
+                        "  \"key \\\"quoted\\\"\": null\n"
+                        "}\n");
+}
+
+static void test_json_keys(void) {
+        static const char *const cases[][2] = {
+                { "ReadOnly", "read_only" },
+                { "TLSMode", "tls_mode" },
+                { "TLS", "tls" },
+                { "OwnerUID", "owner_uid" },
+                { "AttachedSince", "attached_since" },
+                { "Device", "device" },
+                { "block-size-min", "block_size_min" },
+                { "read-only", "read_only" },
+                { "size", "size" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *k = json_key_from_bus_name(cases[i][0]);
+                g_assert_cmpstr(k, ==, cases[i][1]);
+        }
+}
+
+static void test_sizes(void) {
+        static const struct {
+                uint64_t bytes;
+                const char *text;
+        } cases[] = {
+                { 0, "0 B" },
+                { 1, "1 B" },
+                { 1023, "1023 B" },
+                { 1024, "1 KiB" },
+                { 1536, "1.5 KiB" },
+                { 1024 * 1024 - 1, "1 MiB" },
+                { 10 * 1024 * 1024 + 512 * 1024, "10.5 MiB" },
+                { UINT64_C(1) << 30, "1 GiB" },
+                { (UINT64_C(1) << 30) * 3 / 2 + 1, "1.5 GiB" },
+                { UINT64_C(1) << 40, "1 TiB" },
+                { UINT64_C(1) << 50, "1 PiB" },
+                { UINT64_C(1) << 60, "1 EiB" },
+                { UINT64_MAX, "16 EiB" },
+        };
+        char buf[FORMAT_SIZE_MAX];
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
+                g_assert_cmpstr(format_size(buf, cases[i].bytes), ==, cases[i].text);
+}
+
+static void test_escape_control(void) {
+        static const char *const cases[][2] = {
+                { "plain text", "plain text" },
+                { "caf\xc3\xa9", "caf\xc3\xa9" },
+                { "a\nb\tc", "a\\nb\\tc" },
+                { "\x1b[2Jclear", "\\x1b[2Jclear" },
+                { "del\x7f", "del\\x7f" },
+                { "c1\xc2\x9b", "c1\\xc2\\x9b" },
+                { "bad\xff", "bad\\xff" },
+                { "", "" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *e = str_escape_control(cases[i][0]);
+                g_assert_cmpstr(e, ==, cases[i][1]);
+        }
+}
+
+static void write_table(FILE *out, const void *data) {
+        _cleanup_(table_freep) Table *t = NULL;
+
+        g_assert_cmpint(table_new(&t, 3, (const char *const[]) { "DEVICE", "EXPORT", "SIZE" }), ==, 0);
+        g_assert_cmpint(table_add(t, "/dev/nbd0"), ==, 0);
+        g_assert_cmpint(table_add(t, "caf\xc3\xa9"), ==, 0);
+        g_assert_cmpint(table_add(t, "1 GiB"), ==, 0);
+        g_assert_cmpint(table_add(t, "/dev/nbd10"), ==, 0);
+        g_assert_cmpint(table_add(t, NULL), ==, 0);
+        g_assert_cmpint(table_add(t, "\x1b[31m"), ==, 0);
+        g_assert_cmpint(table_add(t, "/dev/nbd2"), ==, 0);
+        g_assert_cmpint(table_add(t, "a\nb"), ==, 0);
+        g_assert_cmpint(table_add(t, "512 B"), ==, 0);
+        g_assert_cmpuint(table_rows(t), ==, 3);
+        table_print(t, out);
+}
+
+static void test_table(void) {
+        g_autofree char *s = capture(write_table, NULL);
+
+        /* The multibyte "é" counts as one column; control characters are
+         * escaped before widths are measured. */
+        g_assert_cmpstr(s, ==,
+                        "DEVICE      EXPORT  SIZE\n"
+                        "/dev/nbd0   caf\xc3\xa9    1 GiB\n"
+                        "/dev/nbd10  -       \\x1b[31m\n"
+                        "/dev/nbd2   a\\nb    512 B\n");
+}
+
+int main(int argc, char **argv) {
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/cli/json/escape", test_escape);
+        g_test_add_func("/cli/json/document", test_document);
+        g_test_add_func("/cli/json/keys", test_json_keys);
+        g_test_add_func("/cli/format/sizes", test_sizes);
+        g_test_add_func("/cli/format/escape-control", test_escape_control);
+        g_test_add_func("/cli/format/table", test_table);
+        return g_test_run();
+}

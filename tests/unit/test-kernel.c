@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The ioctl sequence of the kernel hand-off, through the recording fake:
+ * order, values, the ENOTTY → BLKROSET fallback, the multi-conn check, the
+ * EBUSY retry and the cleanup after a failure. */
+
+#include <errno.h>
+#include <string.h>
+
+#include "kernel.h"
+#include "nbd-protocol.h"
+
+/* After nbdlink headers: GLib redefines MIN/MAX itself. */
+#include <glib.h>
+
+static const int socks[] = { 7, 8, 9, 10 };
+
+static KernelAttach attach_one(void) {
+        return (KernelAttach) {
+                .index = 3,
+                .socks = socks,
+                .n_socks = 1,
+                .size = 1024 * 1024,
+                .flags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH,
+                .block_size = 4096,
+                .timeout_sec = 30,
+        };
+}
+
+static void test_sequence(void) {
+        KernelFake f = {};
+        KernelAttach a = attach_one();
+        char err[KERNEL_ERROR_MAX] = "";
+
+        g_assert_cmpint(kernel_attach(&kernel_ops_fake, &f, 99, &a, err, sizeof(err)), ==, 0);
+        g_assert_cmpstr(f.log, ==,
+                        "set_sock 7\n"
+                        "set_blksize 4096\n"
+                        "set_size_blocks 256\n"
+                        "set_timeout 30\n"
+                        "set_flags 0x5\n");
+
+        /* DO_IT ending with EPIPE is a normal end; queue and sockets are cleared. */
+        f = (KernelFake) {};
+        f.fail_op_errno[KFAKE_DO_IT] = EPIPE;
+        g_assert_cmpint(kernel_run(&kernel_ops_fake, &f, 99), ==, 0);
+        g_assert_cmpstr(f.log, ==, "do_it\nclear_que\nclear_sock\n");
+
+        f = (KernelFake) {};
+        g_assert_cmpint(kernel_request_detach(&kernel_ops_fake, &f, 99), ==, 0);
+        g_assert_cmpstr(f.log, ==, "flush\ndisconnect\n");
+
+        /* Any other DO_IT error is reported, and cleanup still happens. */
+        f = (KernelFake) {};
+        f.fail_op_errno[KFAKE_DO_IT] = ETIMEDOUT;
+        g_assert_cmpint(kernel_run(&kernel_ops_fake, &f, 99), ==, -ETIMEDOUT);
+        g_assert_cmpstr(f.log, ==, "do_it\nclear_que\nclear_sock\n");
+}
+
+static void test_read_only_and_odd_size(void) {
+        KernelFake f = {};
+        KernelAttach a = attach_one();
+        char err[KERNEL_ERROR_MAX] = "";
+
+        a.read_only = true;
+        a.size = 1000;                  /* no multiple of 512: bytes instead */
+        a.block_size = 0;               /* default */
+        g_assert_cmpint(kernel_attach(&kernel_ops_fake, &f, 99, &a, err, sizeof(err)), ==, 0);
+        g_assert_cmpstr(f.log, ==,
+                        "set_sock 7\n"
+                        "set_blksize 512\n"
+                        "set_size 1000\n"
+                        "set_timeout 30\n"
+                        "set_flags 0x7\n");
+}
+
+static void test_enotty_blkroset(void) {
+        KernelFake f = {};
+        KernelAttach a = attach_one();
+        char err[KERNEL_ERROR_MAX] = "";
+
+        a.flags |= NBD_FLAG_READ_ONLY;
+        f.fail_op_errno[KFAKE_SET_FLAGS] = ENOTTY;
+        g_assert_cmpint(kernel_attach(&kernel_ops_fake, &f, 99, &a, err, sizeof(err)), ==, 0);
+        g_assert_cmpstr(f.log, ==,
+                        "set_sock 7\n"
+                        "set_blksize 4096\n"
+                        "set_size_blocks 256\n"
+                        "set_timeout 30\n"
+                        "set_flags 0x7\n"
+                        "blkroset 1\n");
+
+        /* Writable export on such a kernel: BLKROSET 0, explicitly. */
+        f = (KernelFake) {};
+        a = attach_one();
+        f.fail_op_errno[KFAKE_SET_FLAGS] = ENOTTY;
+        g_assert_cmpint(kernel_attach(&kernel_ops_fake, &f, 99, &a, err, sizeof(err)), ==, 0);
+        g_assert_nonnull(strstr(f.log, "set_flags 0x5\nblkroset 0\n"));
+
+        /* A failing BLKROSET fails the attach and clears the device. */
+        f = (KernelFake) {};
+        f.fail_op_errno[KFAKE_SET_FLAGS] = ENOTTY;
+        f.fail_op_errno[KFAKE_BLKROSET] = EACCES;
+        g_assert_cmpint(kernel_attach(&kernel_ops_fake, &f, 99, &a, err, sizeof(err)), ==, -EACCES);
+        g_assert_true(g_str_has_suffix(f.log, "blkroset 0\nclear_que\nclear_sock\n"));
+        g_assert_true(g_str_has_prefix(err, "device nbd3: BLKROSET failed"));
+}
+
+static void test_multi_conn(void) {
+        KernelFake f = {};
+        KernelAttach a = attach_one();
+        char err[KERNEL_ERROR_MAX] = "";
+
+        a.n_socks = 4;
+        g_assert_cmpint(kernel_attach(&kernel_ops_fake, &f, 99, &a, err, sizeof(err)), ==, -EINVAL);
+        g_assert_cmpstr(f.log, ==, "");         /* refused before any ioctl */
+        g_assert_nonnull(strstr(err, "NBD_FLAG_CAN_MULTI_CONN"));
+        g_assert_true(g_str_has_prefix(err, "device nbd3: "));
+
+        a.flags |= NBD_FLAG_CAN_MULTI_CONN;
+        g_assert_cmpint(kernel_attach(&kernel_ops_fake, &f, 99, &a, err, sizeof(err)), ==, 0);
+        g_assert_true(g_str_has_prefix(f.log, "set_sock 7\nset_sock 8\nset_sock 9\nset_sock 10\nset_blksize 4096\n"));
+}
+
+static void test_ebusy(void) {
+        KernelFake f = {};
+        KernelAttach a = attach_one();
+        char err[KERNEL_ERROR_MAX] = "";
+
+        /* udev lets go after two tries. */
+        f.fail_op_errno[KFAKE_SET_SOCK] = EBUSY;
+        f.fail_count[KFAKE_SET_SOCK] = 2;
+        g_assert_cmpint(kernel_attach(&kernel_ops_fake, &f, 99, &a, err, sizeof(err)), ==, 0);
+        g_assert_true(g_str_has_prefix(f.log, "set_sock 7\nbackoff 0\nset_sock 7\nbackoff 1\nset_sock 7\nset_blksize"));
+
+        /* It never does: DeviceBusy, and the device is cleared. */
+        f = (KernelFake) {};
+        f.fail_op_errno[KFAKE_SET_SOCK] = EBUSY;
+        g_assert_cmpint(kernel_attach(&kernel_ops_fake, &f, 99, &a, err, sizeof(err)), ==, -EBUSY);
+        g_assert_true(g_str_has_suffix(f.log, "backoff 4\nset_sock 7\nclear_que\nclear_sock\n"));
+        g_assert_true(g_str_has_prefix(err, "device nbd3: in use"));
+}
+
+static void test_limits(void) {
+        KernelFake f = {};
+        KernelAttach a = attach_one();
+        char err[KERNEL_ERROR_MAX] = "";
+
+        a.timeout_sec = 0;
+        g_assert_cmpint(kernel_attach(&kernel_ops_fake, &f, 99, &a, err, sizeof(err)), ==, -EINVAL);
+
+        a = attach_one();
+        a.size = UINT64_MAX;
+        g_assert_cmpint(kernel_attach(&kernel_ops_fake, &f, 99, &a, err, sizeof(err)), ==, -EFBIG);
+        g_assert_cmpstr(f.log, ==, "");
+
+        /* The kernel refuses the size: TooLarge, cleared. */
+        a = attach_one();
+        f.fail_op_errno[KFAKE_SET_SIZE_BLOCKS] = EINVAL;
+        g_assert_cmpint(kernel_attach(&kernel_ops_fake, &f, 99, &a, err, sizeof(err)), ==, -EFBIG);
+        g_assert_true(g_str_has_suffix(f.log, "clear_que\nclear_sock\n"));
+}
+
+static void test_block_size(void) {
+        char err[KERNEL_ERROR_MAX] = "";
+        uint32_t bs = 0;
+
+        g_assert_cmpint(kernel_pick_block_size(0, 0, 0, 0, &bs, err, sizeof(err)), ==, 0);
+        g_assert_cmpuint(bs, ==, 512);
+        g_assert_cmpint(kernel_pick_block_size(0, 1, 4096, 33554432, &bs, err, sizeof(err)), ==, 0);
+        g_assert_cmpuint(bs, ==, 4096);
+        g_assert_cmpint(kernel_pick_block_size(0, 1, 65536, 33554432, &bs, err, sizeof(err)), ==, 0);
+        g_assert_cmpuint(bs, ==, 512);          /* preferred over the page size: not usable */
+        g_assert_cmpint(kernel_pick_block_size(0, 1024, 0, 0, &bs, err, sizeof(err)), ==, 0);
+        g_assert_cmpuint(bs, ==, 1024);
+        g_assert_cmpint(kernel_pick_block_size(0, 1500, 0, 0, &bs, err, sizeof(err)), ==, 0);
+        g_assert_cmpuint(bs, ==, 2048);
+        g_assert_cmpint(kernel_pick_block_size(0, 8192, 8192, 0, &bs, err, sizeof(err)), ==, -EOPNOTSUPP);
+        g_assert_cmpint(kernel_pick_block_size(1024, 0, 0, 0, &bs, err, sizeof(err)), ==, 0);
+        g_assert_cmpuint(bs, ==, 1024);
+        g_assert_cmpint(kernel_pick_block_size(512, 1024, 0, 0, &bs, err, sizeof(err)), ==, -EINVAL);
+        g_assert_nonnull(strstr(err, "outside the server's limits"));
+}
+
+int main(int argc, char *argv[]) {
+        g_test_init(&argc, &argv, NULL);
+        g_test_add_func("/kernel/sequence", test_sequence);
+        g_test_add_func("/kernel/read-only-odd-size", test_read_only_and_odd_size);
+        g_test_add_func("/kernel/enotty-blkroset", test_enotty_blkroset);
+        g_test_add_func("/kernel/multi-conn", test_multi_conn);
+        g_test_add_func("/kernel/ebusy-retry", test_ebusy);
+        g_test_add_func("/kernel/limits", test_limits);
+        g_test_add_func("/kernel/block-size", test_block_size);
+        return g_test_run();
+}
