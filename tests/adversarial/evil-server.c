@@ -600,6 +600,11 @@ static After sc_list_huge(Peer *p) {
         return list_flood(p, 10000, 4096, 4096);
 }
 
+/* Exactly as many entries as a client takes, short ones. */
+static After sc_list_10000(Peer *p) {
+        return list_flood(p, 10000, 8, 0);
+}
+
 static After sc_server_name_overflow(Peer *p) {
         OPTION_OR_GONE(p);
         (void) (reply_header(p, MAGIC_REPLY, o, REP_SERVER, 8) && put_u32(p, 100) && put(p, "disk", 4));
@@ -780,6 +785,7 @@ static const Scenario scenarios[] = {
         { "wrong-reply-type",           sc_wrong_reply_type },
         { "list-100000",                sc_list_100000 },
         { "list-huge",                  sc_list_huge },
+        { "list-10000",                 sc_list_10000 },
         { "server-name-overflow",       sc_server_name_overflow },
         { "server-too-short",           sc_server_too_short },
         { "server-4gib",                sc_server_4gib },
