@@ -14,8 +14,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bus-harness.h"
@@ -273,6 +275,18 @@ static void warm_up(void) {
         g_test_message("daemon baseline: %d fds, %d threads", base_fds, base_threads);
 }
 
+/* Last: the daemon that took all that exits cleanly on SIGTERM (under
+ * ASan, its leak check is part of that exit status). */
+static void test_sigterm(void) {
+        int status;
+
+        g_assert_cmpint(kill(fx.daemon_pid, SIGTERM), ==, 0);
+        status = wait_exit(fx.daemon_pid, 10000);
+        fx.daemon_pid = 0;
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
 int main(int argc, char *argv[]) {
         g_autofree CaseGoal *cgs = NULL;
         size_t n = 0;
@@ -297,6 +311,9 @@ int main(int argc, char *argv[]) {
                 }
 
         g_assert_cmpint(nbdlink_bus_error_register(), ==, 0);
+        /* A suite of its own, created last, so that it runs last. */
+        g_test_add_func("/daemon-exit/sigterm", test_sigterm);
+
         psk_fd = write_psk_file();
         start_all();
         bus = sd_connect();

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <sched.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bus-error.h"
@@ -468,6 +470,18 @@ static bool enter_fake_namespace(void) {
         return true;
 }
 
+/* Last: the daemon that took all that exits cleanly on SIGTERM (under
+ * ASan, its leak check is part of that exit status). */
+static void test_sigterm(void) {
+        int status;
+
+        g_assert_cmpint(kill(fx.daemon_pid, SIGTERM), ==, 0);
+        status = wait_exit(fx.daemon_pid, 10000);
+        fx.daemon_pid = 0;
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
 int main(int argc, char *argv[]) {
         g_autofree char *link = NULL;
         GError *error = NULL;
@@ -495,6 +509,9 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/bus-input/nodes", test_nodes);
         g_test_add_func("/bus-input/hosts-and-exports", test_hosts_and_exports);
         g_test_add_func("/bus-input/options", test_options);
+
+        /* A suite of its own, created last, so that it runs last. */
+        g_test_add_func("/daemon-exit/sigterm", test_sigterm);
 
         start_listener();
         start_all();
