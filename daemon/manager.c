@@ -266,8 +266,15 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
                         return nbdlink_bus_error_set(error, r, err);
         }
 
-        /* authorize */
-        r = auth_check(msg, ACTION_ATTACH, error);
+        /* authorize; the details are what a password dialog shows */
+        char node[32];
+        (void) snprintf(node, sizeof(node), "/dev/nbd%d", index);
+        const char *details[] = {
+                "device", index >= 0 ? node : "the first free /dev/nbdN",
+                "host", *host ? host : "a connection the caller opened",
+                "export", export_name,
+                NULL };
+        r = auth_check(m->polkit, msg, ACTION_ATTACH, details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -397,7 +404,10 @@ static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r < 0)
                 return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
         d = manager_find_device(m, index);
-        r = auth_check(msg, d && d->owner_uid != uid ? ACTION_DETACH_OTHER : ACTION_DETACH, error);
+        char node[32];
+        (void) snprintf(node, sizeof(node), "/dev/nbd%d", index);
+        const char *details[] = { "device", node, "host", d ? d->host : "", "export", d ? d->export_name : "", NULL };
+        r = auth_check(m->polkit, msg, auth_detach_action(uid, d ? d->owner_uid : uid), details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -431,7 +441,9 @@ static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const c
         if (options.socket_fd >= 0 && *host)
                 return nbdlink_bus_error_set(error, -EINVAL, "pass either a host or the option 'socket', not both");
 
-        r = auth_check(msg, ACTION_LIST, error);
+        const char *details[] = { "host", *host ? host : "a connection the caller opened",
+                                  "export", strempty(export_name), NULL };
+        r = auth_check(m->polkit, msg, ACTION_LIST, details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -533,6 +545,10 @@ int manager_new(Manager **ret, uint32_t default_timeout_sec) {
                 return -ENOMEM;
         m->default_timeout_sec = default_timeout_sec ?: ATTACH_DEFAULT_TIMEOUT_SEC;
 
+        r = polkit_registry_new(&m->polkit);
+        if (r < 0)
+                return r;
+
         r = worker_queue_init(&m->queue);
         if (r < 0)
                 return r;
@@ -564,6 +580,8 @@ Manager *manager_free(Manager *m) {
                 query_free(q);
         }
         sd_event_source_unref(m->queue_source);
+        /* Before the bus goes: withdrawing an interactive check is a message. */
+        polkit_registry_free(m->polkit);
         sd_event_source_unref(m->netlink_source);
         nbd_netlink_close(&m->netlink);
         free(m->state_dir);

@@ -10,6 +10,7 @@
 
 #include "kernel.h"
 #include "netlink.h"
+#include "polkit.h"
 #include "worker.h"
 
 #define MANAGER_PATH "/org/nbdlink/NBD1"
@@ -31,6 +32,7 @@ typedef struct Manager {
 
         Device *devices;
         Query *queries;
+        PolkitRegistry *polkit;         /* authorizations in flight */
 
         const KernelOps *kernel_ops;
         void *kernel_userdata;
