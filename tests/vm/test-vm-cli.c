@@ -270,9 +270,8 @@ static void *alloc_aligned(size_t size) {
         return p;
 }
 
-/* Writes 1 MiB of a pattern at offset with O_DIRECT, reads it back. */
-static void data_roundtrip(const char *dev, off_t offset, uint8_t seed) {
-        const size_t n = MiB;
+/* Writes n bytes of a pattern at offset with O_DIRECT, reads them back. */
+static void data_roundtrip_n(const char *dev, off_t offset, uint8_t seed, size_t n) {
         g_autofree uint8_t *out = alloc_aligned(n), *in = alloc_aligned(n);
         int fd;
 
@@ -287,6 +286,10 @@ static void data_roundtrip(const char *dev, off_t offset, uint8_t seed) {
         g_assert_cmpint(pread(fd, in, n, offset), ==, (ssize_t) n);
         close(fd);
         g_assert_true(memcmp(in, out, n) == 0);
+}
+
+static void data_roundtrip(const char *dev, off_t offset, uint8_t seed) {
+        data_roundtrip_n(dev, offset, seed, MiB);
 }
 
 /* ---- monitor --------------------------------------------------------- */
@@ -717,8 +720,9 @@ static void test_tls(void) {
 
         dev = attach_ok("--ca", pki.ca_cert, u, NULL);
         dev2 = attach_ok("--no-ktls", "--ca", pki.ca_cert, u, NULL);
-        data_roundtrip(dev, 0, 5);
-        data_roundtrip(dev2, 2 * MiB, 6);
+        /* Every byte is encrypted by the emulated CPU: a little will do. */
+        data_roundtrip_n(dev, 0, 5, 128 * 1024);
+        data_roundtrip_n(dev2, 2 * MiB, 6, 128 * 1024);
 
         r = cli("--json", "list");
         assert_ok(&r);
