@@ -219,10 +219,10 @@ static int parse_args(ConnectArgs *a, int argc, char **argv, bool *ret_help) {
                         break;
                 case OPT_BLOCK_SIZE:
                         attach_only = true;
-                        r = parse_uint32(optarg, 512, 65536, &a->block_size);
+                        r = parse_uint32(optarg, 512, 4096, &a->block_size);
                         if (r < 0 || (a->block_size & (a->block_size - 1)) != 0)
                                 return usage_error(a->verb_name,
-                                                   "--block-size wants a power of two from 512 to 65536, not '%s'",
+                                                   "--block-size wants a power of two from 512 to 4096, not '%s'",
                                                    optarg);
                         break;
                 case OPT_PERSIST:
@@ -477,12 +477,19 @@ static uint64_t call_timeout(const ConnectArgs *a) {
 }
 
 static int print_attach(sd_bus_message *reply) {
+        _cleanup_free_ char *node = NULL;
         const char *object, *device;
         int r;
 
         r = sd_bus_message_read(reply, "os", &object, &device);
         if (r < 0)
                 return log_errno(r, "parse Attach reply");
+        /* The daemon may answer "nbdN"; users and scripts want the node. */
+        if (strncmp(device, "/dev/", 5) != 0) {
+                if (asprintf(&node, "/dev/%s", device) < 0)
+                        return log_errno(-ENOMEM, "format device node");
+                device = node;
+        }
 
         if (arg_json) {
                 JsonWriter w;
