@@ -178,7 +178,10 @@ static void tls_creds_done(TlsCreds *c) {
         blob_done(&c->psk);
 }
 
-static int tls_creds_load(TlsCreds *c, const AttachOptions *o, const NbdAddress *a, char *error, size_t error_size) {
+/* The CA comes from the caller's tls-ca, else the administrator's
+ * directory, else the system trust store (x509_load() in tls.c). */
+static int tls_creds_load(TlsCreds *c, const WorkerRequest *req, const NbdAddress *a, char *error, size_t error_size) {
+        const AttachOptions *o = &req->options;
         struct {
                 int fd;
                 Blob *blob;
@@ -206,6 +209,7 @@ static int tls_creds_load(TlsCreds *c, const AttachOptions *o, const NbdAddress 
 
         c->config = (TlsConfig) {
                 .ca = c->ca,
+                .ca_dir = req->tls_ca_dir,
                 .cert = c->cert,
                 .key = c->key,
                 .psk_file = c->psk,
@@ -278,7 +282,7 @@ static void *query_thread(void *userdata) {
                         return NULL;
                 }
         }
-        r = tls_creds_load(&creds, &w->req.options, &addr, error, sizeof(error));
+        r = tls_creds_load(&creds, &w->req, &addr, error, sizeof(error));
         if (r < 0) {
                 post_failure(w, r, "%s", error);
                 return NULL;
@@ -411,7 +415,7 @@ static void *attach_thread(void *userdata) {
                         return NULL;
                 }
         }
-        r = tls_creds_load(&creds, &w->req.options, &addr, error, sizeof(error));
+        r = tls_creds_load(&creds, &w->req, &addr, error, sizeof(error));
         if (r < 0) {
                 post_failure(w, r, "%s", error);
                 return NULL;
