@@ -303,6 +303,9 @@ static void daemon_start(void) {
 typedef struct AttachArgs {
         Creds creds;
         gboolean ktls;
+        const char *ca;                 /* instead of the test CA */
+        const char *psk;                /* instead of the right PSK file */
+        const char *hostname;           /* tls-hostname */
         gboolean plain_attach;          /* Attach(..., false) instead of AttachWithOptions */
 } AttachArgs;
 
@@ -337,9 +340,11 @@ static char *attach(const Server *s, const AttachArgs *a, char **ret_object, GEr
                         g_variant_builder_add(&b, "{sv}", "tls-ktls", g_variant_new_boolean(a->ktls));
                 }
                 if (a->creds == CREDS_X509)
-                        add_fd(&b, fds, "tls-ca", pki->ca_cert);
+                        add_fd(&b, fds, "tls-ca", a->ca ?: pki->ca_cert);
+                if (a->hostname)
+                        g_variant_builder_add(&b, "{sv}", "tls-hostname", g_variant_new_string(a->hostname));
                 if (a->creds == CREDS_PSK) {
-                        add_fd(&b, fds, "tls-psk", pki->psk_file);
+                        add_fd(&b, fds, "tls-psk", a->psk ?: pki->psk_file);
                         g_variant_builder_add(&b, "{sv}", "tls-username", g_variant_new_string(pki->psk_username));
                 }
                 r = g_dbus_connection_call_with_unix_fd_list_sync(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
@@ -484,6 +489,25 @@ static void test_tls_required(void) {
         dev = attach(&psk_server, &(AttachArgs) { .creds = CREDS_NONE }, NULL, &error);
         g_assert_null(dev);
         assert_bus_error(error, ERROR_PREFIX "TLSRequired", "TLS");
+}
+
+/* Certificate and PSK failures through Attach: nothing reaches the
+ * kernel, and the message says what was wrong. */
+static void attach_fails(const Server *s, const AttachArgs *a, const char *says) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *dev = attach(s, a, NULL, &error);
+
+        g_assert_null(dev);
+        assert_bus_error(error, ERROR_PREFIX "TLSFailed", says);
+}
+
+static void test_wrong_credentials(void) {
+        attach_fails(&x509_server, &(AttachArgs) { .creds = CREDS_X509, .ktls = TRUE, .ca = pki->other_ca_cert },
+                     "tls: certificate verification failed: unknown CA");
+        attach_fails(&x509_server, &(AttachArgs) { .creds = CREDS_X509, .ktls = TRUE, .hostname = "wrong.example" },
+                     "tls: certificate verification failed: host name mismatch");
+        attach_fails(&psk_server, &(AttachArgs) { .creds = CREDS_PSK, .ktls = TRUE, .psk = pki->wrong_psk_file },
+                     "bad PSK");
 }
 
 /* ---- the server goes away ------------------------------------------------- */
@@ -700,6 +724,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/vm-tls/psk/relay", test_psk_relay);
         g_test_add_func("/vm-tls/psk/ktls", test_psk_ktls);
         g_test_add_func("/vm-tls/tls-required", test_tls_required);
+        g_test_add_func("/vm-tls/wrong-credentials", test_wrong_credentials);
         g_test_add_func("/vm-tls/server-killed", test_server_killed);
         g_test_add_func("/vm-tls/bad-record", test_bad_record);
         r = g_test_run();
