@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "auth.h"
 #include "bus-error.h"
@@ -52,6 +53,18 @@ Device *manager_find_device(Manager *m, int index) {
                 if (d->index == index)
                         return d;
         return NULL;
+}
+
+/* The CA directory for a request made now: looked at per request, so that
+ * an administrator can create the default one without a restart. */
+static const char *manager_tls_ca_dir(Manager *m) {
+        struct stat st;
+
+        if (!m->tls_ca_dir)
+                return NULL;
+        if (m->tls_ca_dir_optional && (stat(m->tls_ca_dir, &st) < 0 || !S_ISDIR(st.st_mode)))
+                return NULL;
+        return m->tls_ca_dir;
 }
 
 /* ---- worker events --------------------------------------------------- */
@@ -314,6 +327,7 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
                 .options = *options,
                 .dev_fd = dev_fd,
                 .dev_index = index,
+                .tls_ca_dir = manager_tls_ca_dir(m),
                 .ops = m->kernel_ops,
                 .ops_userdata = m->kernel_userdata,
                 .persist = {
@@ -461,6 +475,7 @@ static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const c
                 .options = options,
                 .dev_fd = -EBADF,
                 .dev_index = -1,
+                .tls_ca_dir = manager_tls_ca_dir(m),
         };
         attach_options_init(&options, m->default_timeout_sec);  /* moved into req */
         r = worker_new(&q->worker, &req, &m->queue, q);

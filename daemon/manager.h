@@ -37,6 +37,10 @@ typedef struct Manager {
         const KernelOps *kernel_ops;
         void *kernel_userdata;
         uint32_t default_timeout_sec;
+        /* The administrator's CA directory (--tls-ca-dir), or NULL; when
+         * optional (the built-in default) it counts only while it exists. */
+        const char *tls_ca_dir;
+        bool tls_ca_dir_optional;
         bool exiting;
 
         /* Persistent devices: state files, and the netlink multicast

@@ -236,7 +236,8 @@ static int parse_one(sd_bus_message *m, const char *key, AttachOptions *o, char 
                 if (!*slot)
                         return -ENOMEM;
 
-        } else if (strncmp(key, "tls-", 4) == 0 && strcmp(key, "tls-ktls") != 0) {  /* the four credential descriptors */
+        } else if (strcmp(key, "tls-ca") == 0 || strcmp(key, "tls-cert") == 0 ||
+                   strcmp(key, "tls-key") == 0 || strcmp(key, "tls-psk") == 0) {
                 int *slot = strcmp(key, "tls-ca") == 0 ? &o->tls_ca_fd :
                             strcmp(key, "tls-cert") == 0 ? &o->tls_cert_fd :
                             strcmp(key, "tls-key") == 0 ? &o->tls_key_fd : &o->tls_psk_fd;

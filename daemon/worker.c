@@ -203,7 +203,10 @@ void tls_creds_done(TlsCreds *c) {
         blob_done(&c->psk);
 }
 
-static int tls_creds_load(TlsCreds *c, const AttachOptions *o, const NbdAddress *a, char *error, size_t error_size) {
+/* The CA comes from the caller's tls-ca, else the administrator's
+ * directory, else the system trust store (x509_load() in tls.c). */
+static int tls_creds_load(TlsCreds *c, const WorkerRequest *req, const NbdAddress *a, char *error, size_t error_size) {
+        const AttachOptions *o = &req->options;
         struct {
                 int fd;
                 Blob *blob;
@@ -231,6 +234,7 @@ static int tls_creds_load(TlsCreds *c, const AttachOptions *o, const NbdAddress 
 
         c->config = (TlsConfig) {
                 .ca = c->ca,
+                .ca_dir = req->tls_ca_dir,
                 .cert = c->cert,
                 .key = c->key,
                 .psk_file = c->psk,
@@ -295,7 +299,7 @@ int worker_prepare(Worker *w, NbdAddress *addr, TlsCreds *creds, char *error, si
                 if (r < 0)
                         return r;
         }
-        return tls_creds_load(creds, &w->req.options, addr, error, error_size);
+        return tls_creds_load(creds, &w->req, addr, error, error_size);
 }
 
 void tls_transports_done(TlsTransports *t) {

@@ -71,6 +71,7 @@ typedef struct WorkerRequest {
         char *host;                     /* as the caller wrote it; NULL with a socket */
         char *export_name;
         AttachOptions options;          /* owned: fds, strings */
+        const char *tls_ca_dir;         /* CAs when options has no tls-ca; borrowed from the Manager */
         /* attach only */
         int dev_fd;                     /* owned */
         int dev_index;

@@ -127,6 +127,7 @@ static void append_all(sd_bus_message *m, void *userdata) {
                                               "timeout", "u", (uint32_t) 7,
                                               "block-size", "u", (uint32_t) 4096,
                                               "persist", "b", 0,
+                                              /* A boolean among the credential descriptors' "tls-" keys. */
                                               "tls-ktls", "b", 0,
                                               "tls-ca", "h", fds[0]), >=, 0);
 }
