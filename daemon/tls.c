@@ -345,6 +345,15 @@ static int handshake_error(Conn *c, const TlsConfig *cfg, bool psk, int r, char 
         if (psk && (r == GNUTLS_E_DECRYPTION_FAILED || r == GNUTLS_E_MAC_VERIFY_FAILED))
                 return tls_fail(error, error_size, -ECONNABORTED, "tls: bad PSK: the keys do not match (%s)", gnutls_strerror(r));
 
+        /* Bytes that are no TLS record at all: the server acknowledged
+         * STARTTLS and then spoke something else. No key is to blame for
+         * that, whatever the credentials. */
+        if (r == GNUTLS_E_UNEXPECTED_PACKET || r == GNUTLS_E_UNEXPECTED_PACKET_LENGTH ||
+            r == GNUTLS_E_UNSUPPORTED_VERSION_PACKET)
+                return tls_fail(error, error_size, -ECONNABORTED,
+                                "tls: the server acknowledged NBD_OPT_STARTTLS but does not speak TLS (%s)",
+                                gnutls_strerror(r));
+
         if (psk)
                 /* A server that does not know the identity or derives a
                  * different key tends to just hang up (TLS 1.3 binders). */
