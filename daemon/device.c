@@ -176,6 +176,17 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                         fprintf(stderr, "Device %s disconnected: %s\n", d->node, strempty(e->message));
                         (void) sd_bus_emit_signal(d->manager->bus, d->path, DEVICE_INTERFACE, "Disconnected", "ss",
                                                   nbdlink_bus_error_name_from_errno(e->error), strempty(e->message));
+                } else if (d->manager->exiting && d->n_detach_calls == 0) {
+                        /* Nobody asked either: whoever uses the device must
+                         * still learn why it went away. */
+                        _cleanup_free_ char *msg = NULL;
+
+                        fprintf(stderr, "Detached %s: nbdlinkd is stopping.\n", d->node);
+                        if (asprintf(&msg, "device %s: detached because nbdlinkd is stopping", d->node) < 0)
+                                msg = NULL;
+                        (void) sd_bus_emit_signal(d->manager->bus, d->path, DEVICE_INTERFACE, "Disconnected", "ss",
+                                                  nbdlink_bus_error_name_from_errno(-ECANCELED),
+                                                  msg ?: "nbdlinkd is stopping");
                 } else
                         fprintf(stderr, "Detached %s.\n", d->node);
                 if (d->persistent)
