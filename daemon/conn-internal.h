@@ -25,6 +25,9 @@ struct Conn {
         gnutls_session_t session;
         gnutls_certificate_credentials_t x509_cred;
         gnutls_psk_client_credentials_t psk_cred;
+        /* A handshake restricted to what kTLS can carry (TlsConfig.ktls)
+         * failed for a reason an unrestricted one may not have. */
+        bool tls_ktls_refused;
 };
 
 /* Waits until fd is readable (events POLLIN) or writable (POLLOUT) or the

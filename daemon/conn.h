@@ -46,6 +46,11 @@ int conn_prepare_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_si
  * prefixed "tls: " to error. Implemented in tls.c. */
 int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size);
 bool conn_is_tls(const Conn *c);
+/* After conn_start_tls() failed with cfg->ktls set: whether the failure
+ * could come from the kTLS restriction (TLS 1.2 with AES-GCM), so that a new
+ * connection without it may succeed. False for certificate errors and
+ * timeouts, which would only repeat. */
+bool conn_tls_ktls_refused(const Conn *c);
 
 /* The socket, still owned by the Conn; -EBADF for a memory Conn. */
 int conn_fd(const Conn *c);

@@ -514,10 +514,12 @@ static int state_tls_handshake(Handshake *hs) {
 
         msg[0] = 0;
         r = conn_start_tls(hs->conn, hs->options.tls_config, msg, sizeof(msg));
-        if (r < 0)
+        if (r < 0) {
+                hs->tls_ktls_refused = conn_tls_ktls_refused(hs->conn);
                 /* The spec: after a failed TLS negotiation only a hard
                  * disconnect is possible. */
                 return hs_fail(hs, r, "%s", msg[0] ? msg : "tls: handshake failed");
+        }
         hs->info.tls = true;
         hs->state = HS_PICK_OPTION;
         return 0;

@@ -76,6 +76,7 @@ typedef struct Handshake {
         unsigned n_info_replies;
         size_t n_allocated;             /* capacity of exports */
         size_t list_bytes;              /* names and descriptions listed so far */
+        bool tls_ktls_refused;          /* see conn_tls_ktls_refused() */
 
         /* Results. */
         NbdExportInfo info;

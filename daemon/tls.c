@@ -315,7 +315,18 @@ static const char *verify_status_to_string(unsigned status) {
         return "certificate not trusted";
 }
 
+bool conn_tls_ktls_refused(const Conn *c) {
+        return c && c->tls_ktls_refused;
+}
+
 static int handshake_error(Conn *c, const TlsConfig *cfg, bool psk, int r, char *error, size_t error_size) {
+        /* A server that speaks only TLS 1.3, or no AES-GCM, answers a
+         * handshake restricted for kTLS with an alert or by hanging up,
+         * depending on its library. Anything but a failed certificate check
+         * may be that, so the caller gets to try once without. */
+        if (cfg->ktls && r != GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
+                c->tls_ktls_refused = true;
+
         if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
                 unsigned status = gnutls_session_get_verify_cert_status(c->session);
                 gnutls_datum_t out = {};
@@ -341,6 +352,11 @@ static int handshake_error(Conn *c, const TlsConfig *cfg, bool psk, int r, char 
                             a == GNUTLS_A_HANDSHAKE_FAILURE))
                         return tls_fail(error, error_size, -ECONNABORTED, "tls: bad PSK: the server rejected the key%s%s%s (alert: %s)",
                                         cfg->psk_username ? " of user \"" : "", cfg->psk_username ?: "", cfg->psk_username ? "\"" : "",
+                                        name ?: "unknown");
+                if (cfg->ktls && (a == GNUTLS_A_PROTOCOL_VERSION || a == GNUTLS_A_INSUFFICIENT_SECURITY ||
+                                  a == GNUTLS_A_HANDSHAKE_FAILURE))
+                        return tls_fail(error, error_size, -ECONNABORTED,
+                                        "tls: the server refused TLS 1.2 with AES-GCM, which the kTLS hand-off needs (alert: %s)",
                                         name ?: "unknown");
                 return tls_fail(error, error_size, -ECONNABORTED, "tls: the server aborted the TLS handshake (alert: %s)", name ?: "unknown");
         }

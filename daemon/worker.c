@@ -251,9 +251,11 @@ static int open_connection(Worker *w, size_t slot, const NbdAddress *addr, const
                            char *error, size_t error_size) {
         _cleanup_(conn_freep) Conn *conn = NULL;
         HandshakeOptions hopts;
+        TlsConfig without_ktls;
+        bool dialed = w->req.options.socket_fd < 0;
         int fd = -EBADF, r;
 
-        if (w->req.options.socket_fd >= 0)
+        if (!dialed)
                 fd = TAKE_FD(w->req.options.socket_fd);
         else {
                 r = net_connect_cancellable(addr, deadline, w->cancel_fd, &fd, error, error_size);
@@ -283,6 +285,22 @@ static int open_connection(Worker *w, size_t slot, const NbdAddress *addr, const
         };
         handshake_init(hs, TAKE_PTR(conn), &hopts);
         r = handshake_run(hs);
+        if (r < 0 && hs->tls_ktls_refused && dialed && !is_cancelled(w)) {
+                /* The session was restricted to TLS 1.2 with AES-GCM so
+                 * that the kernel could take it over, and the server would
+                 * not have that. Rather than fail an attach the relay can
+                 * carry, dial once more without the restriction; the
+                 * transport then picks the relay (ktls_new() says why). */
+                publish_sock(w, slot, -EBADF);
+                handshake_done(hs);
+                without_ktls = *tls;
+                without_ktls.ktls = false;
+                r = open_connection(w, slot, addr, &without_ktls, deadline, goal, hs, error, error_size);
+                /* Nothing reads it after the handshake; don't leave it
+                 * pointing into this frame. */
+                hs->options.tls_config = NULL;
+                return r;
+        }
         if (r < 0) {
                 publish_sock(w, slot, -EBADF);
                 (void) snprintf(error, error_size, "%s", hs->error);

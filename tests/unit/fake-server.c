@@ -52,6 +52,7 @@ struct FakeServer {
         gnutls_certificate_credentials_t x509;
         gnutls_psk_server_credentials_t psk;
         bool require_client_cert;
+        const char *tls_priority;       /* NULL: GnuTLS's NORMAL (+PSK) */
         bool client_cert_seen;
 };
 
@@ -163,6 +164,10 @@ void fs_start_tls_psk(FakeServer *s, gnutls_psk_server_credentials_t cred, bool 
         g_assert_null(s->psk);
         s->psk = cred;
         g_array_append_val(s->steps, st);
+}
+
+void fake_server_set_tls_priority(FakeServer *s, const char *priority) {
+        s->tls_priority = priority;
 }
 
 void fake_server_require_client_cert(FakeServer *s) {
@@ -345,11 +350,11 @@ static int srv_tls(FakeServer *s, const Step *st) {
         r = gnutls_init(&s->session, GNUTLS_SERVER | GNUTLS_NO_SIGNAL);
         g_assert_cmpint(r, ==, 0);
         if (st->type == STEP_TLS_X509) {
-                r = gnutls_priority_set_direct(s->session, "NORMAL", NULL);
+                r = gnutls_priority_set_direct(s->session, s->tls_priority ?: "NORMAL", NULL);
                 g_assert_cmpint(r, ==, 0);
                 r = gnutls_credentials_set(s->session, GNUTLS_CRD_CERTIFICATE, s->x509);
         } else {
-                r = gnutls_priority_set_direct(s->session, "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK", NULL);
+                r = gnutls_priority_set_direct(s->session, s->tls_priority ?: "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK", NULL);
                 g_assert_cmpint(r, ==, 0);
                 r = gnutls_credentials_set(s->session, GNUTLS_CRD_PSK, s->psk);
         }

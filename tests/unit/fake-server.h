@@ -42,6 +42,9 @@ void fs_start_tls_x509(FakeServer *s, gnutls_certificate_credentials_t cred, boo
 void fs_start_tls_psk(FakeServer *s, gnutls_psk_server_credentials_t cred, bool expect_failure);
 /* The server demands a client certificate in its TLS handshake. */
 void fake_server_require_client_cert(FakeServer *s);
+/* GnuTLS priorities for the server's side of the session (a static
+ * string); say "NORMAL:-VERS-ALL:+VERS-TLS1.3" for a TLS 1.3-only server. */
+void fake_server_set_tls_priority(FakeServer *s, const char *priority);
 /* After join: did the client present a certificate? */
 bool fake_server_client_cert_seen(FakeServer *s);
 

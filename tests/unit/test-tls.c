@@ -30,6 +30,7 @@ typedef struct Run {
         Handshake hs;
         int r;
         bool client_cert_seen;
+        gnutls_protocol_t version;      /* of the session, on success */
 } Run;
 
 static void run_full(FakeServer *s, const HandshakeOptions *opts, usec_t timeout, Run *ret) {
@@ -44,6 +45,8 @@ static void run_full(FakeServer *s, const HandshakeOptions *opts, usec_t timeout
         ret->r = handshake_run(&ret->hs);
         if (ret->r < 0)
                 g_test_message("handshake: r=%d (%s) error=\"%s\"", ret->r, g_strerror(-ret->r), ret->hs.error);
+        ret->version = ret->r == 0 && conn_tls_session(ret->hs.conn) ?
+                gnutls_protocol_get_version(conn_tls_session(ret->hs.conn)) : GNUTLS_VERSION_UNKNOWN;
         ret->hs.conn = conn_free(ret->hs.conn);
 
         error = fake_server_join(s);
@@ -135,6 +138,48 @@ static void test_x509_wrong_ca(void) {
 static void test_x509_wrong_host(void) {
         x509_case(&server_good, ca_pem, ca_pem_size, "evil.example.test", TLS_MODE_REQUIRE,
                   -ECONNABORTED, "host name mismatch");
+}
+
+/* The kTLS restriction (TlsConfig.ktls) against servers that take it, that
+ * refuse it, and that fail for another reason. */
+static void ktls_case(const char *server_priority, const char *trusted, size_t trusted_size, bool ktls,
+                      int expected, bool expect_refused, gnutls_protocol_t expect_version) {
+        FakeServer *s = starttls_script();
+        TlsConfig cfg = x509_config(trusted, trusted_size, "nbd.example.test");
+        HandshakeOptions o = { .goal = HANDSHAKE_GO, .export_name = "secure", .tls = TLS_MODE_REQUIRE, .tls_config = &cfg };
+        Run x;
+
+        cfg.ktls = ktls;
+        fake_server_set_tls_priority(s, server_priority);
+        fs_start_tls_x509(s, test_cert_server_credentials(&server_good, &ca), expected != 0);
+        if (expected == 0)
+                go_script(s);
+        run_full(s, &o, 10 * USEC_PER_SEC, &x);
+
+        g_assert_cmpint(x.r, ==, expected);
+        g_assert_cmpint(x.hs.tls_ktls_refused, ==, expect_refused);
+        if (expected == 0)
+                g_assert_cmpint(x.version, ==, expect_version);
+        else
+                g_assert_true(g_str_has_prefix(x.hs.error, "tls: "));
+        handshake_done(&x.hs);
+}
+
+static void test_ktls_restricted_to_tls12(void) {
+        ktls_case(NULL, ca_pem, ca_pem_size, true, 0, false, GNUTLS_TLS1_2);
+}
+
+static void test_ktls_refused_by_tls13_only(void) {
+        ktls_case("NORMAL:-VERS-ALL:+VERS-TLS1.3", ca_pem, ca_pem_size, true, -ECONNABORTED, true, 0);
+}
+
+static void test_ktls_unrestricted_tls13_only(void) {
+        /* What the worker's second attempt does. */
+        ktls_case("NORMAL:-VERS-ALL:+VERS-TLS1.3", ca_pem, ca_pem_size, false, 0, false, GNUTLS_TLS1_3);
+}
+
+static void test_ktls_wrong_ca_not_retried(void) {
+        ktls_case(NULL, other_ca_pem, other_ca_pem_size, true, -ECONNABORTED, false, 0);
 }
 
 static void test_x509_wrong_ip(void) {
@@ -401,6 +446,10 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/tls/x509/client-cert", test_x509_client_cert);
         g_test_add_func("/tls/x509/cert-without-key", test_x509_cert_without_key);
         g_test_add_func("/tls/x509/bad-ca-bytes", test_x509_bad_ca_bytes);
+        g_test_add_func("/tls/ktls/restricted-to-tls12", test_ktls_restricted_to_tls12);
+        g_test_add_func("/tls/ktls/refused-by-tls13-only", test_ktls_refused_by_tls13_only);
+        g_test_add_func("/tls/ktls/unrestricted-tls13-only", test_ktls_unrestricted_tls13_only);
+        g_test_add_func("/tls/ktls/wrong-ca-not-retried", test_ktls_wrong_ca_not_retried);
         g_test_add_func("/tls/handshake-timeout", test_tls_handshake_timeout);
         g_test_add_func("/tls/server-closes", test_tls_server_closes);
         g_test_add_func("/tls/psk/good-first", test_psk_good_first);

@@ -465,6 +465,47 @@ static void test_x509_relay(void) {
         roundtrip(&x509_server, CREDS_X509, FALSE, &fig_relay_x509);
 }
 
+/* A server that speaks TLS 1.3 only refuses the TLS 1.2 session the kTLS
+ * hand-off needs. With tls-ktls left at its default the daemon must dial
+ * again without the restriction and attach through the relay, not fail. */
+static void test_tls13_only_falls_back_to_relay(void) {
+        g_autofree char *dir = g_dir_make_tmp("nbdlink-tls13-XXXXXX", NULL);
+        g_autofree char *image = g_build_filename(dir, "disk.img", NULL);
+        g_autofree char *object = g_strconcat("tls-creds-x509,id=tls0,endpoint=server,verify-peer=off,"
+                                              "priority=NORMAL:-VERS-ALL:+VERS-TLS1.3,dir=", pki->server_dir, NULL);
+        g_autofree char *port = NULL, *dev = NULL, *mode = NULL;
+        const AttachArgs a = { .creds = CREDS_X509, .ktls = TRUE };
+        Server s = { 0 };
+        double deadline;
+        int fd;
+
+        g_assert_nonnull(dir);
+        fd = open(image, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(ftruncate(fd, 16 * 1024 * 1024), ==, 0);
+        close(fd);
+
+        s.port = free_port();
+        port = g_strdup_printf("%u", s.port);
+        s.proc = spawn((const char *const[]) { "qemu-nbd", "--persistent", "--bind=127.0.0.1", "--port", port,
+                                               "--format=raw", "--object", object, "--tls-creds=tls0", image, NULL });
+        deadline = now_ms() + 30000;
+        while ((fd = connect_port(s.port)) < 0) {
+                g_assert_cmpfloat(now_ms(), <, deadline);
+                g_usleep(10 * 1000);
+        }
+        close(fd);
+
+        dev = attach_ok(&s, &a, NULL);
+        mode = device_property_string(dev, "TLSMode");
+        g_assert_cmpstr(mode, ==, "relay");
+        detach_ok(dev);
+
+        stop(&s.proc);
+        (void) unlink(image);
+        (void) rmdir(dir);
+}
+
 static void test_x509_ktls(void) {
         roundtrip(&x509_server, CREDS_X509, TRUE, &fig_ktls_x509);
 }
@@ -723,6 +764,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/vm-tls/x509/ktls", test_x509_ktls);
         g_test_add_func("/vm-tls/psk/relay", test_psk_relay);
         g_test_add_func("/vm-tls/psk/ktls", test_psk_ktls);
+        g_test_add_func("/vm-tls/x509/tls13-only-server", test_tls13_only_falls_back_to_relay);
         g_test_add_func("/vm-tls/tls-required", test_tls_required);
         g_test_add_func("/vm-tls/wrong-credentials", test_wrong_credentials);
         g_test_add_func("/vm-tls/server-killed", test_server_killed);
