@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fuzz-handshake.h"
+#include "fuzz.h"
 #include "handshake.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
