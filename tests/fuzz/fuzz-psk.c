@@ -66,6 +66,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (r < 0) {
                 FUZZ_CHECK(r == -EINVAL || r == -ENOMEM);
                 FUZZ_CHECK(strncmp(error, "tls: ", 5) == 0);
+                /* The message becomes a bus error, which must be UTF-8: it
+                 * may echo the caller's user name (UTF-8, since it came
+                 * over the bus), never the file's bytes. */
+                if (!username || fuzz_utf8_valid(username))
+                        FUZZ_CHECK(fuzz_utf8_valid(error));
                 return 0;
         }
         /* Loaded once; a second call keeps what is there. */
