@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Authorization of bus callers. Today: uid 0 is allowed, everyone else is
- * refused (never allowed by default); polkit's CheckAuthorization slots in
- * here without changing any handler. */
+/* Authorization of bus callers: uid 0 is allowed, everyone else is asked
+ * about through polkit's CheckAuthorization (daemon/polkit.c), and refused
+ * whenever polkit cannot be asked. */
 
 #include <errno.h>
 
@@ -10,33 +10,30 @@
 #include "util/macro.h"
 
 int bus_sender_uid(sd_bus_message *m, uid_t *ret) {
-        sd_bus_creds *creds = NULL;
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         uid_t uid;
         int r;
 
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_AUGMENT, &creds);
+        /* Same source as polkit.c's check: the uid that decides "root needs
+         * no polkit", the one polkit is asked about and the recorded owner
+         * must never differ. */
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
         if (r < 0)
                 return r;
+        if (sd_bus_creds_get_augmented_mask(creds) & SD_BUS_CREDS_EUID)
+                return -EPERM;
         r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                r = sd_bus_creds_get_uid(creds, &uid);
-        sd_bus_creds_unref(creds);
         if (r < 0)
                 return r;
         *ret = uid;
         return 0;
 }
 
-int auth_check(sd_bus_message *m, const char *action, sd_bus_error *error) {
-        uid_t uid;
-        int r;
+const char *auth_detach_action(uid_t caller, uid_t owner) {
+        return caller == owner ? ACTION_DETACH : ACTION_DETACH_OTHER;
+}
 
-        r = bus_sender_uid(m, &uid);
-        if (r < 0)
-                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling (%s): %s",
-                                              action, strerror(-r));
-        if (uid == 0)
-                return 1;
-
-        return nbdlink_bus_error_setf(error, -EACCES, "uid %u is not allowed to %s", (unsigned) uid, action);
+int auth_check(PolkitRegistry *registry, sd_bus_message *m, const char *action,
+               const char *const *details, sd_bus_error *error) {
+        return polkit_registry_check(registry, m, action, details, error);
 }

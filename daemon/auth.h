@@ -1,22 +1,37 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Who may do what. One function decides, with the shape of an asynchronous
- * polkit check: it may answer later, by re-dispatching the message. */
+/* Who may do what. One function decides, through an asynchronous polkit
+ * check: it may answer later, by re-dispatching the message. */
 #pragma once
 
 #include <stdint.h>
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 
-#define ACTION_ATTACH       "org.nbdlink.NBD1.attach"
-#define ACTION_DETACH       "org.nbdlink.NBD1.detach"
-#define ACTION_DETACH_OTHER "org.nbdlink.NBD1.detach-other"
-#define ACTION_LIST         "org.nbdlink.NBD1.list"
+#include "polkit.h"
 
-/* The caller's uid, from the bus's view of the sender. */
+#define ACTION_ATTACH       POLKIT_ACTION_ATTACH
+#define ACTION_DETACH       POLKIT_ACTION_DETACH
+#define ACTION_DETACH_OTHER POLKIT_ACTION_DETACH_OTHER
+#define ACTION_LIST         POLKIT_ACTION_LIST
+
+/* The caller's effective uid, as the bus itself vouches for it (never read
+ * from /proc, where a recycled pid could name another process). This is the
+ * uid polkit decides about and the one recorded as a device's OwnerUID. */
 int bus_sender_uid(sd_bus_message *m, uid_t *ret);
 
+/* Which action a Detach needs: ACTION_DETACH when `caller` is the uid that
+ * attached the device (`owner`), ACTION_DETACH_OTHER otherwise. A Detach of a
+ * device nbdlinkd does not know is checked as ACTION_DETACH (pass the
+ * caller's own uid as owner): it ends in NotAttached, and nobody is harmed. */
+const char *auth_detach_action(uid_t caller, uid_t owner);
+
 /* 1: allowed, go on. 0: the answer is pending and the message will be
- * dispatched again when it comes (the handler returns 1 and waits).
- * Negative: refused, with error set (NotAuthorized). Root is allowed
- * without asking; anyone else is refused until polkit is consulted. */
-int auth_check(sd_bus_message *m, const char *action, sd_bus_error *error);
+ * dispatched again when it comes (the handler returns 1 and waits; if the
+ * caller leaves meanwhile, the handler never runs again). Negative: refused,
+ * with error set (NotAuthorized, or InteractiveAuthorizationRequired when
+ * polkit would have asked for a password but the call did not allow it).
+ * Root is allowed without asking polkit. `details` is NULL or "device",
+ * "/dev/nbdN", "host", ..., "export", ..., NULL: what the authentication
+ * agent shows, and what polkit rules can look up. */
+int auth_check(PolkitRegistry *registry, sd_bus_message *m, const char *action,
+               const char *const *details, sd_bus_error *error);

@@ -807,6 +807,10 @@ static int state_recv_list_reply(Handshake *hs) {
         if (rep.length > sizeof(name_len) + 2 * NBD_MAX_STRING)
                 return hs_fail(hs, -EPROTO, "handshake: NBD_REP_SERVER of %" PRIu32 " bytes is over the limit", (uint32_t) rep.length);
 
+        if (rep.length - sizeof(name_len) > NBD_MAX_LIST_BYTES - hs->list_bytes)
+                return hs_fail(hs, -EPROTO, "handshake: server's export list is over the limit of %u MiB",
+                               NBD_MAX_LIST_BYTES / (1024u * 1024u));
+
         r = hs_read(hs, &name_len, sizeof(name_len), "reading NBD_REP_SERVER");
         if (r < 0)
                 return r;
@@ -837,6 +841,7 @@ static int state_recv_list_reply(Handshake *hs) {
                 return r;
         }
         hs->n_exports++;
+        hs->list_bytes += rep.length - sizeof(name_len);
         return 0;
 }
 

@@ -75,6 +75,7 @@ typedef struct Handshake {
         uint32_t current_option;        /* NBD_OPT_GO or NBD_OPT_INFO in flight */
         unsigned n_info_replies;
         size_t n_allocated;             /* capacity of exports */
+        size_t list_bytes;              /* names and descriptions listed so far */
 
         /* Results. */
         NbdExportInfo info;

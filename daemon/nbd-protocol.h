@@ -85,6 +85,10 @@
 #define NBD_MAX_STRING          4096u   /* names, descriptions, error texts */
 #define NBD_MAX_OPTION_REPLY    (NBD_MAX_STRING + 64u)
 #define NBD_MAX_LIST_ENTRIES    10000u
+/* All names and descriptions of one LIST together: the answer must fit
+ * in one D-Bus message (32 MiB on a stock system bus, whose daemon hangs
+ * up on a sender that exceeds it), with room to spare. */
+#define NBD_MAX_LIST_BYTES      (16u * 1024u * 1024u)
 #define NBD_MAX_HOST            255u
 #define NBD_MAX_BLOCK_SIZE      (32u * 1024u * 1024u)
 #define NBD_MAX_INFO_REPLIES    64u     /* per GO/INFO before we call it a flood */

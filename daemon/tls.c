@@ -264,7 +264,10 @@ static int x509_load(const TlsConfig *cfg, gnutls_certificate_credentials_t *ret
                 r = gnutls_certificate_set_x509_trust_dir(cred, cfg->ca_dir, GNUTLS_X509_FMT_PEM);
                 if (r <= 0) {
                         gnutls_certificate_free_credentials(cred);
-                        return tls_fail(error, error_size, -EINVAL, "tls: no usable CA certificate in %s%s%s",
+                        /* Not the caller's doing: the administrator's
+                         * directory (nbdlinkd --tls-ca-dir) is empty or
+                         * unreadable. */
+                        return tls_fail(error, error_size, -ECONNABORTED, "tls: no usable CA certificate in the CA directory %s%s%s",
                                         cfg->ca_dir, r < 0 ? ": " : "", r < 0 ? gnutls_strerror(r) : "");
                 }
         } else {
@@ -348,6 +351,15 @@ static int handshake_error(Conn *c, const TlsConfig *cfg, bool psk, int r, char 
 
         if (psk && (r == GNUTLS_E_DECRYPTION_FAILED || r == GNUTLS_E_MAC_VERIFY_FAILED))
                 return tls_fail(error, error_size, -ECONNABORTED, "tls: bad PSK: the keys do not match (%s)", gnutls_strerror(r));
+
+        /* Bytes that are no TLS record at all: the server acknowledged
+         * STARTTLS and then spoke something else. No key is to blame for
+         * that, whatever the credentials. */
+        if (r == GNUTLS_E_UNEXPECTED_PACKET || r == GNUTLS_E_UNEXPECTED_PACKET_LENGTH ||
+            r == GNUTLS_E_UNSUPPORTED_VERSION_PACKET)
+                return tls_fail(error, error_size, -ECONNABORTED,
+                                "tls: the server acknowledged NBD_OPT_STARTTLS but does not speak TLS (%s)",
+                                gnutls_strerror(r));
 
         if (psk)
                 /* A server that does not know the identity or derives a
