@@ -4,6 +4,7 @@
  * error here rather than a strange export name on the server. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -120,7 +121,10 @@ static int parse_port(const char *prefix, const char *s, size_t n, uint16_t *ret
 }
 
 /* "v6addr" or "v6addr%zone" as written between brackets (zone already
- * decoded); inet_pton does not know zones, so check the address part. */
+ * decoded); inet_pton does not know zones, so check the address part. The
+ * zone is an interface name, held to the characters the daemon accepts:
+ * anything else (brackets, bytes that are not UTF-8, hundreds of bytes)
+ * would pass here and be refused on the bus, or print as something else. */
 static bool ipv6_literal_valid(const char *s) {
         char buf[INET6_ADDRSTRLEN + 1];
         struct in6_addr a;
@@ -129,8 +133,16 @@ static bool ipv6_literal_valid(const char *s) {
 
         if (n == 0 || n >= sizeof(buf))
                 return false;
-        if (pct && pct[1] == 0)
-                return false;
+        if (pct) {
+                size_t zn = strlen(pct + 1);
+
+                if (zn == 0 || zn >= IF_NAMESIZE)
+                        return false;
+                for (const char *z = pct + 1; *z; z++)
+                        if (!((*z >= 'a' && *z <= 'z') || (*z >= 'A' && *z <= 'Z') ||
+                              (*z >= '0' && *z <= '9') || strchr("-._", *z)))
+                                return false;
+        }
         memcpy(buf, s, n);
         buf[n] = 0;
         return inet_pton(AF_INET6, buf, &a) == 1;
@@ -472,6 +484,13 @@ static int parse_host_port(NbdTarget *t, const char *s, char *error, size_t erro
         return 0;
 }
 
+/* "unix:10809" is the host named "unix" and a port, as the daemon reads
+ * it and as nbd_target_to_string() writes that host; a socket file named
+ * only by digits is "unix:./10809". */
+static bool all_digits(const char *s) {
+        return *s && strspn(s, "0123456789") == strlen(s);
+}
+
 static int parse_unix_path(NbdTarget *t, const char *path, char *error, size_t error_size) {
         size_t n = strlen(path);
 
@@ -501,7 +520,7 @@ int nbd_target_parse(NbdTarget **ret, const char *s, char *error, size_t error_s
         scheme_len = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
         if (scheme_len > 0 && strncmp(s + scheme_len, "://", 3) == 0)
                 r = parse_uri(t, s, scheme_len, error, error_size);
-        else if (strncmp(s, "unix:", 5) == 0)
+        else if (strncmp(s, "unix:", 5) == 0 && !all_digits(s + 5))
                 r = parse_unix_path(t, s + 5, error, error_size);
         else
                 r = parse_host_port(t, s, error, error_size);
@@ -524,7 +543,7 @@ char *nbd_target_to_string(const NbdTarget *t) {
                 if (t->socket_path_len > 0 && t->socket_path[0] == 0)
                         r = asprintf(&s, "unix:@%s", t->socket_path + 1);
                 else
-                        r = asprintf(&s, "unix:%s", t->socket_path);
+                        r = asprintf(&s, all_digits(t->socket_path) ? "unix:./%s" : "unix:%s", t->socket_path);
         } else if (t->port > 0)
                 r = asprintf(&s, t->host_is_ipv6 ? "[%s]:%u" : "%s:%u", t->host, (unsigned) t->port);
         else

@@ -51,6 +51,18 @@ static bool valid_hostname_char(char c) {
                 c == '-' || c == '.' || c == '_';
 }
 
+/* "unix:10809" is the host named "unix" and a port, which is also how
+ * nbd_address_format() writes that host: a socket path is absolute (or,
+ * for the CLI, "./10809"), so the two cannot be confused. */
+bool nbd_address_is_unix(const char *s) {
+        const char *rest;
+
+        if (!s || strncmp(s, "unix:", 5) != 0)
+                return false;
+        rest = s + 5;
+        return !*rest || strspn(rest, "0123456789") != strlen(rest);
+}
+
 /* Parses a decimal port of 1..65535 that spans exactly [p, p+n). */
 static int parse_port(const char *p, size_t n, uint16_t *ret) {
         unsigned v = 0;
@@ -118,7 +130,7 @@ int nbd_address_parse(NbdAddress *ret, const char *s, uint16_t port_override, ch
                         return set_error(error, error_size, -EINVAL,
                                          "host: contains a control character at offset %zu", i);
 
-        if (strncmp(s, "unix:", 5) == 0) {
+        if (nbd_address_is_unix(s)) {
                 const char *path = s + 5;
                 _cleanup_free_ char *p = NULL;
 

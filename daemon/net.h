@@ -23,6 +23,9 @@ typedef struct NbdAddress {
  * longer than NBD_MAX_HOST. */
 int nbd_address_parse(NbdAddress *ret, const char *s, uint16_t port_override, char *error, size_t error_size);
 void nbd_address_done(NbdAddress *a);
+/* Whether the host argument names a unix socket: "unix:" and a path, but
+ * not "unix:" and a port, which is the host named "unix". */
+bool nbd_address_is_unix(const char *s);
 /* "host:port" ("[v6addr]:port" for IPv6 literals) or "unix:/path", for
  * messages and properties. Returns buf. */
 const char *nbd_address_format(const NbdAddress *a, char *buf, size_t size);

@@ -227,7 +227,11 @@ static int psk_load(const Blob *file, const char *username, gnutls_psk_client_cr
                         explicit_bzero(hexkey, sizeof(hexkey));
                         if (r < 0) {
                                 gnutls_psk_free_client_credentials(cred);
-                                return tls_fail(error, error_size, -EINVAL, "tls: bad PSK for user \"%s\": %s", user, gnutls_strerror(r));
+                                /* By line, not by user: the name is the file's
+                                 * bytes, maybe not UTF-8 (which a bus error must
+                                 * be) or with terminal escapes. */
+                                return tls_fail(error, error_size, -EINVAL, "tls: bad PSK on line %u of the PSK file: %s",
+                                                lineno, gnutls_strerror(r));
                         }
                         *ret = cred;
                         return 0;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "nbd-protocol.h"
+#include "net.h"
 #include "validate.h"
 
 static int fail(int r, char *error, size_t error_size, const char *format, ...) _printf_(4, 5);
@@ -85,7 +86,7 @@ int validate_host(const char *s, bool allow_unix, char *error, size_t error_size
 
         /* root would connect on the caller's behalf to a path the caller
          * might not be allowed to reach; others pass a connected socket. */
-        if (strncmp(s, "unix:", 5) == 0) {
+        if (nbd_address_is_unix(s)) {
                 if (!allow_unix)
                         return fail(-EINVAL, error, error_size,
                                     "host '%s': unix: sockets are accepted from root only; "

@@ -498,7 +498,7 @@ static void test_list_and_probe(void) {
 static void test_unit_verify(void) {
         g_autofree char *unit_in = g_build_filename(builddir(), "data", "nbdlinkd.service", NULL);
         g_autofree char *daemon_path = g_build_filename(builddir(), "daemon", "nbdlinkd", NULL);
-        g_autofree char *dir = NULL, *unit = NULL, *text = NULL, *out = NULL, *err = NULL, *exec = NULL;
+        g_autofree char *dir = NULL, *unit = NULL, *text = NULL, *out = NULL, *err = NULL;
         g_auto(GStrv) lines = NULL;
         GString *fixed = g_string_new(NULL);
         GError *error = NULL;

@@ -6,8 +6,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
-#include "fuzz-handshake.h"
+#include "fuzz.h"
 #include "handshake.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -15,6 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         HandshakeOptions o = {};
         Handshake hs;
         Conn *c;
+        int r;
 
         if (size < 1)
                 return 0;
@@ -37,7 +39,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (conn_new_memory(&c, data + 1, size - 1) < 0)
                 return 0;
         handshake_init(&hs, c, &o);
-        (void) handshake_run(&hs);
+        r = handshake_run(&hs);
+        if (r < 0) {
+                /* A message with its phase, sendable on the bus. */
+                FUZZ_CHECK(r == hs.error_code);
+                FUZZ_CHECK(strncmp(hs.error, "handshake: ", 11) == 0 || strncmp(hs.error, "tls: ", 5) == 0 ||
+                           strncmp(hs.error, "connect: ", 9) == 0);
+                FUZZ_CHECK(fuzz_utf8_valid(hs.error));
+        } else {
+                /* What the server named goes on the bus as strings. */
+                for (size_t i = 0; i < hs.n_exports; i++) {
+                        FUZZ_CHECK(hs.exports[i].name && fuzz_utf8_valid(hs.exports[i].name));
+                        FUZZ_CHECK(hs.exports[i].description && fuzz_utf8_valid(hs.exports[i].description));
+                }
+                FUZZ_CHECK(!hs.info.name || fuzz_utf8_valid(hs.info.name));
+                FUZZ_CHECK(!hs.info.description || fuzz_utf8_valid(hs.info.description));
+        }
         handshake_done(&hs);
         return 0;
 }

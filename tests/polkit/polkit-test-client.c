@@ -161,7 +161,6 @@ static int run_with_agent(sd_bus *caller, sd_bus_message *call) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *agent_bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reg = NULL;
         Agent a = {};
         uint64_t start_time;
         int r;

@@ -717,7 +717,7 @@ static void caller_leaves(const char *mode, gboolean interactive) {
         {
                 /* A round trip through polkitd: its answer to the abandoned
                  * check has been sent by the time this one is answered. */
-                g_autofree char *info = pkaction("org.nbdlink.NBD1.list");
+                g_free(pkaction("org.nbdlink.NBD1.list"));
         }
         assert_stats_delta(before, 0, 0, registry ? 0 : 1);
 }

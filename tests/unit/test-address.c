@@ -54,6 +54,9 @@ static const ValidCase valid_cases[] = {
         { "[::1]:99",                 100, "::1",               100, NULL },
         { "unix:/run/nbd.sock",         0, NULL,                0, "/run/nbd.sock" },
         { "unix:/tmp/a b:c",            0, NULL,                0, "/tmp/a b:c" },
+        /* A host named "unix", as nbd_address_format() writes it. */
+        { "unix:10810",                 0, "unix",              10810, NULL },
+        { "unix",                       0, "unix",              NBD_DEFAULT_PORT, NULL },
 };
 
 static void test_parse_valid(void) {
@@ -188,6 +191,7 @@ static void test_format(void) {
                 { "::1", "[::1]:10809" },
                 { "10.0.0.1:5", "10.0.0.1:5" },
                 { "unix:/run/x.sock", "unix:/run/x.sock" },
+                { "unix", "unix:10809" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {

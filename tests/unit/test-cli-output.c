@@ -96,7 +96,6 @@ static void test_document(void) {
         bool pretty = false;
         g_autofree char *compact = capture(write_document, &pretty);
         g_autofree char *indented = NULL;
-        g_autoptr(GError) error = NULL;
 
         g_assert_cmpstr(compact, ==,
                         "{\"device\":\"/dev/nbd0\",\"size\":18446744073709551615,\"offset\":-5,"

@@ -66,6 +66,12 @@ static const ValidCase valid_cases[] = {
         { "unix:/run/nbd.sock", .is_unix = true, .socket = "/run/nbd.sock" },
         /* "nbd" as a host name is not a scheme without "//". */
         { "nbd:10809", .host = "nbd", .port = 10809 },
+        /* Nor is "unix:" before a port: that is a host named "unix". */
+        { "unix:10809", .host = "unix", .port = 10809 },
+        { "nbd://unix:10810/", .host = "unix", .port = 10810, .export_name = "", .display = "unix:10810" },
+        { "unix:./10809", .is_unix = true, .socket = "./10809" },
+        { "nbd+unix:///?socket=10809", .is_unix = true, .export_name = "", .socket = "10809",
+          .display = "unix:./10809" },
 };
 
 static void assert_streq0(const char *a, const char *b) {
@@ -150,6 +156,11 @@ static const InvalidCase invalid_cases[] = {
         { "[::1", "target: missing ']' after IPv6 address" },
         { "[::1]x", "target: unexpected text after IPv6 address" },
         { "[zz]:1", "target: 'zz' is not a valid IPv6 address" },
+        /* Zones are interface names: nothing the daemon would refuse. */
+        { "[fe80::1%e\xd8th]:1", "target: 'fe80::1%e\xd8th' is not a valid IPv6 address" },
+        { "[fe80::1%T[fe80::1]", "target: 'fe80::1%T[fe80::1' is not a valid IPv6 address" },
+        { "[fe80::1%abcdefghijklmnop]", "target: 'fe80::1%abcdefghijklmnop' is not a valid IPv6 address" },
+        { "unix:70000", "target: port '70000' is out of range" },
         { "unix:", "target: empty socket path" },
         /* export names */
         { "nbd://h/a b", "uri: character ' ' in export name must be percent-encoded" },

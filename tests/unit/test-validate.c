@@ -73,6 +73,9 @@ static void test_export_and_host(void) {
         g_assert_nonnull(strstr(err, "root only"));
         g_assert_cmpint(validate_host("unix:/run/nbd.sock", true, err, sizeof(err)), ==, 0);
         g_assert_cmpint(validate_host("unix:relative", true, err, sizeof(err)), ==, -EINVAL);
+        /* The host named "unix" with a port, as daemon messages write it. */
+        g_assert_cmpint(validate_host("unix:9", false, err, sizeof(err)), ==, 0);
+        g_assert_cmpint(validate_host("unix:9", true, err, sizeof(err)), ==, 0);
 }
 
 /* A message to read options from: sd-bus wants a bus to build one, and a
