@@ -12,6 +12,7 @@
 #include <glib/gstdio.h>
 #include <linux/fs.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -561,6 +562,105 @@ static void test_nbdlink_device_busy(void) {
         detach_ok(dev);
 }
 
+/* A listener that accepts (through the kernel's backlog) and never says a
+ * word: an attach to it stays in the handshake until its deadline. */
+static int silent_listener(guint16 *ret_port) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        g_assert_cmpint(fd, >=, 0);
+        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
+        g_assert_cmpint(listen(fd, 8), ==, 0);
+        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &len), ==, 0);
+        *ret_port = ntohs(sa.sin_port);
+        return fd;
+}
+
+/* Waits up to timeout_ms for fd to become readable. */
+static gboolean wait_readable(int fd, int timeout_ms) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+        return poll(&p, 1, timeout_ms) == 1;
+}
+
+static gboolean device_object_exists(const char *name) {
+        g_autofree char *path = g_strconcat(MANAGER_PATH "/devices/", name, NULL);
+        g_autoptr(GVariant) r = g_dbus_connection_call_sync(bus, BUS_NAME, path,
+                        "org.freedesktop.DBus.Properties", "GetAll", g_variant_new("(s)", "org.nbdlink.NBD1.Device"),
+                        NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+        return r != NULL;
+}
+
+/* A caller that leaves the bus while its Attach is in the handshake cancels
+ * it: the connection to the server is closed long before the handshake
+ * deadline, no object is left and the device is free again. Meanwhile the
+ * same device is busy for others, and other devices attach in parallel. */
+static void test_nbdlink_caller_leaves(void) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GDBusConnection) caller = NULL;
+        g_autofree char *address = NULL, *host = NULL, *other = NULL, *busy = NULL, *again = NULL;
+        const char *dev = "/dev/nbd5";
+        char byte;
+        guint16 port;
+        int listener, peer;
+        double t0;
+
+        g_assert_true(daemon_ready());
+        listener = silent_listener(&port);
+        host = g_strdup_printf("127.0.0.1:%u", port);
+
+        address = g_dbus_address_get_for_bus_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
+        g_assert_no_error(error);
+        caller = g_dbus_connection_new_for_address_sync(address,
+                        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                        NULL, NULL, &error);
+        g_assert_no_error(error);
+        /* Default timeout 30 s: the handshake would wait that long. */
+        g_dbus_connection_call(caller, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Attach",
+                               g_variant_new("(sssb)", dev, host, EXPORT, FALSE), G_VARIANT_TYPE("(os)"),
+                               G_DBUS_CALL_FLAGS_NONE, 60000, NULL, NULL, NULL);
+        g_dbus_connection_flush_sync(caller, NULL, &error);
+        g_assert_no_error(error);
+
+        g_assert_true(wait_readable(listener, 20000));
+        peer = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+        g_assert_cmpint(peer, >=, 0);
+
+        /* In progress: the device is taken, others are not held up. */
+        busy = attach(dev, &main_server, EXPORT, NULL, NULL, &error);
+        g_assert_null(busy);
+        assert_bus_error(error, ERROR_PREFIX "DeviceBusy", "nbd5");
+        g_clear_error(&error);
+        other = attach_ok("", &main_server, NULL);
+        g_assert_cmpstr(other, !=, dev);
+        wait_block0(other);
+
+        t0 = now_ms();
+        g_dbus_connection_close_sync(caller, NULL, &error);
+        g_assert_no_error(error);
+        /* The daemon hangs up on the server: EOF, well before 30 s. */
+        g_assert_true(wait_readable(peer, 10000));
+        g_assert_cmpint(read(peer, &byte, 1), <=, 0);
+        g_test_message("server hung up on %.0f ms after the caller left", now_ms() - t0);
+        /* The object of an attach in progress goes once the worker has
+         * wound down, just after the socket closed. */
+        while (device_object_exists("nbd5")) {
+                g_assert_cmpfloat(now_ms() - t0, <, 10000);
+                g_usleep(10 * 1000);
+        }
+        g_test_message("object gone %.0f ms after the caller left", now_ms() - t0);
+        g_assert_false(device_running("nbd5"));
+
+        /* Free again. */
+        again = attach_ok(dev, &main_server, NULL);
+        g_assert_cmpstr(again, ==, dev);
+        detach_ok(again);
+        detach_ok(other);
+        close(peer);
+        close(listener);
+}
+
 typedef struct {
         const char *object;
         gboolean disconnected, removed;
@@ -760,6 +860,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/vm/nbdlink/two-devices", test_nbdlink_two_devices);
         g_test_add_func("/vm/nbdlink/export-not-found", test_nbdlink_export_not_found);
         g_test_add_func("/vm/nbdlink/device-busy", test_nbdlink_device_busy);
+        g_test_add_func("/vm/nbdlink/caller-leaves", test_nbdlink_caller_leaves);
         g_test_add_func("/vm/nbdlink/server-killed", test_nbdlink_server_killed);
         g_test_add_func("/vm/nbdlink/figures", test_nbdlink_figures);
         g_test_add_func("/vm/nbdlink/sigterm", test_nbdlink_sigterm);
