@@ -528,3 +528,7 @@ GSubprocess *polkit_env_nbdlinkd(void) {
 const char *polkit_env_policy(void) {
         return env.policy;
 }
+
+const char *polkit_env_dir(void) {
+        return env.tmpdir;
+}

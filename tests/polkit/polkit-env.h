@@ -42,6 +42,8 @@ void polkit_env_set_polkitd(gboolean running);
 GDBusConnection *polkit_env_bus(void);
 GSubprocess *polkit_env_nbdlinkd(void);
 const char *polkit_env_policy(void);
+/* A directory on the namespace's own tmpfs, gone with the namespace. */
+const char *polkit_env_dir(void);
 
 gboolean polkit_env_name_has_owner(const char *name);
 void polkit_env_wait_for_name(const char *name, gboolean owned);

@@ -32,6 +32,7 @@
 
 static GSubprocess *nbdkit;
 static char *host;              /* 127.0.0.1:PORT of nbdkit */
+static char *nbdkit_log;        /* what nbdkit's log filter writes */
 
 /* ---- the guest's devices ---------------------------------------------- */
 
@@ -98,6 +99,18 @@ static void assert_block_works(const char *name) {
         g_assert_cmpint(pread(fd, in, BLOCK, 8 * BLOCK), ==, BLOCK);
         close(fd);
         g_assert_cmpmem(in, BLOCK, out, BLOCK);
+}
+
+/* How many connections nbdkit has seen: one " Preconnect " line each. */
+static guint nbdkit_connections(void) {
+        g_autofree char *text = NULL;
+        guint n = 0;
+
+        if (!g_file_get_contents(nbdkit_log, &text, NULL, NULL))
+                return 0;
+        for (const char *p = text; (p = strstr(p, " Preconnect ")); p++)
+                n++;
+        return n;
 }
 
 /* ---- nbdlinkd's view -------------------------------------------------- */
@@ -327,6 +340,7 @@ static void test_asker_leaves(void) {
         g_autofree char *asked = NULL, *expected = NULL, *withdrawn = NULL;
         AgentClient c = {};
         Usage before = daemon_usage();
+        guint connections = nbdkit_connections();
 
         assert_never_configured("nbd3");
         agent_client_start(&c, "nbdlink-asker", call);
@@ -353,6 +367,7 @@ static void test_asker_leaves(void) {
         }
         assert_never_configured("nbd3");
         g_assert_false(object_exists("nbd3"));
+        g_assert_cmpuint(nbdkit_connections(), ==, connections);
         assert_usage_back(before);
 }
 
@@ -363,6 +378,7 @@ static void test_slow_caller_leaves(void) {
         g_autofree char *out = NULL, *later = NULL;
         gint64 start = g_get_monotonic_time();
         Usage before = daemon_usage();
+        guint connections = nbdkit_connections();
 
         assert_never_configured("nbd4");
         out = polkit_env_run_client("nbdlink-slow", FALSE, 300, call);
@@ -380,10 +396,13 @@ static void test_slow_caller_leaves(void) {
         }
         assert_never_configured("nbd4");
         g_assert_false(object_exists("nbd4"));
+        g_assert_cmpuint(nbdkit_connections(), ==, connections);
         assert_usage_back(before);
 
-        /* Nothing was left half-done on the device: it attaches as usual. */
+        /* Nothing was left half-done on the device: it attaches as usual,
+         * and nbdkit's log shows it. */
         attach_ok("nbdlink-member", "nbd4");
+        g_assert_cmpuint(nbdkit_connections(), >, connections);
         later = call_detach("nbdlink-member", FALSE, "nbd4");
         assert_detached(later, "nbd4");
 }
@@ -416,7 +435,8 @@ static gboolean port_open(guint16 port) {
         return ok;
 }
 
-/* nbdkit on loopback, one memory disk under the export name "disk". */
+/* nbdkit on loopback, one memory disk under the export name "disk", with
+ * its log filter outermost: every connection that reaches it shows. */
 static void nbdkit_start(void) {
         g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
         g_autoptr(GError) error = NULL;
@@ -425,10 +445,12 @@ static void nbdkit_start(void) {
         guint16 port = free_port();
 
         port_arg = g_strdup_printf("%u", port);
+        nbdkit_log = g_build_filename(polkit_env_dir(), "nbdkit.log", NULL);
+        g_autofree char *log_arg = g_strdup_printf("logfile=%s", nbdkit_log);
         const char *argv[] = {
                 "nbdkit", "--foreground", "--exit-with-parent",
                 "--ipaddr", "127.0.0.1", "--port", port_arg,
-                "--filter=exportname", "memory", "64M",
+                "--filter=log", "--filter=exportname", "memory", "64M", log_arg,
                 "exportname=" EXPORT, "exportname-strict=true", NULL
         };
         /* Its log goes to the test log, not into the TAP stream. */
@@ -480,6 +502,7 @@ int main(int argc, char **argv) {
         (void) g_subprocess_wait(nbdkit, NULL, NULL);
         g_clear_object(&nbdkit);
         g_free(host);
+        g_free(nbdkit_log);
         if (!polkit_env_teardown() && r == 0)
                 r = 1;
         return r;
