@@ -13,7 +13,6 @@
 #include "polkit-env.h"
 
 #define POLKIT_DTD        "/usr/share/polkit-1/policyconfig-1.dtd"
-#define POLKIT_NAME       "org.freedesktop.PolicyKit1"
 #define SERVICE_NAME      POLKIT_ENV_SERVICE_NAME
 
 typedef struct Stats {
