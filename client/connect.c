@@ -48,7 +48,7 @@ typedef struct ConnectArgs {
         /* attach only */
         const char *device;
         bool read_only, no_ktls, persist;
-        uint32_t connections, block_size;
+        uint32_t connections, block_size, dead_timeout;
 
         NbdTarget *target;
         const char *export_name;
@@ -79,6 +79,7 @@ static void help(Verb verb) {
                        "  -c --connections N   Open N connections (server must allow multi-conn)\n"
                        "     --block-size N    Block size in bytes\n"
                        "     --persist         Reconnect when the connection is lost\n"
+                       "     --dead-timeout=SEC  With --persist: give up after SEC s (default 60)\n"
                        "     --no-ktls         Relay TLS in user space, never in the kernel\n");
                 break;
         case VERB_EXPORTS:
@@ -117,6 +118,7 @@ enum {
         OPT_TLS_HOSTNAME,
         OPT_BLOCK_SIZE,
         OPT_PERSIST,
+        OPT_DEAD_TIMEOUT,
         OPT_NO_KTLS,
 };
 
@@ -138,6 +140,7 @@ static const struct option connect_options[] = {
         { "connections",     required_argument, NULL, 'c' },
         { "block-size",      required_argument, NULL, OPT_BLOCK_SIZE },
         { "persist",         no_argument,       NULL, OPT_PERSIST },
+        { "dead-timeout",    required_argument, NULL, OPT_DEAD_TIMEOUT },
         { "no-ktls",         no_argument,       NULL, OPT_NO_KTLS },
         {}
 };
@@ -216,15 +219,23 @@ static int parse_args(ConnectArgs *a, int argc, char **argv, bool *ret_help) {
                         break;
                 case OPT_BLOCK_SIZE:
                         attach_only = true;
-                        r = parse_uint32(optarg, 512, 65536, &a->block_size);
+                        r = parse_uint32(optarg, 512, 4096, &a->block_size);
                         if (r < 0 || (a->block_size & (a->block_size - 1)) != 0)
                                 return usage_error(a->verb_name,
-                                                   "--block-size wants a power of two from 512 to 65536, not '%s'",
+                                                   "--block-size wants a power of two from 512 to 4096, not '%s'",
                                                    optarg);
                         break;
                 case OPT_PERSIST:
                         attach_only = true;
                         a->persist = true;
+                        break;
+                case OPT_DEAD_TIMEOUT:
+                        attach_only = true;
+                        r = parse_uint32(optarg, 1, MAX_TIMEOUT_SEC, &a->dead_timeout);
+                        if (r < 0)
+                                return usage_error(a->verb_name,
+                                                   "--dead-timeout wants seconds from 1 to %u, not '%s'",
+                                                   MAX_TIMEOUT_SEC, optarg);
                         break;
                 case OPT_NO_KTLS:
                         attach_only = true;
@@ -448,6 +459,9 @@ static int append_options(sd_bus_message *m, const ConnectArgs *a) {
                         return r;
                 if (a->persist && (r = sd_bus_message_append(m, "{sv}", "persist", "b", 1)) < 0)
                         return r;
+                if (a->dead_timeout > 0 &&
+                    (r = sd_bus_message_append(m, "{sv}", "dead-timeout", "u", a->dead_timeout)) < 0)
+                        return r;
         }
 
         return sd_bus_message_close_container(m);
@@ -463,12 +477,19 @@ static uint64_t call_timeout(const ConnectArgs *a) {
 }
 
 static int print_attach(sd_bus_message *reply) {
+        _cleanup_free_ char *node = NULL;
         const char *object, *device;
         int r;
 
         r = sd_bus_message_read(reply, "os", &object, &device);
         if (r < 0)
                 return log_errno(r, "parse Attach reply");
+        /* The daemon may answer "nbdN"; users and scripts want the node. */
+        if (strncmp(device, "/dev/", 5) != 0) {
+                if (asprintf(&node, "/dev/%s", device) < 0)
+                        return log_errno(-ENOMEM, "format device node");
+                device = node;
+        }
 
         if (arg_json) {
                 JsonWriter w;

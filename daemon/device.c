@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "bus-error.h"
+#include "device-persist.h"
 #include "device.h"
 #include "util/time-util.h"
 
@@ -67,6 +68,7 @@ Device *device_free(Device *d) {
         free(d->host);
         free(d->export_name);
         free(d->sender);
+        persist_state_done(&d->pstate);
         free(d);
         return NULL;
 }
@@ -80,8 +82,7 @@ void device_set_state(Device *d, DeviceState s) {
                 (void) sd_bus_emit_properties_changed(d->manager->bus, d->path, DEVICE_INTERFACE, "State", NULL);
 }
 
-/* Unlinks d from the manager, says goodbye on the bus and frees it. */
-static void device_remove(Device *d) {
+void device_remove(Device *d) {
         Manager *m = d->manager;
 
         for (Device **p = &m->devices; *p; p = &(*p)->next)
@@ -97,7 +98,7 @@ static void device_remove(Device *d) {
                 (void) sd_event_exit(m->event, 0);
 }
 
-static void reply_detach_calls(Device *d) {
+void device_reply_detach_calls(Device *d) {
         for (size_t i = 0; i < d->n_detach_calls; i++) {
                 (void) sd_bus_reply_method_return(d->detach_calls[i], NULL);
                 d->detach_calls[i] = sd_bus_message_unref(d->detach_calls[i]);
@@ -134,6 +135,9 @@ static void device_attached(Device *d) {
 }
 
 void device_on_worker_event(Device *d, WorkerEvent *e) {
+        if (device_persist_on_worker_event(d, e))
+                return;
+
         switch (e->type) {
         case WORKER_EVENT_NEGOTIATING:
                 if (d->state == DEVICE_CONNECTING)
@@ -142,6 +146,11 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
 
         case WORKER_EVENT_ATTACHED:
                 device_attached(d);
+                if (d->persistent)
+                        device_persist_attached(d);
+                /* nbdlinkd leaves persistent devices to the kernel. */
+                if (d->manager->exiting && d->n_detach_calls == 0 && device_persist_leave(d))
+                        return;
                 /* Detach arrived while it started: do it now. */
                 if (d->n_detach_calls > 0 || d->manager->exiting) {
                         device_set_state(d, DEVICE_DETACHING);
@@ -157,7 +166,7 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                         (void) sd_bus_reply_method_error(d->attach_call, &error);
                         d->attach_call = sd_bus_message_unref(d->attach_call);
                 }
-                reply_detach_calls(d);
+                device_reply_detach_calls(d);
                 device_remove(d);
                 return;
 
@@ -167,9 +176,22 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                         fprintf(stderr, "Device %s disconnected: %s\n", d->node, strempty(e->message));
                         (void) sd_bus_emit_signal(d->manager->bus, d->path, DEVICE_INTERFACE, "Disconnected", "ss",
                                                   nbdlink_bus_error_name_from_errno(e->error), strempty(e->message));
+                } else if (d->manager->exiting && d->n_detach_calls == 0) {
+                        /* Nobody asked either: whoever uses the device must
+                         * still learn why it went away. */
+                        _cleanup_free_ char *msg = NULL;
+
+                        fprintf(stderr, "Detached %s: nbdlinkd is stopping.\n", d->node);
+                        if (asprintf(&msg, "device %s: detached because nbdlinkd is stopping", d->node) < 0)
+                                msg = NULL;
+                        (void) sd_bus_emit_signal(d->manager->bus, d->path, DEVICE_INTERFACE, "Disconnected", "ss",
+                                                  nbdlink_bus_error_name_from_errno(-ECANCELED),
+                                                  msg ?: "nbdlinkd is stopping");
                 } else
                         fprintf(stderr, "Detached %s.\n", d->node);
-                reply_detach_calls(d);
+                if (d->persistent)
+                        device_persist_forget(d);
+                device_reply_detach_calls(d);
                 device_remove(d);
                 return;
 

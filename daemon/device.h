@@ -10,6 +10,7 @@
 #include <systemd/sd-bus.h>
 
 #include "manager.h"
+#include "persist.h"
 #include "worker.h"
 
 typedef enum DeviceState {
@@ -58,6 +59,11 @@ struct Device {
         size_t n_detach_calls;
         sd_bus_track *track;            /* the attaching caller, while attaching */
         bool announced;
+
+        /* Persistent devices only. */
+        PersistState pstate;            /* what the state file holds */
+        bool link_dead;                 /* LINK_DEAD came before the attach was answered */
+        bool restored_tls;              /* found at start with kTLS: no credentials to reconnect with */
 };
 
 int device_new(Device **ret, Manager *m, int index, uid_t owner, const char *sender);
@@ -65,6 +71,10 @@ Device *device_free(Device *d);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Device *, device_free);
 
 void device_set_state(Device *d, DeviceState s);
+/* Unlinks d from the manager, says goodbye on the bus and frees it. */
+void device_remove(Device *d);
+/* Answers the Detach calls waiting on d. */
+void device_reply_detach_calls(Device *d);
 /* Handles an event of the device's worker. May free d. */
 void device_on_worker_event(Device *d, WorkerEvent *e);
 /* Detach(): stops the worker; the reply goes out when it has ended. */

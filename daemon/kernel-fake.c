@@ -55,6 +55,35 @@ static int fake_clear_sock(void *u, int fd)                  { return fake_recor
 static int fake_flush(void *u, int fd)                       { return fake_record(u, KFAKE_FLUSH, "flush\n"); }
 static int fake_wait_started(void *u, int index, uint64_t t, const int *stop) { return fake_record(u, KFAKE_WAIT_STARTED, "wait_started nbd%d\n", index); }
 
+static int fake_netlink(void *u, NbdNlCommand cmd, const NbdNlConfig *c, int *ret_index) {
+        static const char *const names[] = {
+                [NBD_NL_CONNECT] = "connect", [NBD_NL_DISCONNECT] = "disconnect",
+                [NBD_NL_RECONFIGURE] = "reconfigure", [NBD_NL_LINK_DEAD] = "link_dead",
+                [NBD_NL_STATUS] = "status",
+        };
+        /* The message itself is built, so a config the kernel would never
+         * see fails here as it would for real. */
+        uint8_t buf[NBD_NL_BUFFER_SIZE];
+        int r = nbd_nl_build(buf, sizeof(buf), 0x10, 1, cmd, c);
+
+        fake_log(u, "netlink %s nbd%d", (unsigned) cmd < ELEMENTSOF(names) && names[cmd] ? names[cmd] : "?", c->index);
+        if (cmd == NBD_NL_CONNECT)
+                fake_log(u, " size=%llu bs=%llu flags=0x%llx timeout=%llu dead=%llu",
+                         (unsigned long long) c->size, (unsigned long long) c->block_size,
+                         (unsigned long long) c->server_flags, (unsigned long long) c->timeout_sec,
+                         (unsigned long long) c->dead_timeout_sec);
+        for (size_t i = 0; i < c->n_socks; i++)
+                fake_log(u, " sock=%d", c->socks[i]);
+        if (c->backend)
+                fake_log(u, " backend=%s", c->backend);
+        fake_log(u, "\n");
+        if (r < 0)
+                return r;
+        if (ret_index && cmd == NBD_NL_CONNECT)
+                *ret_index = c->index;
+        return fake_result(u, KFAKE_NETLINK);
+}
+
 static void fake_backoff(void *u, unsigned attempt) {
         fake_log(u, "backoff %u\n", attempt);
 }
@@ -74,4 +103,5 @@ const KernelOps kernel_ops_fake = {
         .flush = fake_flush,
         .wait_started = fake_wait_started,
         .backoff = fake_backoff,
+        .netlink = fake_netlink,
 };

@@ -70,6 +70,20 @@ static void real_backoff(void *u, unsigned attempt) {
         (void) nanosleep(&(struct timespec) { .tv_nsec = 100 * 1000 * 1000 }, NULL);
 }
 
+static int real_netlink(void *u, NbdNlCommand cmd, const NbdNlConfig *c, int *ret_index) {
+        NbdNetlink nl = NBD_NETLINK_NULL;
+        int r;
+
+        /* A socket per request: requests come from worker threads, and
+         * opening one costs a family lookup, nothing more. */
+        r = nbd_netlink_open(&nl);
+        if (r < 0)
+                return r;
+        r = nbd_netlink_request(&nl, cmd, c, ret_index, NULL);
+        nbd_netlink_close(&nl);
+        return r;
+}
+
 const KernelOps kernel_ops_real = {
         .set_sock = real_set_sock,
         .set_blksize = real_set_blksize,
@@ -85,5 +99,6 @@ const KernelOps kernel_ops_real = {
         .flush = real_flush,
         .wait_started = real_wait_started,
         .backoff = real_backoff,
+        .netlink = real_netlink,
 };
 

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "netlink.h"
+
 #define KERNEL_DEFAULT_BLOCK_SIZE 512u
 #define KERNEL_MAX_BLOCK_SIZE 4096u     /* the kernel takes up to the page size */
 #define KERNEL_EBUSY_RETRIES 5
@@ -33,6 +35,10 @@ typedef struct KernelOps {
         int (*wait_started)(void *userdata, int index, uint64_t timeout_usec, const int *stop);
         /* Sleeps before an EBUSY retry (the fake does not). */
         void (*backoff)(void *userdata, unsigned attempt);
+        /* The persistent path: one generic netlink request to the nbd
+         * family (CONNECT, RECONFIGURE, DISCONNECT, STATUS); *ret_index as
+         * nbd_netlink_request() gives it. */
+        int (*netlink)(void *userdata, NbdNlCommand cmd, const NbdNlConfig *c, int *ret_index);
 } KernelOps;
 
 extern const KernelOps kernel_ops_real;
@@ -90,7 +96,7 @@ typedef enum KernelFakeOp {
         KFAKE_SET_SOCK, KFAKE_SET_BLKSIZE, KFAKE_SET_SIZE, KFAKE_SET_SIZE_BLOCKS,
         KFAKE_SET_TIMEOUT, KFAKE_SET_FLAGS, KFAKE_BLKROSET, KFAKE_DO_IT,
         KFAKE_DISCONNECT, KFAKE_CLEAR_QUE, KFAKE_CLEAR_SOCK, KFAKE_FLUSH,
-        KFAKE_WAIT_STARTED,
+        KFAKE_WAIT_STARTED, KFAKE_NETLINK,
         _KFAKE_MAX,
 } KernelFakeOp;
 

@@ -302,3 +302,21 @@ Ktls *ktls_free(Ktls *k) {
         free(k);
         return NULL;
 }
+
+Ktls *ktls_leave(Ktls *k) {
+        gnutls_session_t s;
+
+        if (!k)
+                return NULL;
+        s = conn_tls_session(k->conn);
+        if (s) {
+                /* conn_free()'s gnutls_bye() must not reach the socket,
+                 * through the kernel (GnuTLS's own kTLS send uses the
+                 * transport fd) or through the push function. */
+                gnutls_transport_set_int(s, -1);
+                gnutls_transport_set_push_function(s, discard_push);
+        }
+        conn_free(k->conn);
+        free(k);
+        return NULL;
+}

@@ -78,3 +78,6 @@ int ktls_new(Ktls **ret, Conn *conn, bool wanted, int *ret_kernel_fd, char *erro
  * closes the connection. */
 Ktls *ktls_free(Ktls *k);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Ktls *, ktls_free);
+/* Drops our side only, without close_notify: the kernel's NBD driver holds
+ * the socket and goes on using the session (persistent devices). */
+Ktls *ktls_leave(Ktls *k);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nbdlinkd: takes org.nbdlink.NBD1 on the system bus and attaches NBD
  * exports to /dev/nbdN for its callers. SIGTERM and SIGINT detach every
- * device cleanly before it exits. */
+ * device cleanly before it exits, but persistent ones, which it finds again
+ * at the next start. */
 
 #include <errno.h>
 #include <getopt.h>
@@ -9,12 +10,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
+#include "device-persist.h"
 #include "manager.h"
+#include "persist.h"
 #include "validate.h"
 
+/* Where the administrator puts the CAs to trust when a caller passes none
+ * (tls-ca). The default is used only while it exists, so that a machine
+ * without it trusts the system store. */
+#define TLS_CA_DIR_DEFAULT SYSCONFDIR "/nbdlink/ca"
+
 static uint32_t arg_timeout_default = ATTACH_DEFAULT_TIMEOUT_SEC;
+static const char *arg_tls_ca_dir = TLS_CA_DIR_DEFAULT;
+static bool arg_tls_ca_dir_optional = true;
+static const char *arg_state_dir = PERSIST_STATE_DIR;
 
 static void help(void) {
         printf("%s [OPTIONS...]\n\n"
@@ -23,19 +35,29 @@ static void help(void) {
                "     --version              Show package version\n"
                "     --timeout-default=SEC  Connect+handshake deadline and kernel I/O\n"
                "                            timeout when a caller gives none (default %u)\n"
+               "     --tls-ca-dir=DIR       CAs to trust when a caller passes no tls-ca;\n"
+               "                            \"\" for none (then the system trust store)\n"
+               "                            (default, while it exists:\n"
+               "                            %s)\n"
+               "     --state-dir=DIR        Where persistent devices are remembered\n"
+               "                            (default %s)\n"
                "\nThe bus is the system bus, or $DBUS_SYSTEM_BUS_ADDRESS when set.\n",
-               program_invocation_short_name, ATTACH_DEFAULT_TIMEOUT_SEC);
+               program_invocation_short_name, ATTACH_DEFAULT_TIMEOUT_SEC, TLS_CA_DIR_DEFAULT, PERSIST_STATE_DIR);
 }
 
 static int parse_argv(int argc, char *argv[]) {
         enum {
                 ARG_VERSION = 0x100,
                 ARG_TIMEOUT_DEFAULT,
+                ARG_TLS_CA_DIR,
+                ARG_STATE_DIR,
         };
         static const struct option options[] = {
                 { "help",            no_argument,       NULL, 'h'                 },
                 { "version",         no_argument,       NULL, ARG_VERSION         },
                 { "timeout-default", required_argument, NULL, ARG_TIMEOUT_DEFAULT },
+                { "tls-ca-dir",      required_argument, NULL, ARG_TLS_CA_DIR      },
+                { "state-dir",       required_argument, NULL, ARG_STATE_DIR       },
                 {}
         };
         int c;
@@ -62,6 +84,38 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_timeout_default = (uint32_t) v;
                         break;
                 }
+                case ARG_TLS_CA_DIR: {
+                        struct stat st;
+
+                        arg_tls_ca_dir_optional = false;
+                        if (!*optarg) {
+                                arg_tls_ca_dir = NULL;
+                                break;
+                        }
+                        /* Named explicitly: a typo must not silently mean
+                         * "trust the system store" instead. */
+                        if (optarg[0] != '/') {
+                                fprintf(stderr, "Failed to use --tls-ca-dir=%s: not an absolute path\n", optarg);
+                                return -EINVAL;
+                        }
+                        if (stat(optarg, &st) < 0) {
+                                fprintf(stderr, "Failed to use --tls-ca-dir=%s: %m\n", optarg);
+                                return -EINVAL;
+                        }
+                        if (!S_ISDIR(st.st_mode)) {
+                                fprintf(stderr, "Failed to use --tls-ca-dir=%s: not a directory\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_tls_ca_dir = optarg;
+                        break;
+                }
+                case ARG_STATE_DIR:
+                        if (optarg[0] != '/') {
+                                fprintf(stderr, "--state-dir= needs an absolute path.\n");
+                                return -EINVAL;
+                        }
+                        arg_state_dir = optarg;
+                        break;
                 case '?':
                         return -EINVAL;
                 default:
@@ -78,7 +132,7 @@ static int parse_argv(int argc, char *argv[]) {
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
 
-        fprintf(stderr, "Received %s, detaching all devices.\n", strsignal((int) si->ssi_signo));
+        fprintf(stderr, "Received %s, detaching all devices but persistent ones.\n", strsignal((int) si->ssi_signo));
         manager_shutdown(m);
         return 0;
 }
@@ -109,6 +163,8 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "Failed to set up: %s\n", strerror(-r));
                 return EXIT_FAILURE;
         }
+        m->tls_ca_dir = arg_tls_ca_dir;
+        m->tls_ca_dir_optional = arg_tls_ca_dir_optional;
 
         r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
         if (r >= 0)
@@ -118,9 +174,20 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         }
 
+        free(m->state_dir);
+        m->state_dir = strdup(arg_state_dir);
+        if (!m->state_dir) {
+                fprintf(stderr, "Failed to set up: %s\n", strerror(ENOMEM));
+                return EXIT_FAILURE;
+        }
+
         r = manager_start(m);
         if (r < 0)
                 return EXIT_FAILURE;
+
+        /* Persistent devices of an earlier nbdlinkd come back as objects;
+         * a failure here costs those objects, not the daemon. */
+        (void) manager_restore_persistent(m);
 
         fprintf(stderr, "nbdlinkd %s running.\n", PACKAGE_VERSION);
         r = sd_event_loop(m->event);

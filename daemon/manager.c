@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "auth.h"
 #include "bus-error.h"
 #include "config.h"
+#include "device-persist.h"
 #include "device.h"
 #include "manager.h"
 #include "validate.h"
@@ -51,6 +53,18 @@ Device *manager_find_device(Manager *m, int index) {
                 if (d->index == index)
                         return d;
         return NULL;
+}
+
+/* The CA directory for a request made now: looked at per request, so that
+ * an administrator can create the default one without a restart. */
+static const char *manager_tls_ca_dir(Manager *m) {
+        struct stat st;
+
+        if (!m->tls_ca_dir)
+                return NULL;
+        if (m->tls_ca_dir_optional && (stat(m->tls_ca_dir, &st) < 0 || !S_ISDIR(st.st_mode)))
+                return NULL;
+        return m->tls_ca_dir;
 }
 
 /* ---- worker events --------------------------------------------------- */
@@ -228,6 +242,7 @@ static int pick_device(Manager *m, int index, const char *name, char *error, siz
 static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const char *host,
                      const char *export_name, AttachOptions *options, sd_bus_error *error) {
         _cleanup_(device_freep) Device *d = NULL;
+        _cleanup_free_ char *backend = NULL;
         char err[VALIDATE_ERROR_MAX] = "";
         WorkerRequest req;
         int index, dev_fd = -EBADF, r;
@@ -246,9 +261,23 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
                 return nbdlink_bus_error_set(error, -EINVAL, err);
         if (options->socket_fd >= 0 && *host)
                 return nbdlink_bus_error_set(error, -EINVAL, "pass either a host or the option 'socket', not both");
-        if (options->persist)
+        if (options->dead_timeout_sec > 0 && !options->persist)
+                return nbdlink_bus_error_set(error, -EINVAL, "option 'dead-timeout' needs 'persist'");
+        if (options->persist && options->socket_fd >= 0)
+                return nbdlink_bus_error_set(error, -EINVAL,
+                                             "option 'persist' needs a host to reconnect to, not a caller's 'socket'");
+        /* TLS of a persistent device must not depend on nbdlinkd staying
+         * alive: only kTLS, where the kernel holds the session, qualifies
+         * (device-persist.c explains). */
+        if (options->persist && options->tls != TLS_MODE_OFF && !options->tls_ktls)
                 return nbdlink_bus_error_set(error, -EOPNOTSUPP,
-                                             "option 'persist': the netlink attach path is not supported yet");
+                                             "option 'persist' with TLS needs 'tls-ktls': the TLS relay would "
+                                             "die with nbdlinkd");
+        if (options->persist) {
+                r = device_persist_backend(host, options->port, export_name, &backend, err, sizeof(err));
+                if (r < 0)
+                        return nbdlink_bus_error_set(error, r, err);
+        }
 
         /* authorize; the details are what a password dialog shows */
         char node[32];
@@ -284,7 +313,7 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
         }
         d->host = strdup(*host ? host : "(socket)");
         d->export_name = strdup(export_name);
-        d->persistent = false;
+        d->persistent = options->persist;
         if (!d->host || !d->export_name) {
                 safe_close(dev_fd);
                 return nbdlink_bus_error_set(error, -ENOMEM, NULL);
@@ -298,9 +327,19 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
                 .options = *options,
                 .dev_fd = dev_fd,
                 .dev_index = index,
+                .tls_ca_dir = manager_tls_ca_dir(m),
                 .ops = m->kernel_ops,
                 .ops_userdata = m->kernel_userdata,
+                .persist = {
+                        .enabled = options->persist,
+                        .dead_timeout_sec = options->dead_timeout_sec ?: PERSIST_DEFAULT_DEAD_TIMEOUT_SEC,
+                        .backend = TAKE_PTR(backend),
+                },
         };
+        if (options->persist)
+                /* Not fatal here: without nbd's netlink family the attach
+                 * itself fails with the reason. */
+                (void) manager_netlink_watch(m);
         attach_options_init(options, m->default_timeout_sec);   /* moved into req */
         r = worker_new(&d->worker, &req, &m->queue, d);
         if (r < 0)
@@ -436,6 +475,7 @@ static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const c
                 .options = options,
                 .dev_fd = -EBADF,
                 .dev_index = -1,
+                .tls_ca_dir = manager_tls_ca_dir(m),
         };
         attach_options_init(&options, m->default_timeout_sec);  /* moved into req */
         r = worker_new(&q->worker, &req, &m->queue, q);
@@ -514,6 +554,10 @@ int manager_new(Manager **ret, uint32_t default_timeout_sec) {
         if (!m)
                 return -ENOMEM;
         m->kernel_ops = &kernel_ops_real;
+        m->netlink = NBD_NETLINK_NULL;
+        m->state_dir = strdup(PERSIST_STATE_DIR);
+        if (!m->state_dir)
+                return -ENOMEM;
         m->default_timeout_sec = default_timeout_sec ?: ATTACH_DEFAULT_TIMEOUT_SEC;
 
         r = polkit_registry_new(&m->polkit);
@@ -553,6 +597,9 @@ Manager *manager_free(Manager *m) {
         sd_event_source_unref(m->queue_source);
         /* Before the bus goes: withdrawing an interactive check is a message. */
         polkit_registry_free(m->polkit);
+        sd_event_source_unref(m->netlink_source);
+        nbd_netlink_close(&m->netlink);
+        free(m->state_dir);
         sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);
         if (m->queue_ready)
@@ -610,7 +657,11 @@ void manager_shutdown(Manager *m) {
                 return;
         m->exiting = true;
 
-        for (Device *d = m->devices; d; d = d->next) {
+        for (Device *d = m->devices, *next; d; d = next) {
+                next = d->next;
+                /* Persistent devices stay with the kernel. */
+                if (d->persistent && device_persist_leave(d))
+                        continue;
                 if (d->state != DEVICE_DETACHING)
                         device_set_state(d, DEVICE_DETACHING);
                 worker_stop(d->worker);

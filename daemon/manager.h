@@ -9,6 +9,7 @@
 #include <systemd/sd-event.h>
 
 #include "kernel.h"
+#include "netlink.h"
 #include "polkit.h"
 #include "worker.h"
 
@@ -36,7 +37,17 @@ typedef struct Manager {
         const KernelOps *kernel_ops;
         void *kernel_userdata;
         uint32_t default_timeout_sec;
+        /* The administrator's CA directory (--tls-ca-dir), or NULL; when
+         * optional (the built-in default) it counts only while it exists. */
+        const char *tls_ca_dir;
+        bool tls_ca_dir_optional;
         bool exiting;
+
+        /* Persistent devices: state files, and the netlink multicast
+         * group that says when their links die. */
+        char *state_dir;
+        NbdNetlink netlink;
+        sd_event_source *netlink_source;
 } Manager;
 
 int manager_new(Manager **ret, uint32_t default_timeout_sec);

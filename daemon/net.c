@@ -310,8 +310,14 @@ static size_t order_addresses(const struct addrinfo *list, const struct addrinfo
         return n;
 }
 
-int net_connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t port,
-                         usec_t deadline, int *ret_fd, char *error, size_t error_size) {
+static bool fd_readable(int fd) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+        return fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+static int connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t port,
+                            usec_t deadline, int cancel_fd, int *ret_fd, char *error, size_t error_size) {
         const struct addrinfo *addrs[NET_MAX_ADDRESSES];
         Attempt attempts[NET_MAX_ADDRESSES];
         size_t n, n_started = 0;
@@ -326,7 +332,8 @@ int net_connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t
                                  "connect: %s port %u: no IPv4 or IPv6 address", host, port);
 
         for (;;) {
-                struct pollfd pfd[NET_MAX_ADDRESSES];
+                /* One slot more than attempts: the cancel fd goes last. */
+                struct pollfd pfd[NET_MAX_ADDRESSES + 1];
                 size_t map[NET_MAX_ADDRESSES], n_pfd = 0;
                 usec_t now = now_usec(CLOCK_MONOTONIC);
                 usec_t wake;
@@ -381,12 +388,19 @@ int net_connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t
                 wake = deadline;
                 if (n_started < n && next_start < wake)
                         wake = next_start;
-                r = poll(pfd, n_pfd, deadline_poll_timeout(wake));
+                pfd[n_pfd] = (struct pollfd) { .fd = cancel_fd, .events = POLLIN };
+                r = poll(pfd, n_pfd + 1, deadline_poll_timeout(wake));
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;
                         r = -errno;
                         goto fail;
+                }
+                if (pfd[n_pfd].revents != 0) {
+                        for (size_t i = 0; i < n_started; i++)
+                                safe_close(attempts[i].fd);
+                        return set_error(error, error_size, -ECANCELED,
+                                         "connect: cancelled while connecting to %s port %u", host, port);
                 }
 
                 for (size_t k = 0; k < n_pfd && winner < 0; k++) {
@@ -462,6 +476,11 @@ fail:
         return set_error(error, error_size, -EIO, "connect: %s port %u: %s", host, port, strerror(-r));
 }
 
+int net_connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t port,
+                         usec_t deadline, int *ret_fd, char *error, size_t error_size) {
+        return connect_addrinfo(list, host, port, deadline, -EBADF, ret_fd, error, error_size);
+}
+
 /* getaddrinfo() has no timeout of its own, so it runs in a detached thread;
  * when the deadline passes first the caller walks away and whichever side
  * finishes last frees the shared state. */
@@ -532,8 +551,8 @@ static int resolve_error(const char *host, uint16_t port, int g, int e, char *er
         }
 }
 
-/* Resolves host under the deadline. */
-static int resolve(const char *host, uint16_t port, usec_t deadline,
+/* Resolves host under the deadline, or until cancel_fd is readable. */
+static int resolve(const char *host, uint16_t port, usec_t deadline, int cancel_fd,
                    struct addrinfo **ret, char *error, size_t error_size) {
         struct addrinfo hints = {
                 .ai_family = AF_UNSPEC,
@@ -586,11 +605,20 @@ static int resolve(const char *host, uint16_t port, usec_t deadline,
         }
 
         for (;;) {
-                struct pollfd p = { .fd = q->notify[0], .events = POLLIN };
+                struct pollfd p[2] = {
+                        { .fd = q->notify[0], .events = POLLIN },
+                        { .fd = cancel_fd, .events = POLLIN },
+                };
 
-                r = poll(&p, 1, deadline_poll_timeout(deadline));
+                r = poll(p, 2, deadline_poll_timeout(deadline));
                 if (r < 0 && errno == EINTR)
                         continue;
+                if (r > 0 && p[0].revents == 0) {
+                        /* The thread finishes on its own and drops its reference. */
+                        resolve_unref(q);
+                        return set_error(error, error_size, -ECANCELED,
+                                         "connect: cancelled while resolving %s (port %u)", host, port);
+                }
                 break;
         }
         if (r <= 0) {
@@ -660,22 +688,31 @@ static int connect_unix(const char *path, usec_t deadline, int *ret_fd, char *er
         return 0;
 }
 
-int net_connect(const NbdAddress *a, usec_t deadline, int *ret_fd, char *error, size_t error_size) {
+int net_connect_cancellable(const NbdAddress *a, usec_t deadline, int cancel_fd,
+                            int *ret_fd, char *error, size_t error_size) {
         struct addrinfo *list = NULL;
         int r;
 
         if (!a || !ret_fd)
                 return -EINVAL;
+        if (fd_readable(cancel_fd))
+                return set_error(error, error_size, -ECANCELED, "connect: cancelled");
+        /* An AF_UNIX connect waits only while the listener's backlog is
+         * full, bounded by the deadline; it is not polled for cancelling. */
         if (a->unix_path)
                 return connect_unix(a->unix_path, deadline, ret_fd, error, error_size);
         if (!a->host || a->port == 0)
                 return set_error(error, error_size, -EINVAL, "connect: no host or port");
 
-        r = resolve(a->host, a->port, deadline, &list, error, error_size);
+        r = resolve(a->host, a->port, deadline, cancel_fd, &list, error, error_size);
         if (r < 0)
                 return r;
 
-        r = net_connect_addrinfo(list, a->host, a->port, deadline, ret_fd, error, error_size);
+        r = connect_addrinfo(list, a->host, a->port, deadline, cancel_fd, ret_fd, error, error_size);
         freeaddrinfo(list);
         return r;
+}
+
+int net_connect(const NbdAddress *a, usec_t deadline, int *ret_fd, char *error, size_t error_size) {
+        return net_connect_cancellable(a, deadline, -EBADF, ret_fd, error, error_size);
 }

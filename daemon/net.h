@@ -32,6 +32,12 @@ const char *nbd_address_format(const NbdAddress *a, char *buf, size_t size);
  * negative errno: -EHOSTUNREACH (resolution or routing), -ECONNREFUSED,
  * -ETIMEDOUT, with a message prefixed "connect: " in error. */
 int net_connect(const NbdAddress *a, usec_t deadline, int *ret_fd, char *error, size_t error_size);
+/* The same, giving up with -ECANCELED ("connect: cancelled …") as soon as
+ * cancel_fd (an eventfd or pipe, or -EBADF for none) becomes readable: it is
+ * polled next to the resolver's wait and the connecting sockets. Nothing
+ * reads from it, so one write cancels every later call too. */
+int net_connect_cancellable(const NbdAddress *a, usec_t deadline, int cancel_fd,
+                            int *ret_fd, char *error, size_t error_size);
 
 struct addrinfo;
 /* The connect half of net_connect() for addresses resolved already: starts

@@ -260,7 +260,10 @@ static int x509_load(const TlsConfig *cfg, gnutls_certificate_credentials_t *ret
                 r = gnutls_certificate_set_x509_trust_dir(cred, cfg->ca_dir, GNUTLS_X509_FMT_PEM);
                 if (r <= 0) {
                         gnutls_certificate_free_credentials(cred);
-                        return tls_fail(error, error_size, -EINVAL, "tls: no usable CA certificate in %s%s%s",
+                        /* Not the caller's doing: the administrator's
+                         * directory (nbdlinkd --tls-ca-dir) is empty or
+                         * unreadable. */
+                        return tls_fail(error, error_size, -ECONNABORTED, "tls: no usable CA certificate in the CA directory %s%s%s",
                                         cfg->ca_dir, r < 0 ? ": " : "", r < 0 ? gnutls_strerror(r) : "");
                 }
         } else {

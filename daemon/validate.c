@@ -145,6 +145,7 @@ static const struct {
         { "connections",  "u", KIND_ATTACH },
         { "block-size",   "u", KIND_ATTACH },
         { "persist",      "b", KIND_ATTACH },
+        { "dead-timeout", "u", KIND_ATTACH },
         { "tls-ktls",     "b", KIND_ATTACH },
 };
 
@@ -235,7 +236,8 @@ static int parse_one(sd_bus_message *m, const char *key, AttachOptions *o, char 
                 if (!*slot)
                         return -ENOMEM;
 
-        } else if (strncmp(key, "tls-", 4) == 0) {  /* the four credential descriptors */
+        } else if (strcmp(key, "tls-ca") == 0 || strcmp(key, "tls-cert") == 0 ||
+                   strcmp(key, "tls-key") == 0 || strcmp(key, "tls-psk") == 0) {
                 int *slot = strcmp(key, "tls-ca") == 0 ? &o->tls_ca_fd :
                             strcmp(key, "tls-cert") == 0 ? &o->tls_cert_fd :
                             strcmp(key, "tls-key") == 0 ? &o->tls_key_fd : &o->tls_psk_fd;
@@ -261,6 +263,16 @@ static int parse_one(sd_bus_message *m, const char *key, AttachOptions *o, char 
                         return fail(-EINVAL, error, error_size,
                                     "option 'timeout' must be between 1 and %u seconds", ATTACH_MAX_TIMEOUT_SEC);
                 o->timeout_sec = v;
+
+        } else if (strcmp(key, "dead-timeout") == 0) {
+                uint32_t v;
+                r = sd_bus_message_read_basic(m, 'u', &v);
+                if (r < 0)
+                        return r;
+                if (v < 1 || v > ATTACH_MAX_TIMEOUT_SEC)
+                        return fail(-EINVAL, error, error_size,
+                                    "option 'dead-timeout' must be between 1 and %u seconds", ATTACH_MAX_TIMEOUT_SEC);
+                o->dead_timeout_sec = v;
 
         } else if (strcmp(key, "connections") == 0) {
                 uint32_t v;

@@ -51,6 +51,7 @@ typedef struct AttachOptions {
         uint32_t timeout_sec;           /* ≥ 1 */
         uint32_t block_size;            /* 0: negotiate */
         bool persist;
+        uint32_t dead_timeout_sec;      /* 0: not given (only meaningful with persist) */
         bool tls_ktls;                  /* TLS in the kernel when it can carry it (default) */
 } AttachOptions;
 

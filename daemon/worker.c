@@ -17,6 +17,7 @@
 #include "nbd-protocol.h"
 #include "relay.h"
 #include "tls.h"
+#include "worker-internal.h"
 #include "worker.h"
 
 /* ---- the queue ----------------------------------------------------------- */
@@ -88,6 +89,10 @@ static void post(Worker *w, WorkerEventType type, int error, const char *message
         pthread_mutex_unlock(&w->queue->lock);
 }
 
+void worker_post(Worker *w, WorkerEventType type, int error, const char *message) {
+        post(w, type, error, message);
+}
+
 _printf_(3, 4)
 static void post_failure(Worker *w, int error, const char *format, ...) {
         _cleanup_free_ char *msg = NULL;
@@ -107,6 +112,8 @@ void worker_request_done(WorkerRequest *req) {
         free(req->export_name);
         req->host = req->export_name = NULL;
         attach_options_done(&req->options);
+        free(req->persist.backend);
+        req->persist.backend = NULL;
         req->dev_fd = safe_close(req->dev_fd);
 }
 
@@ -127,6 +134,14 @@ int worker_new(Worker **ret, WorkerRequest *req, WorkerQueue *queue, void *userd
         pthread_mutex_init(&w->lock, NULL);
         for (size_t i = 0; i < ELEMENTSOF(w->live_socks); i++)
                 w->live_socks[i] = -EBADF;
+        /* Shutting sockets down cannot reach a connect() still in flight
+         * or a resolver; net_connect_cancellable() polls this too. */
+        w->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (w->cancel_fd < 0) {
+                int r = negative_errno();
+                worker_free(w);
+                return r;
+        }
 
         *ret = w;
         return 0;
@@ -140,6 +155,7 @@ Worker *worker_free(Worker *w) {
         worker_request_done(&w->req);
         nbd_export_info_done(&w->info);
         nbd_export_entries_free(w->exports, w->n_exports);
+        safe_close(w->cancel_fd);
         pthread_mutex_destroy(&w->lock);
         free(w);
         return NULL;
@@ -147,6 +163,10 @@ Worker *worker_free(Worker *w) {
 
 static bool is_cancelled(Worker *w) {
         return __atomic_load_n(&w->cancelled, __ATOMIC_ACQUIRE);
+}
+
+bool worker_is_cancelled(Worker *w) {
+        return is_cancelled(w);
 }
 
 /* Makes fd visible to worker_stop() (slot ≥ 0) or hides it again (fd < 0),
@@ -166,19 +186,27 @@ static void shutdown_all(Worker *w) {
                         (void) shutdown(w->live_socks[i], SHUT_RDWR);
 }
 
-typedef struct TlsCreds {
-        TlsConfig config;
-        Blob ca, cert, key, psk;
-} TlsCreds;
+void worker_release_socks(Worker *w, int *socks, size_t *n_socks) {
+        pthread_mutex_lock(&w->lock);
+        for (size_t i = 0; i < *n_socks; i++)
+                w->live_socks[i] = -EBADF;
+        pthread_mutex_unlock(&w->lock);
+        for (size_t i = 0; i < *n_socks; i++)
+                socks[i] = safe_close(socks[i]);
+        *n_socks = 0;
+}
 
-static void tls_creds_done(TlsCreds *c) {
+void tls_creds_done(TlsCreds *c) {
         blob_done(&c->ca);
         blob_done(&c->cert);
         blob_done(&c->key);
         blob_done(&c->psk);
 }
 
-static int tls_creds_load(TlsCreds *c, const AttachOptions *o, const NbdAddress *a, char *error, size_t error_size) {
+/* The CA comes from the caller's tls-ca, else the administrator's
+ * directory, else the system trust store (x509_load() in tls.c). */
+static int tls_creds_load(TlsCreds *c, const WorkerRequest *req, const NbdAddress *a, char *error, size_t error_size) {
+        const AttachOptions *o = &req->options;
         struct {
                 int fd;
                 Blob *blob;
@@ -206,6 +234,7 @@ static int tls_creds_load(TlsCreds *c, const AttachOptions *o, const NbdAddress 
 
         c->config = (TlsConfig) {
                 .ca = c->ca,
+                .ca_dir = req->tls_ca_dir,
                 .cert = c->cert,
                 .key = c->key,
                 .psk_file = c->psk,
@@ -227,7 +256,7 @@ static int open_connection(Worker *w, size_t slot, const NbdAddress *addr, const
         if (w->req.options.socket_fd >= 0)
                 fd = TAKE_FD(w->req.options.socket_fd);
         else {
-                r = net_connect(addr, deadline, &fd, error, error_size);
+                r = net_connect_cancellable(addr, deadline, w->cancel_fd, &fd, error, error_size);
                 if (r < 0)
                         return r;
         }
@@ -262,6 +291,147 @@ static int open_connection(Worker *w, size_t slot, const NbdAddress *addr, const
         return 0;
 }
 
+int worker_prepare(Worker *w, NbdAddress *addr, TlsCreds *creds, char *error, size_t error_size) {
+        int r;
+
+        if (w->req.host) {
+                r = nbd_address_parse(addr, w->req.host, w->req.options.port, error, error_size);
+                if (r < 0)
+                        return r;
+        }
+        return tls_creds_load(creds, &w->req, addr, error, error_size);
+}
+
+void tls_transports_done(TlsTransports *t) {
+        for (size_t i = 0; i < ATTACH_MAX_CONNECTIONS; i++) {
+                t->relays[i] = relay_free(t->relays[i]);
+                t->ktls[i] = ktls_free(t->ktls[i]);
+        }
+}
+
+/* The kernel cannot speak TLS. It gets the TCP socket itself when the
+ * kernel's TLS layer can carry the session (kTLS, ktls.h), else the
+ * plaintext end of a relay. Takes conn; *ret_fd is blocking. */
+static int tls_transport_start(TlsTransports *t, size_t i, Conn *conn, bool want_ktls, bool allow_relay,
+                               TransportMode *ret_mode, int *ret_fd, char *error, size_t error_size) {
+        char why[KTLS_ERROR_MAX] = "";
+        int r;
+
+        r = ktls_new(&t->ktls[i], conn, want_ktls, ret_fd, why, sizeof(why));
+        if (r >= 0) {
+                *ret_mode = TRANSPORT_MODE_KTLS;
+                return 0;
+        }
+        if (r == -EOPNOTSUPP && !allow_relay) {
+                /* Persistent devices: the relay would be a thread of
+                 * nbdlinkd between the kernel and the server, and die
+                 * with it (see worker-persist.c). */
+                conn_free(conn);
+                (void) snprintf(error, error_size,
+                                "tls: a persistent device needs kTLS, which is not usable here (%s)", why);
+                return -EOPNOTSUPP;
+        }
+        if (r != -EOPNOTSUPP) {
+                /* Half in the kernel: this connection cannot be used. */
+                conn_free(conn);
+                (void) snprintf(error, error_size, "%s", why);
+                return -ECONNABORTED;
+        }
+
+        r = relay_new(&t->relays[i], conn, ret_fd);
+        if (r < 0) {
+                conn_free(conn);
+                (void) snprintf(error, error_size, "tls: cannot start the TLS relay: %s", strerror(-r));
+                return r;
+        }
+        *ret_mode = TRANSPORT_MODE_RELAY;
+        return 0;
+}
+
+void tls_transports_leave(TlsTransports *t) {
+        for (size_t i = 0; i < ATTACH_MAX_CONNECTIONS; i++)
+                t->ktls[i] = ktls_leave(t->ktls[i]);
+}
+
+int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, TlsTransports *transports,
+                    usec_t deadline, int *socks, size_t *n_socks, char *error, size_t error_size) {
+        int r;
+
+        /* A reconnect asks again: the last attempt's answer goes. */
+        nbd_export_info_done(&w->info);
+
+        for (uint32_t i = 0; i < w->req.options.connections; i++) {
+                Handshake hs = {};
+                Conn *conn;
+                int fd;
+
+                r = open_connection(w, i, addr, tls, deadline, HANDSHAKE_GO, &hs, error, error_size);
+                if (r < 0) {
+                        handshake_done(&hs);
+                        return r;
+                }
+
+                if (i == 0) {
+                        nbd_export_info_move(&w->info, &hs.info);
+                        if (w->req.options.connections > 1 && !(w->info.flags & NBD_FLAG_CAN_MULTI_CONN)) {
+                                handshake_done(&hs);
+                                r = -EINVAL;
+                                (void) snprintf(error, error_size,
+                                                "the server does not allow %u connections (no NBD_FLAG_CAN_MULTI_CONN)",
+                                                w->req.options.connections);
+                                return r;
+                        }
+                } else if (hs.info.size != w->info.size || hs.info.flags != w->info.flags) {
+                        handshake_done(&hs);
+                        r = -EPROTO;
+                        (void) snprintf(error, error_size,
+                                        "handshake: connection %u reports a different size or flags", i + 1);
+                        return r;
+                }
+
+                conn = handshake_take_conn(&hs);
+                handshake_done(&hs);
+
+                if (w->info.tls) {
+                        TransportMode mode = TRANSPORT_MODE_NONE;
+
+                        /* The Conn's socket stays published until the
+                         * transport holds it; afterwards the kernel's end
+                         * is what a cancel shuts down. */
+                        r = conn ? tls_transport_start(transports, i, conn, w->req.options.tls_ktls,
+                                                       !w->req.persist.enabled, &mode, &fd, error, error_size) : -EIO;
+                        if (r < 0) {
+                                publish_sock(w, i, -EBADF);
+                                return r;
+                        }
+                        /* TLSMode says "ktls" only when every connection is. */
+                        if (i == 0 || mode == TRANSPORT_MODE_RELAY)
+                                w->transport_mode = mode;
+                        publish_sock(w, i, fd);
+                        socks[(*n_socks)++] = fd;
+                        continue;
+                }
+
+                /* The kernel gets its own reference to the socket; the Conn
+                 * (and its copy of the descriptor) goes away. */
+                fd = conn ? fcntl(conn_fd(conn), F_DUPFD_CLOEXEC, 3) : -EBADF;
+                if (fd < 0) {
+                        r = conn ? negative_errno() : -EIO;
+                        publish_sock(w, i, -EBADF);
+                        conn_free(conn);
+                        (void) snprintf(error, error_size, "connect: cannot keep socket: %s", strerror(-r));
+                        return r;
+                }
+                publish_sock(w, i, fd);
+                conn_free(conn);
+                /* Non-blocking was for the handshake's deadline. */
+                (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+                socks[(*n_socks)++] = fd;
+        }
+
+        return 0;
+}
+
 static void *query_thread(void *userdata) {
         Worker *w = userdata;
         _cleanup_(nbd_address_done) NbdAddress addr = {};
@@ -271,14 +441,7 @@ static void *query_thread(void *userdata) {
         usec_t deadline = deadline_after(w->req.options.timeout_sec * USEC_PER_SEC);
         int r;
 
-        if (w->req.host) {
-                r = nbd_address_parse(&addr, w->req.host, w->req.options.port, error, sizeof(error));
-                if (r < 0) {
-                        post_failure(w, r, "%s", error);
-                        return NULL;
-                }
-        }
-        r = tls_creds_load(&creds, &w->req.options, &addr, error, sizeof(error));
+        r = worker_prepare(w, &addr, &creds, error, sizeof(error));
         if (r < 0) {
                 post_failure(w, r, "%s", error);
                 return NULL;
@@ -301,49 +464,6 @@ static void *query_thread(void *userdata) {
         handshake_done(&hs);
         post(w, WORKER_EVENT_DONE, 0, NULL);
         return NULL;
-}
-
-/* What carries TLS for each connection of an attached device. */
-typedef struct TlsTransports {
-        Relay *relays[ATTACH_MAX_CONNECTIONS];
-        Ktls *ktls[ATTACH_MAX_CONNECTIONS];
-} TlsTransports;
-
-static void tls_transports_done(TlsTransports *t) {
-        for (size_t i = 0; i < ATTACH_MAX_CONNECTIONS; i++) {
-                t->relays[i] = relay_free(t->relays[i]);
-                t->ktls[i] = ktls_free(t->ktls[i]);
-        }
-}
-
-/* The kernel cannot speak TLS. It gets the TCP socket itself when the
- * kernel's TLS layer can carry the session (kTLS, ktls.h), else the
- * plaintext end of a relay. Takes conn; *ret_fd is blocking. */
-static int tls_transport_start(TlsTransports *t, size_t i, Conn *conn, bool want_ktls, TransportMode *ret_mode,
-                               int *ret_fd, char *error, size_t error_size) {
-        char why[KTLS_ERROR_MAX] = "";
-        int r;
-
-        r = ktls_new(&t->ktls[i], conn, want_ktls, ret_fd, why, sizeof(why));
-        if (r >= 0) {
-                *ret_mode = TRANSPORT_MODE_KTLS;
-                return 0;
-        }
-        if (r != -EOPNOTSUPP) {
-                /* Half in the kernel: this connection cannot be used. */
-                conn_free(conn);
-                (void) snprintf(error, error_size, "%s", why);
-                return -ECONNABORTED;
-        }
-
-        r = relay_new(&t->relays[i], conn, ret_fd);
-        if (r < 0) {
-                conn_free(conn);
-                (void) snprintf(error, error_size, "tls: cannot start the TLS relay: %s", strerror(-r));
-                return r;
-        }
-        *ret_mode = TRANSPORT_MODE_RELAY;
-        return 0;
 }
 
 /* After NBD_DO_IT: stops the relays and picks the most telling way one of
@@ -404,14 +524,7 @@ static void *attach_thread(void *userdata) {
         KernelAttach ka;
         int r;
 
-        if (w->req.host) {
-                r = nbd_address_parse(&addr, w->req.host, w->req.options.port, error, sizeof(error));
-                if (r < 0) {
-                        post_failure(w, r, "%s", error);
-                        return NULL;
-                }
-        }
-        r = tls_creds_load(&creds, &w->req.options, &addr, error, sizeof(error));
+        r = worker_prepare(w, &addr, &creds, error, sizeof(error));
         if (r < 0) {
                 post_failure(w, r, "%s", error);
                 return NULL;
@@ -422,80 +535,24 @@ static void *attach_thread(void *userdata) {
 
         post(w, WORKER_EVENT_NEGOTIATING, 0, NULL);
 
-        for (uint32_t i = 0; i < w->req.options.connections; i++) {
-                Handshake hs = {};
-                Conn *conn;
-                int fd;
-
-                r = open_connection(w, i, &addr, &creds.config, deadline, HANDSHAKE_GO, &hs, error, sizeof(error));
-                if (r < 0) {
-                        handshake_done(&hs);
-                        goto fail;
-                }
-
-                if (i == 0) {
-                        nbd_export_info_move(&w->info, &hs.info);
-                        if (w->req.options.connections > 1 && !(w->info.flags & NBD_FLAG_CAN_MULTI_CONN)) {
-                                handshake_done(&hs);
-                                r = -EINVAL;
-                                (void) snprintf(error, sizeof(error),
-                                                "the server does not allow %u connections (no NBD_FLAG_CAN_MULTI_CONN)",
-                                                w->req.options.connections);
-                                goto fail;
-                        }
-                } else if (hs.info.size != w->info.size || hs.info.flags != w->info.flags) {
-                        handshake_done(&hs);
-                        r = -EPROTO;
-                        (void) snprintf(error, sizeof(error),
-                                        "handshake: connection %u reports a different size or flags", i + 1);
-                        goto fail;
-                }
-
-                conn = handshake_take_conn(&hs);
-                handshake_done(&hs);
-
-                if (w->info.tls) {
-                        TransportMode mode = TRANSPORT_MODE_NONE;
-
-                        /* The Conn's socket stays published until the
-                         * transport holds it; afterwards the kernel's end
-                         * is what a cancel shuts down. */
-                        r = conn ? tls_transport_start(&transports, i, conn, w->req.options.tls_ktls, &mode,
-                                                       &fd, error, sizeof(error)) : -EIO;
-                        if (r < 0) {
-                                publish_sock(w, i, -EBADF);
-                                goto fail;
-                        }
-                        /* TLSMode says "ktls" only when every connection is. */
-                        if (i == 0 || mode == TRANSPORT_MODE_RELAY)
-                                w->transport_mode = mode;
-                        publish_sock(w, i, fd);
-                        socks[n_socks++] = fd;
-                        continue;
-                }
-
-                /* The kernel gets its own reference to the socket; the Conn
-                 * (and its copy of the descriptor) goes away. */
-                fd = conn ? fcntl(conn_fd(conn), F_DUPFD_CLOEXEC, 3) : -EBADF;
-                if (fd < 0) {
-                        r = conn ? negative_errno() : -EIO;
-                        publish_sock(w, i, -EBADF);
-                        conn_free(conn);
-                        (void) snprintf(error, sizeof(error), "connect: cannot keep socket: %s", strerror(-r));
-                        goto fail;
-                }
-                publish_sock(w, i, fd);
-                conn_free(conn);
-                /* Non-blocking was for the handshake's deadline. */
-                (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-                socks[n_socks++] = fd;
-        }
+        r = worker_open_all(w, &addr, &creds.config, &transports, deadline, socks, &n_socks, error, sizeof(error));
+        if (r < 0)
+                goto fail;
 
         w->connections = n_socks;
         r = kernel_pick_block_size(w->req.options.block_size, w->info.block_min, w->info.block_preferred,
                                    w->info.block_max, &w->block_size, error, sizeof(error));
         if (r < 0)
                 goto fail;
+
+        if (w->req.persist.enabled) {
+                /* Netlink: the device runs without a thread of ours. */
+                r = worker_attach_netlink(w, socks, &n_socks, error, sizeof(error));
+                if (r < 0)
+                        goto fail;
+                tls_transports_leave(&transports);
+                return NULL;
+        }
 
         ka = (KernelAttach) {
                 .index = w->req.dev_index,
@@ -607,7 +664,9 @@ int worker_start(Worker *w) {
         /* Signals belong to the main loop's signalfd, never to a worker. */
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &old);
-        r = pthread_create(&w->thread, NULL, w->req.kind == WORKER_ATTACH ? attach_thread : query_thread, w);
+        r = pthread_create(&w->thread, NULL,
+                           w->req.kind == WORKER_ATTACH ? attach_thread :
+                           w->req.kind == WORKER_RECONNECT ? worker_reconnect_thread : query_thread, w);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (r != 0)
                 return -r;
@@ -619,12 +678,26 @@ typedef struct DetachJob {
         const KernelOps *ops;
         void *ops_userdata;
         int dev_fd;                     /* a copy, owned by the job */
+        Worker *netlink_worker;         /* persistent: no NBD_DO_IT to return, so the job reports */
 } DetachJob;
 
 static void *detach_thread(void *userdata) {
         DetachJob *job = userdata;
 
-        (void) kernel_request_detach(job->ops, job->ops_userdata, job->dev_fd);
+        if (job->netlink_worker) {
+                Worker *w = job->netlink_worker;
+                char msg[128];
+                int r;
+
+                (void) job->ops->flush(job->ops_userdata, job->dev_fd);
+                r = job->ops->netlink(job->ops_userdata, NBD_NL_DISCONNECT,
+                                      &(NbdNlConfig) { .index = w->req.dev_index }, NULL);
+                (void) snprintf(msg, sizeof(msg), "device nbd%d: NBD_CMD_DISCONNECT failed: %s",
+                                w->req.dev_index, strerror(-r));
+                /* Last use of w: the main thread may free it once this is read. */
+                post(w, WORKER_EVENT_ENDED, r < 0 ? r : 0, r < 0 ? msg : NULL);
+        } else
+                (void) kernel_request_detach(job->ops, job->ops_userdata, job->dev_fd);
         safe_close(job->dev_fd);
         free(job);
         return NULL;
@@ -644,6 +717,7 @@ static void start_detach(Worker *w) {
                         .ops = w->req.ops,
                         .ops_userdata = w->req.ops_userdata,
                         .dev_fd = fcntl(w->req.dev_fd, F_DUPFD_CLOEXEC, 3),
+                        .netlink_worker = w->req.persist.enabled ? w : NULL,
                 };
                 if (job->dev_fd >= 0) {
                         sigfillset(&all);
@@ -659,9 +733,30 @@ static void start_detach(Worker *w) {
                         free(job);
                 }
         }
-        if (r != 0)
+        if (r != 0 && w->req.persist.enabled) {
+                int k = w->req.ops->netlink(w->req.ops_userdata, NBD_NL_DISCONNECT,
+                                            &(NbdNlConfig) { .index = w->req.dev_index }, NULL);
+                post(w, WORKER_EVENT_ENDED, k < 0 ? k : 0, k < 0 ? "NBD_CMD_DISCONNECT failed" : NULL);
+        } else if (r != 0)
                 /* Last resort: no flush, but the device stops. */
                 (void) w->req.ops->disconnect(w->req.ops_userdata, w->req.dev_fd);
+}
+
+static void cancel_locked(Worker *w) {
+        uint64_t one = 1;
+
+        __atomic_store_n(&w->cancelled, 1, __ATOMIC_RELEASE);
+        (void) !write(w->cancel_fd, &one, sizeof(one));
+        shutdown_all(w);
+}
+
+void worker_leave(Worker *w) {
+        pthread_mutex_lock(&w->lock);
+        w->leave = true;
+        /* Only a job in progress stops; a running device stays. */
+        if (!w->running)
+                cancel_locked(w);
+        pthread_mutex_unlock(&w->lock);
 }
 
 bool worker_stop(Worker *w) {
@@ -674,10 +769,8 @@ bool worker_stop(Worker *w) {
                         w->detach_requested = true;
                         start_detach(w);
                 }
-        } else {
-                __atomic_store_n(&w->cancelled, 1, __ATOMIC_RELEASE);
-                shutdown_all(w);
-        }
+        } else
+                cancel_locked(w);
         pthread_mutex_unlock(&w->lock);
         return was_running;
 }

@@ -21,12 +21,14 @@ typedef enum WorkerKind {
         WORKER_ATTACH,
         WORKER_LIST,
         WORKER_PROBE,
+        WORKER_RECONNECT,               /* a persistent device lost its link: new sockets, same export */
 } WorkerKind;
 
 typedef enum WorkerEventType {
         WORKER_EVENT_NEGOTIATING,       /* connected, handshake under way */
-        WORKER_EVENT_ATTACHED,          /* the device runs (partitions scanned) */
-        WORKER_EVENT_FAILED,            /* the job failed: error, message; thread ends */
+        WORKER_EVENT_ATTACHED,          /* the device runs (partitions scanned); RECONNECT: it has new sockets */
+        WORKER_EVENT_FAILED,            /* the job failed: error, message; thread ends (RECONNECT: the
+                                         * device was disconnected, unless the worker was told to leave it) */
         WORKER_EVENT_DONE,              /* ListExports/Probe results are ready; thread ends */
         WORKER_EVENT_ENDED,             /* an attached device stopped; thread ends */
 } WorkerEventType;
@@ -52,16 +54,30 @@ void worker_queue_done(WorkerQueue *q);
 WorkerEvent *worker_queue_take(WorkerQueue *q);
 void worker_event_free(WorkerEvent *e);
 
+/* The persistent (netlink) path. */
+typedef struct WorkerPersist {
+        bool enabled;                   /* attach with NBD_CMD_CONNECT; the device outlives nbdlinkd */
+        uint32_t dead_timeout_sec;
+        char *backend;                  /* owned: NBD_ATTR_BACKEND_IDENTIFIER */
+        /* RECONNECT only: what the server must still offer, and until when
+         * to keep trying (CLOCK_MONOTONIC). */
+        uint64_t size;
+        uint16_t flags;
+        usec_t deadline;
+} WorkerPersist;
+
 typedef struct WorkerRequest {
         WorkerKind kind;
         char *host;                     /* as the caller wrote it; NULL with a socket */
         char *export_name;
         AttachOptions options;          /* owned: fds, strings */
+        const char *tls_ca_dir;         /* CAs when options has no tls-ca; borrowed from the Manager */
         /* attach only */
         int dev_fd;                     /* owned */
         int dev_index;
         const KernelOps *ops;
         void *ops_userdata;
+        WorkerPersist persist;
 } WorkerRequest;
 
 struct Worker {
@@ -87,6 +103,8 @@ struct Worker {
         bool running;                   /* in NBD_DO_IT */
         bool detach_requested;
         int live_socks[ATTACH_MAX_CONNECTIONS + 1];
+        int cancel_fd;                  /* eventfd, written once by worker_stop() */
+        bool leave;                     /* persistent: stop without disconnecting the kernel device */
 };
 
 /* Takes ownership of what req holds (fds, strings) even on failure. */
@@ -102,5 +120,20 @@ int worker_start(Worker *w);
  * it fails with -ECANCELED); a running device is flushed and disconnected
  * from a short-lived thread. Returns true if the device was running. */
 bool worker_stop(Worker *w);
+
+/* nbdlinkd is exiting: a persistent device stays with the kernel, so a
+ * reconnect in progress is cancelled without NBD_CMD_DISCONNECT. */
+void worker_leave(Worker *w);
+
+/* Persistent devices, main thread. worker_reconnect() starts the
+ * WORKER_RECONNECT job on the worker of an attached device whose link
+ * died: its earlier thread (ended) is joined, and the new one must find
+ * the export with size and flags again before deadline (CLOCK_MONOTONIC).
+ * -EBUSY while a detach or another job runs. */
+int worker_reconnect(Worker *w, uint64_t size, uint16_t flags, usec_t deadline);
+/* Makes a fresh worker (never started) stand for a device the kernel
+ * already runs, attached by an earlier nbdlinkd: worker_stop() then
+ * disconnects it, worker_reconnect() works on it. */
+void worker_adopt(Worker *w, uint64_t size, uint16_t flags, uint32_t block_size, uint32_t connections);
 
 void worker_request_done(WorkerRequest *req);

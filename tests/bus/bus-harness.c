@@ -101,6 +101,11 @@ GDBusConnection *gdbus_connect(void) {
 }
 
 void start_all(void) {
+        start_all_with_args(NULL);
+}
+
+void start_all_with_args(const char *const *daemon_args) {
+        g_autoptr(GPtrArray) daemon_argv = g_ptr_array_new();
         g_autofree char *conf_arg = NULL;
         g_autofree char *sock = NULL;
         g_autofree char *daemon_path = g_build_filename(builddir(), "daemon", "nbdlinkd", NULL);
@@ -128,8 +133,12 @@ void start_all(void) {
 
         env = g_get_environ();
         env = g_environ_setenv(env, "DBUS_SYSTEM_BUS_ADDRESS", fx.address, TRUE);
-        const char *daemon_argv[] = { daemon_path, "--timeout-default=5", NULL };
-        g_assert_true(g_spawn_async(NULL, (char **) daemon_argv, env, G_SPAWN_DO_NOT_REAP_CHILD,
+        g_ptr_array_add(daemon_argv, daemon_path);
+        g_ptr_array_add(daemon_argv, (char *) "--timeout-default=5");
+        for (const char *const *a = daemon_args; a && *a; a++)
+                g_ptr_array_add(daemon_argv, (char *) *a);
+        g_ptr_array_add(daemon_argv, NULL);
+        g_assert_true(g_spawn_async(NULL, (char **) daemon_argv->pdata, env, G_SPAWN_DO_NOT_REAP_CHILD,
                                     child_setup, NULL, &fx.daemon_pid, &error));
         g_assert_no_error(error);
 

@@ -30,6 +30,8 @@ const char *builddir(void);
  * name is owned, and points DBUS_SYSTEM_BUS_ADDRESS of this process at the
  * bus (children inherit it). */
 void start_all(void);
+/* The same with more nbdlinkd options (NULL-terminated, or NULL). */
+void start_all_with_args(const char *const *daemon_args);
 /* Kills both, removes the directory. */
 void stop_all(void);
 /* The exit status of pid, or -1 after SIGKILL when it did not exit in time. */

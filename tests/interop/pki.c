@@ -109,6 +109,45 @@ static char *make_psk(const char *dir, const char *name, const char *user) {
         return path;
 }
 
+char *test_pki_make_expired_server(TestPki *p) {
+        char *dir = g_build_filename(p->dir, "expired", NULL);
+        char *ca_key = g_build_filename(p->dir, "ca-key.pem", NULL);
+        char *key, *cert, *tmpl, *contents = NULL, *ca_copy;
+        GError *error = NULL;
+
+        g_assert_cmpint(g_mkdir(dir, 0700), ==, 0);
+        key = make_key(dir, "server-key.pem");
+        cert = g_build_filename(dir, "server-cert.pem", NULL);
+        /* Dates instead of expiration_days: valid for a month, years ago. */
+        tmpl = test_write_file(p->dir, "expired.info",
+                               "cn = \"localhost\"\n"
+                               "dns_name = \"localhost\"\n"
+                               "ip_address = \"127.0.0.1\"\n"
+                               "tls_www_server\n"
+                               "signing_key\n"
+                               "encryption_key\n"
+                               "activation_date = \"2020-01-01 00:00:00 UTC\"\n"
+                               "expiration_date = \"2020-02-01 00:00:00 UTC\"\n");
+        const char *argv[] = {
+                "certtool", "--generate-certificate", "--load-privkey", key,
+                "--load-ca-certificate", p->ca_cert, "--load-ca-privkey", ca_key,
+                "--template", tmpl, "--outfile", cert, NULL,
+        };
+        run(argv);
+
+        g_file_get_contents(p->ca_cert, &contents, NULL, &error);
+        g_assert_no_error(error);
+        ca_copy = test_write_file(dir, "ca-cert.pem", contents);
+
+        g_free(ca_copy);
+        g_free(contents);
+        g_free(tmpl);
+        g_free(cert);
+        g_free(key);
+        g_free(ca_key);
+        return dir;
+}
+
 TestPki *test_pki_new(void) {
         TestPki *p = g_new0(TestPki, 1);
         char *ca_key, *other_ca_key, *server_key, *server_cert, *ca_copy, *contents = NULL;

@@ -26,6 +26,10 @@ typedef struct TestPki {
         char *unknown_user_psk_file;    /* a user the server does not know */
 } TestPki;
 
+/* A server directory like server_dir whose certificate (signed by ca_cert,
+ * for the same names) expired long ago. */
+char *test_pki_make_expired_server(TestPki *p);
+
 /* Makes everything in a fresh directory below the scratch directory;
  * fails the test if certtool or psktool fail. */
 TestPki *test_pki_new(void);

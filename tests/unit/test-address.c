@@ -15,6 +15,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -395,6 +397,62 @@ static void test_connect_timeout(void) {
         g_free(host);
 }
 
+/* Writes to an eventfd after a short delay, as worker_stop() does. */
+static void *cancel_later(void *userdata) {
+        int efd = GPOINTER_TO_INT(userdata);
+        uint64_t one = 1;
+
+        g_usleep(100 * G_TIME_SPAN_MILLISECOND);
+        g_assert_cmpint(write(efd, &one, sizeof(one)), ==, sizeof(one));
+        return NULL;
+}
+
+static void test_connect_cancel(void) {
+        char error[ERROR_SIZE] = "";
+        NbdAddress a = { .host = (char *) "127.0.0.1" };
+        int lfd, efd, fd = -EBADF;
+        GArray *fillers;
+        pthread_t t;
+        usec_t start, took;
+
+        efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        g_assert_cmpint(efd, >=, 0);
+        lfd = listen_loopback(AF_INET, 0, &a.port);
+        fillers = fill_backlog(AF_INET, a.port);
+
+        /* The connect hangs (full backlog) with a long deadline: the cancel
+         * fd has to end it, not the deadline. */
+        g_assert_cmpint(pthread_create(&t, NULL, cancel_later, GINT_TO_POINTER(efd)), ==, 0);
+        start = now_usec(CLOCK_MONOTONIC);
+        g_assert_cmpint(net_connect_cancellable(&a, deadline_after(20 * USEC_PER_SEC), efd, &fd,
+                                                error, sizeof(error)), ==, -ECANCELED);
+        took = now_usec(CLOCK_MONOTONIC) - start;
+        g_assert_cmpint(pthread_join(t, NULL), ==, 0);
+        g_test_message("%s (after %" G_GUINT64_FORMAT " ms)", error, (guint64) (took / USEC_PER_MSEC));
+        g_assert_true(g_str_has_prefix(error, "connect: cancelled"));
+        g_assert_nonnull(strstr(error, "127.0.0.1"));
+        g_assert_cmpuint(took, >=, 90 * USEC_PER_MSEC);
+        g_assert_cmpuint(took, <, 2 * USEC_PER_SEC);
+        g_assert_cmpint(fd, ==, -EBADF);
+
+        /* Once cancelled, always cancelled: nothing is tried, not even
+         * the resolver. */
+        error[0] = 0;
+        g_assert_cmpint(net_connect_cancellable(&(NbdAddress) { .host = (char *) "nonexistent.invalid", .port = 1 },
+                                                deadline_after(20 * USEC_PER_SEC), efd, &fd,
+                                                error, sizeof(error)), ==, -ECANCELED);
+        g_assert_true(g_str_has_prefix(error, "connect: cancelled"));
+
+        /* Without a cancel fd it is the deadline again. */
+        g_assert_cmpint(net_connect_cancellable(&a, deadline_after(200 * USEC_PER_MSEC), -EBADF, &fd,
+                                                error, sizeof(error)), ==, -ETIMEDOUT);
+        g_assert_true(g_str_has_prefix(error, "connect: "));
+
+        close_fillers(fillers);
+        close(lfd);
+        close(efd);
+}
+
 /* Two addresses by hand, as a resolver would return them for a name with
  * an IPv6 and an IPv4 address. */
 typedef struct TwoAddresses {
@@ -532,6 +590,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/net/connect/refused", test_connect_refused);
         g_test_add_func("/net/connect/unresolvable", test_connect_unresolvable);
         g_test_add_func("/net/connect/timeout", test_connect_timeout);
+        g_test_add_func("/net/connect/cancel", test_connect_cancel);
         g_test_add_func("/net/connect/happy-eyeballs", test_connect_happy_eyeballs);
         g_test_add_func("/net/connect/all-refused", test_connect_all_refused);
         g_test_add_func("/net/connect/unix", test_connect_unix);

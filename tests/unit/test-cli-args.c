@@ -153,7 +153,10 @@ static void test_usage_errors(void) {
         assert_usage(run("attach", "-c", "99999999999", "h", NULL), "attach",
                      "--connections wants a number from 1 to 16, not '99999999999'");
         assert_usage(run("attach", "--block-size", "1000", "h", NULL), "attach",
-                     "--block-size wants a power of two from 512 to 65536, not '1000'");
+                     "--block-size wants a power of two from 512 to 4096, not '1000'");
+        /* The kernel takes block sizes up to the page size only. */
+        assert_usage(run("attach", "--block-size", "8192", "h", NULL), "attach",
+                     "--block-size wants a power of two from 512 to 4096, not '8192'");
         assert_usage(run("attach", "--device", "sda", "h", NULL), "attach",
                      "--device wants /dev/nbdN or nbdN, not 'sda'");
         assert_usage(run("attach", "--device", "/dev/nbd12345", "h", NULL), "attach",

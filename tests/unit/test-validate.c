@@ -116,7 +116,7 @@ static int parse_with(OptionSet set, AttachOptions *o, char *err, size_t err_siz
 
 static void append_all(sd_bus_message *m, void *userdata) {
         int *fds = userdata;
-        g_assert_cmpint(sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+        g_assert_cmpint(sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
                                               "port", "q", (uint16_t) 10810,
                                               "tls", "s", "require",
                                               "tls-hostname", "s", "server.example",
@@ -127,6 +127,8 @@ static void append_all(sd_bus_message *m, void *userdata) {
                                               "timeout", "u", (uint32_t) 7,
                                               "block-size", "u", (uint32_t) 4096,
                                               "persist", "b", 0,
+                                              /* A boolean among the credential descriptors' "tls-" keys. */
+                                              "tls-ktls", "b", 0,
                                               "tls-ca", "h", fds[0]), >=, 0);
 }
 
@@ -152,6 +154,7 @@ static void test_options_good(void) {
         g_assert_cmpuint(o.timeout_sec, ==, 7);
         g_assert_cmpuint(o.block_size, ==, 4096);
         g_assert_false(o.persist);
+        g_assert_false(o.tls_ktls);
         g_assert_cmpint(fcntl(o.tls_psk_fd, F_GETFD), ==, FD_CLOEXEC);
         attach_options_done(&o);
         g_assert_cmpint(o.tls_psk_fd, <, 0);

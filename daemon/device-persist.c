@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The main-thread side of persistent devices: the netlink multicast watch
+ * for NBD_CMD_LINK_DEAD, reconnect jobs, the state files under /run/nbdlink,
+ * and finding the devices again when nbdlinkd starts.
+ *
+ * TLS and persistence. A persistent device must not depend on nbdlinkd
+ * staying alive, so its TLS may only be carried by kTLS: the kernel holds
+ * the session inside the socket it was given, and nbdlinkd dying changes
+ * nothing for it. The user-space relay is refused (manager.c, and again in
+ * the worker when kTLS turns out not to be usable): relay threads die with
+ * the daemon, and although the kernel would then see a dead link and wait,
+ * the data path would have depended on a process that was gone, and the
+ * restarted daemon could not rebuild the session anyway -- see next.
+ * Reconnecting needs a new TLS handshake with the caller's credentials,
+ * which nbdlinkd keeps in memory only, never in the state file (a private
+ * key or PSK does not belong in /run). So: while the nbdlinkd that attached
+ * the device runs, a dead link is reconnected over TLS as over plaintext;
+ * a device found again after a restart keeps working as long as its link
+ * does, but when that link dies it is disconnected at once with a
+ * Disconnected reason that says why, rather than leaving its I/O hanging
+ * until the dead timeout for a reconnect that cannot happen. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bus-error.h"
+#include "device-persist.h"
+#include "nbd-protocol.h"
+#include "net.h"
+#include "validate.h"
+
+static Device *find_device(Manager *m, int index) {
+        for (Device *d = m->devices; d; d = d->next)
+                if (d->index == index)
+                        return d;
+        return NULL;
+}
+
+static void save(Device *d) {
+        int r = persist_state_write(d->manager->state_dir, &d->pstate);
+        if (r < 0)
+                /* The device works; only a restart of nbdlinkd would lose
+                 * track of it. */
+                fprintf(stderr, "Failed to write the state file of %s, ignoring: %s\n", d->node, strerror(-r));
+}
+
+/* The kernel said the link of d died (or d was found dead at start, with
+ * dead_since already set): from now on I/O waits, and we have until the
+ * dead timeout to give the kernel new sockets. */
+static void start_reconnect(Device *d) {
+        const PersistState *s = &d->pstate;
+        uint64_t now = now_usec(CLOCK_REALTIME), dead_for;
+        usec_t deadline;
+        int r;
+
+        if (d->restored_tls) {
+                Manager *m = d->manager;
+                _cleanup_free_ char *msg = NULL;
+
+                /* No flush first: the link is dead, it would only wait. */
+                r = m->kernel_ops->netlink(m->kernel_userdata, NBD_NL_DISCONNECT,
+                                           &(NbdNlConfig) { .index = d->index }, NULL);
+                if (r < 0)
+                        fprintf(stderr, "Failed to disconnect %s with NBD_CMD_DISCONNECT: %s\n", d->node, strerror(-r));
+                if (asprintf(&msg, "device %s: link to export '%s' on %s died, and a TLS session cannot be "
+                             "rebuilt after a restart of nbdlinkd (credentials are not kept), disconnected",
+                             d->node, d->export_name, d->host) < 0)
+                        msg = NULL;
+                fprintf(stderr, "%s\n", strempty(msg));
+                (void) sd_bus_emit_signal(m->bus, d->path, DEVICE_INTERFACE, "Disconnected", "ss",
+                                          nbdlink_bus_error_name_from_errno(-ECONNRESET), strempty(msg));
+                device_persist_forget(d);
+                device_reply_detach_calls(d);
+                device_remove(d);
+                return;
+        }
+
+        if (d->pstate.dead_since == 0) {
+                d->pstate.dead_since = now;
+                save(d);
+        }
+        dead_for = now > s->dead_since ? now - s->dead_since : 0;
+        deadline = now_usec(CLOCK_MONOTONIC) + (s->dead_timeout_sec * USEC_PER_SEC > dead_for ?
+                                                 s->dead_timeout_sec * USEC_PER_SEC - dead_for : 0);
+
+        r = worker_reconnect(d->worker, d->size, d->flags, deadline);
+        if (r < 0) {
+                fprintf(stderr, "Failed to start reconnecting %s: %s\n", d->node, strerror(-r));
+                return;
+        }
+        fprintf(stderr, "Link of %s died, reconnecting to export '%s' on %s.\n", d->node, d->export_name, d->host);
+        device_set_state(d, DEVICE_RECONNECTING);
+}
+
+static void on_link_dead(int index, void *userdata) {
+        Manager *m = userdata;
+        Device *d = find_device(m, index);
+
+        /* Devices not ours (nbd-client's, or persistent ones of an
+         * nbdlinkd that has not found them yet) are none of our business. */
+        if (!d || !d->persistent || m->exiting)
+                return;
+        switch (d->state) {
+        case DEVICE_CONNECTING:
+        case DEVICE_NEGOTIATING:
+                /* Between NBD_CMD_CONNECT and its ATTACHED event. */
+                d->link_dead = true;
+                return;
+        case DEVICE_ATTACHED:
+                start_reconnect(d);
+                return;
+        case DEVICE_RECONNECTING:       /* one of several connections: already on it */
+        case DEVICE_DETACHING:
+        case _DEVICE_STATE_MAX:
+        default:
+                return;
+        }
+}
+
+static int on_netlink(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        uint8_t buf[NBD_NL_BUFFER_SIZE];
+
+        for (;;) {
+                struct sockaddr_nl from = {};
+                socklen_t fl = sizeof(from);
+                ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *) &from, &fl);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == ENOBUFS)
+                                /* Events were lost: nothing tells which
+                                 * device died, so each one's next I/O will;
+                                 * keep reading. */
+                                fprintf(stderr, "Netlink multicast overrun, some LINK_DEAD may be lost.\n");
+                        else if (errno != EAGAIN)
+                                fprintf(stderr, "Failed to read from nbd netlink: %m\n");
+                        if (errno == ENOBUFS)
+                                continue;
+                        return 0;
+                }
+                /* Only the kernel multicasts nbd events. */
+                if (from.nl_pid != 0)
+                        continue;
+                if (nbd_nl_parse_link_dead(buf, (size_t) n, m->netlink.family, on_link_dead, m) < 0)
+                        fprintf(stderr, "Ignoring a malformed nbd netlink message.\n");
+        }
+}
+
+int manager_netlink_watch(Manager *m) {
+        int r;
+
+        if (m->netlink_source)
+                return 0;
+        if (m->netlink.fd < 0) {
+                r = nbd_netlink_open(&m->netlink);
+                if (r < 0)
+                        return r;
+        }
+        r = nbd_netlink_subscribe(&m->netlink);
+        if (r >= 0) {
+                (void) fcntl(m->netlink.fd, F_SETFL, fcntl(m->netlink.fd, F_GETFL) | O_NONBLOCK);
+                r = sd_event_add_io(m->event, &m->netlink_source, m->netlink.fd, EPOLLIN, on_netlink, m);
+        }
+        if (r < 0) {
+                fprintf(stderr, "Failed to watch the nbd netlink group: %s\n", strerror(-r));
+                nbd_netlink_close(&m->netlink);
+        }
+        return r;
+}
+
+int device_persist_backend(const char *host, uint16_t port, const char *export_name, char **ret,
+                           char *error, size_t error_size) {
+        _cleanup_(nbd_address_done) NbdAddress a = {};
+        char buf[NBD_MAX_HOST + 64];
+        int r;
+
+        r = nbd_address_parse(&a, host, port, error, error_size);
+        if (r < 0)
+                return r;
+        r = persist_backend_id(nbd_address_format(&a, buf, sizeof(buf)), export_name, ret);
+        if (r < 0)
+                (void) snprintf(error, error_size, "cannot name the backend: %s", strerror(-r));
+        return r;
+}
+
+void device_persist_attached(Device *d) {
+        Worker *w = d->worker;
+        PersistState *s = &d->pstate;
+
+        persist_state_done(s);
+        *s = (PersistState) {
+                .index = d->index,
+                .owner_uid = d->owner_uid,
+                .host = strdup(d->host),
+                .port = d->port,
+                .export_name = strdup(d->export_name),
+                .backend = strdup(w->req.persist.backend ?: ""),
+                .size = d->size,
+                .flags = d->flags,
+                .block_size = d->block_size,
+                .connections = d->connections,
+                .timeout_sec = w->req.options.timeout_sec,
+                .dead_timeout_sec = w->req.persist.dead_timeout_sec,
+                .read_only = w->req.options.read_only,
+                .tls = d->tls,
+                .attached_since = d->attached_since,
+        };
+        if (!s->host || !s->export_name || !s->backend)
+                fprintf(stderr, "Failed to remember %s: %s\n", d->node, strerror(ENOMEM));
+        else
+                save(d);
+
+        if (d->link_dead && d->state == DEVICE_ATTACHED && !d->manager->exiting) {
+                d->link_dead = false;
+                start_reconnect(d);
+        }
+}
+
+static void reconnected(Device *d) {
+        Worker *w = d->worker;
+
+        d->connections = w->connections;
+        d->pstate.dead_since = 0;
+        d->pstate.connections = d->connections;
+        save(d);
+        fprintf(stderr, "Reconnected %s to export '%s' on %s.\n", d->node, d->export_name, d->host);
+        (void) sd_bus_emit_properties_changed(d->manager->bus, d->path, DEVICE_INTERFACE, "Connections", NULL);
+        device_set_state(d, DEVICE_ATTACHED);
+}
+
+bool device_persist_on_worker_event(Device *d, WorkerEvent *e) {
+        Manager *m = d->manager;
+
+        if (!d->persistent || d->worker->req.kind != WORKER_RECONNECT)
+                return false;
+
+        switch (e->type) {
+        case WORKER_EVENT_NEGOTIATING:
+                return true;
+
+        case WORKER_EVENT_ATTACHED:
+                if (d->state == DEVICE_DETACHING) {
+                        /* Detach came while the new sockets went in. */
+                        d->pstate.dead_since = 0;
+                        worker_stop(d->worker);
+                        return true;
+                }
+                reconnected(d);
+                if (m->exiting)
+                        (void) device_persist_leave(d);
+                return true;
+
+        case WORKER_EVENT_FAILED:
+                if (m->exiting && e->error == -ECANCELED && d->n_detach_calls == 0) {
+                        /* Left to the kernel, dead link and all: the state
+                         * file (dead_since set) tells the next nbdlinkd to
+                         * go on reconnecting. */
+                        fprintf(stderr, "Leaving %s to the kernel while its link is dead.\n", d->node);
+                        device_remove(d);
+                        return true;
+                }
+                if (d->n_detach_calls > 0 && e->error == -ECANCELED)
+                        fprintf(stderr, "Detached %s while reconnecting.\n", d->node);
+                else {
+                        /* The dead timeout passed, or the server came back
+                         * as something else: the device is gone. */
+                        fprintf(stderr, "Device %s disconnected: %s\n", d->node, strempty(e->message));
+                        (void) sd_bus_emit_signal(m->bus, d->path, DEVICE_INTERFACE, "Disconnected", "ss",
+                                                  nbdlink_bus_error_name_from_errno(e->error), strempty(e->message));
+                }
+                device_persist_forget(d);
+                device_reply_detach_calls(d);
+                device_remove(d);
+                return true;
+
+        case WORKER_EVENT_DONE:
+        case WORKER_EVENT_ENDED:
+        default:
+                /* ENDED: a Detach of a device that had reconnected. */
+                return false;
+        }
+}
+
+bool device_persist_leave(Device *d) {
+        if (!d->persistent)
+                return false;
+
+        switch (d->state) {
+        case DEVICE_ATTACHED:
+                /* The kernel runs it without us; the object goes, the
+                 * state file stays for the next nbdlinkd. */
+                fprintf(stderr, "Leaving %s attached to export '%s' on %s.\n", d->node, d->export_name, d->host);
+                device_remove(d);
+                return true;
+        case DEVICE_RECONNECTING:
+                /* The job ends with -ECANCELED, without disconnecting. */
+                worker_leave(d->worker);
+                return true;
+        case DEVICE_CONNECTING:
+        case DEVICE_NEGOTIATING:
+        case DEVICE_DETACHING:
+        case _DEVICE_STATE_MAX:
+        default:
+                return false;
+        }
+}
+
+void device_persist_forget(Device *d) {
+        int r = persist_state_remove(d->manager->state_dir, d->index);
+        if (r < 0 && r != -ENOENT)
+                fprintf(stderr, "Failed to remove the state file of %s: %s\n", d->node, strerror(-r));
+}
+
+/* Whether sysfs and the kernel agree that nbd<index> still runs what s
+ * describes. */
+static bool kernel_still_has(const PersistState *s) {
+        char path[64], backend[NBD_NL_BACKEND_MAX + 2] = "";
+        FILE *f;
+        bool ok;
+        NbdNetlink nl = NBD_NETLINK_NULL;
+        int index = s->index, connected = 0, r;
+
+        /* Not the multicast socket: a request's wait for its answer would
+         * swallow the LINK_DEAD events arriving meanwhile. */
+        r = nbd_netlink_open(&nl);
+        if (r >= 0)
+                r = nbd_netlink_request(&nl, NBD_NL_STATUS, &(NbdNlConfig) { .index = s->index },
+                                        &index, &connected);
+        nbd_netlink_close(&nl);
+        if (r < 0 || index != s->index || !connected)
+                return false;
+
+        /* The identifier tells our device from one attached by someone
+         * else at the same index since. */
+        (void) snprintf(path, sizeof(path), "/sys/block/nbd%d/backend", s->index);
+        f = fopen(path, "re");
+        if (!f)
+                return false;
+        ok = fgets(backend, sizeof(backend), f);
+        fclose(f);
+        backend[strcspn(backend, "\n")] = 0;
+        return ok && strcmp(backend, s->backend) == 0;
+}
+
+static int restore_one(Manager *m, PersistState *s) {
+        _cleanup_(device_freep) Device *d = NULL;
+        char err[VALIDATE_ERROR_MAX] = "";
+        WorkerRequest req;
+        int dev_fd = -EBADF, r;
+
+        r = nbd_device_open(s->index, &dev_fd, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "Failed to open nbd%d: %s\n", s->index, err);
+                return r;
+        }
+        r = device_new(&d, m, s->index, s->owner_uid, NULL);
+        if (r < 0) {
+                safe_close(dev_fd);
+                return r;
+        }
+        d->host = strdup(s->host);
+        d->export_name = strdup(s->export_name);
+        if (!d->host || !d->export_name) {
+                safe_close(dev_fd);
+                return -ENOMEM;
+        }
+        d->port = s->port;
+        d->persistent = true;
+        d->size = s->size;
+        d->flags = s->flags;
+        d->block_size = s->block_size;
+        d->connections = s->connections;
+        d->read_only = s->read_only || (s->flags & 2u /* NBD_FLAG_READ_ONLY */);
+        d->attached_since = s->attached_since;
+        d->tls = s->tls;
+        d->tls_mode = s->tls ? transport_mode_to_string(TRANSPORT_MODE_KTLS) : "none";
+        d->restored_tls = s->tls;
+        d->state = DEVICE_ATTACHED;
+        d->state_string = device_state_to_string(d->state);
+
+        req = (WorkerRequest) {
+                .kind = WORKER_ATTACH,
+                .host = strcmp(s->host, "(socket)") != 0 ? strdup(s->host) : NULL,
+                .export_name = strdup(s->export_name),
+                .dev_fd = dev_fd,
+                .dev_index = s->index,
+                .ops = m->kernel_ops,
+                .ops_userdata = m->kernel_userdata,
+                .persist = {
+                        .enabled = true,
+                        .dead_timeout_sec = s->dead_timeout_sec,
+                        .backend = strdup(s->backend),
+                },
+        };
+        attach_options_init(&req.options, s->timeout_sec);
+        req.options.port = s->port;
+        req.options.read_only = s->read_only;
+        req.options.connections = s->connections;
+        req.options.persist = true;
+        req.options.dead_timeout_sec = s->dead_timeout_sec;
+        if (!req.host || !req.export_name || !req.persist.backend) {
+                worker_request_done(&req);
+                return -ENOMEM;
+        }
+        r = worker_new(&d->worker, &req, &m->queue, d);
+        if (r < 0)
+                return r;
+        worker_adopt(d->worker, s->size, s->flags, s->block_size, s->connections);
+
+        d->pstate = *s;
+        *s = (PersistState) {};
+        d->announced = true;
+        d->next = m->devices;
+        m->devices = d;
+        (void) sd_bus_emit_interfaces_added(m->bus, d->path, DEVICE_INTERFACE, NULL);
+        fprintf(stderr, "Found %s attached to export '%s' on %s, owned by UID %u.\n",
+                d->node, d->export_name, d->host, d->owner_uid);
+
+        /* The link died while nobody listened, or while the last nbdlinkd
+         * was reconnecting. */
+        if (d->pstate.dead_since != 0)
+                start_reconnect(d);
+        TAKE_PTR(d);
+        return 0;
+}
+
+int manager_restore_persistent(Manager *m) {
+        _cleanup_free_ int *list = NULL;
+        size_t n = 0;
+        int r;
+
+        r = persist_state_list(m->state_dir, &list, &n);
+        if (r < 0) {
+                fprintf(stderr, "Failed to list %s: %s\n", m->state_dir, strerror(-r));
+                return r;
+        }
+        if (n == 0)
+                return 0;
+
+        /* Watch before asking, so that no LINK_DEAD falls between the
+         * STATUS answer and the subscription. */
+        r = manager_netlink_watch(m);
+        if (r < 0 && m->netlink.fd < 0) {
+                /* Without the nbd module loaded no device survived. */
+                fprintf(stderr, "No nbd netlink family (%s): forgetting %zu persistent device(s).\n",
+                        strerror(-r), n);
+                for (size_t i = 0; i < n; i++)
+                        (void) persist_state_remove(m->state_dir, list[i]);
+                return 0;
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(persist_state_done) PersistState s = {};
+
+                r = persist_state_read(m->state_dir, list[i], &s);
+                if (r < 0 || s.index != list[i] || find_device(m, s.index) || !kernel_still_has(&s)) {
+                        fprintf(stderr, "Forgetting stale state of nbd%d.\n", list[i]);
+                        (void) persist_state_remove(m->state_dir, list[i]);
+                        continue;
+                }
+                r = restore_one(m, &s);
+                if (r < 0)
+                        /* The file stays: the device runs, and the next
+                         * start may do better. */
+                        fprintf(stderr, "Failed to restore nbd%d: %s\n", list[i], strerror(-r));
+        }
+        return 0;
+}

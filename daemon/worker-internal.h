@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What the worker threads share between worker.c (attach, queries) and
+ * worker-persist.c (the netlink hand-off and reconnecting). Not for the
+ * main thread. */
+#pragma once
+
+#include "ktls.h"
+#include "relay.h"
+#include "tls.h"
+#include "worker.h"
+
+typedef struct TlsCreds {
+        TlsConfig config;
+        Blob ca, cert, key, psk;
+} TlsCreds;
+
+void tls_creds_done(TlsCreds *c);
+
+/* What carries TLS for each connection of an attached device. */
+typedef struct TlsTransports {
+        Relay *relays[ATTACH_MAX_CONNECTIONS];
+        Ktls *ktls[ATTACH_MAX_CONNECTIONS];
+} TlsTransports;
+
+void tls_transports_done(TlsTransports *t);
+/* The kernel took the kTLS sockets for good (NBD_CMD_CONNECT or
+ * RECONFIGURE): our references go without a close_notify. */
+void tls_transports_leave(TlsTransports *t);
+
+void worker_post(Worker *w, WorkerEventType type, int error, const char *message);
+bool worker_is_cancelled(Worker *w);
+
+/* Parses the request's host and loads its TLS credentials. */
+int worker_prepare(Worker *w, NbdAddress *addr, TlsCreds *creds, char *error, size_t error_size);
+/* Connects and negotiates the request's connections, all for one export
+ * with one size and flags (w->info holds them afterwards); TLS sessions go
+ * into transports (kTLS only for persistent devices). The sockets,
+ * blocking and in the transmission phase, are appended to socks and
+ * published for worker_stop(); on failure the caller releases those
+ * already there. */
+int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, TlsTransports *transports,
+                    usec_t deadline, int *socks, size_t *n_socks, char *error, size_t error_size);
+/* Unpublishes and closes socks; *n_socks becomes 0. */
+void worker_release_socks(Worker *w, int *socks, size_t *n_socks);
+
+/* worker-persist.c */
+
+/* NBD_CMD_CONNECT with the negotiated export, then the device is marked
+ * running and ATTACHED is posted. The sockets go to the kernel (and are
+ * released here) once it took them. Negative errno with error set. */
+int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, char *error, size_t error_size);
+/* WORKER_RECONNECT's thread. */
+void *worker_reconnect_thread(void *userdata);
