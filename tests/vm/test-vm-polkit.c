@@ -204,6 +204,13 @@ static void assert_usage_back(Usage before) {
 
 /* ---- calls as the suite's users ---------------------------------------- */
 
+/* What polkit-test-client printed starts with `prefix`; says what it was if
+ * not. */
+static void assert_answer(const char *out, const char *prefix) {
+        if (!g_str_has_prefix(out, prefix))
+                g_error("expected \"%s...\", got \"%s\"", prefix, out);
+}
+
 static char *call_attach(const char *user, const char *name) {
         g_autofree char *dev = g_strdup_printf("/dev/%s", name);
         const char *call[] = { "attach", dev, host, EXPORT, NULL };
@@ -284,16 +291,16 @@ static void test_other_member_refused(void) {
         expected = g_strdup_printf("uid %u " NOT_ALLOWED_DETACH_OTHER, uid_of("nbdlink-member2"));
 
         manager = call_detach("nbdlink-member2", FALSE, "nbd1");
-        g_assert_true(g_str_has_prefix(manager, ERR_INTERACTIVE));
+        assert_answer(manager, ERR_INTERACTIVE);
         g_assert_nonnull(strstr(manager, expected));
 
         device = call_device_detach("nbdlink-member2", FALSE, "nbd1");
-        g_assert_true(g_str_has_prefix(device, ERR_INTERACTIVE));
+        assert_answer(device, ERR_INTERACTIVE);
         g_assert_nonnull(strstr(device, expected));
 
         /* Allowed to ask, but there is no agent to ask: a plain no. */
         interactive = call_detach("nbdlink-member2", TRUE, "nbd1");
-        g_assert_true(g_str_has_prefix(interactive, ERR_NOT_AUTHORIZED));
+        assert_answer(interactive, ERR_NOT_AUTHORIZED);
         g_assert_nonnull(strstr(interactive, "is not allowed to detach a network block device that another "
                                              "user attached (polkit action org.nbdlink.NBD1.detach-other)"));
 
@@ -320,10 +327,10 @@ static void test_root_device(void) {
 
         expected = g_strdup_printf("uid %u " NOT_ALLOWED_DETACH_OTHER, uid_of("nbdlink-member"));
         device = call_device_detach("nbdlink-member", FALSE, "nbd2");
-        g_assert_true(g_str_has_prefix(device, ERR_INTERACTIVE));
+        assert_answer(device, ERR_INTERACTIVE);
         g_assert_nonnull(strstr(device, expected));
         manager = call_detach("nbdlink-member", FALSE, "nbd2");
-        g_assert_true(g_str_has_prefix(manager, ERR_INTERACTIVE));
+        assert_answer(manager, ERR_INTERACTIVE);
         g_assert_nonnull(strstr(manager, expected));
         assert_still_attached("nbd2", 0);
 
@@ -363,7 +370,7 @@ static void test_asker_leaves(void) {
         {
                 g_autofree char *probe = call_detach("nbdlink-member", FALSE, "nbd3");
 
-                g_assert_true(g_str_has_prefix(probe, ERR_NOT_ATTACHED));
+                assert_answer(probe, ERR_NOT_ATTACHED);
         }
         assert_never_configured("nbd3");
         g_assert_false(object_exists("nbd3"));
@@ -392,7 +399,7 @@ static void test_slow_caller_leaves(void) {
         {
                 g_autofree char *probe = call_detach("nbdlink-member", FALSE, "nbd4");
 
-                g_assert_true(g_str_has_prefix(probe, ERR_NOT_ATTACHED));
+                assert_answer(probe, ERR_NOT_ATTACHED);
         }
         assert_never_configured("nbd4");
         g_assert_false(object_exists("nbd4"));
