@@ -11,6 +11,7 @@
  *                                                    (the same, re-dispatched)
  *   polkit-test-client ... attach DEVICE HOST EXPORT (nbdlinkd's Attach)
  *   polkit-test-client ... detach DEVICE             (nbdlinkd's Detach)
+ *   polkit-test-client ... device-detach OBJECT      (Detach on a device object)
  *   polkit-test-client ... list HOST                 (nbdlinkd's ListExports)
  *   polkit-test-client ... probe HOST EXPORT         (nbdlinkd's Probe)
  */
@@ -274,6 +275,9 @@ int main(int argc, char **argv) {
                                                    "org.nbdlink.NBD1.Manager", "Detach");
                 if (r >= 0)
                         r = sd_bus_message_append(call, "s", argv[optind + 1]);
+        } else if (argc - optind == 2 && strcmp(argv[optind], "device-detach") == 0) {
+                r = sd_bus_message_new_method_call(bus, &call, "org.nbdlink.NBD1", argv[optind + 1],
+                                                   "org.nbdlink.NBD1.Device", "Detach");
         } else if (argc - optind == 3 && strcmp(argv[optind], "probe") == 0) {
                 r = sd_bus_message_new_method_call(bus, &call, "org.nbdlink.NBD1", "/org/nbdlink/NBD1",
                                                    "org.nbdlink.NBD1.Manager", "Probe");

@@ -3,496 +3,33 @@
  * mount and pid namespaces where polkit's actions directory holds nbdlink's
  * policy and its rules directories hold the suite's rules. The service under
  * test is called as root and as unprivileged users. */
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <gio/gio.h>
-#include <glib/gstdio.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/mount.h>
 #include <netinet/in.h>
-#include <pwd.h>
-#include <sys/prctl.h>
+#include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#define POLKITD           "/usr/lib/polkit-1/polkitd"
+#include "polkit-env.h"
+
 #define POLKIT_DTD        "/usr/share/polkit-1/policyconfig-1.dtd"
-#define POLKIT_ACTIONS    "/usr/share/polkit-1/actions"
-#define POLKIT_RULES_ETC  "/etc/polkit-1/rules.d"
-#define POLKIT_RULES_USR  "/usr/share/polkit-1/rules.d"
-#define POLKIT_NAME       "org.freedesktop.PolicyKit1"
-#define SERVICE_NAME      "org.nbdlink.PolkitTest1"
-#define NBDLINKD_NAME     "org.nbdlink.NBD1"
-
-#define ERR_NOT_AUTHORIZED "ERROR org.nbdlink.NBD1.Error.NotAuthorized: "
-#define ERR_INTERACTIVE    "ERROR org.freedesktop.DBus.Error.InteractiveAuthorizationRequired: "
-#define ERR_NO_SUCH_DEVICE "ERROR org.nbdlink.NBD1.Error.NoSuchDevice: "
-#define ERR_NOT_ATTACHED   "ERROR org.nbdlink.NBD1.Error.NotAttached: "
-
-/* What the whole suite shares: one bus, one polkitd at a time, one service. */
-static struct {
-        const char *tmpdir;
-        char *policy;
-        char *bus_address;
-        GSubprocess *bus_daemon;
-        GSubprocess *polkitd;
-        GSubprocess *service;
-        GSubprocess *nbdlinkd;
-        GDBusConnection *conn;
-} suite;
+#define SERVICE_NAME      POLKIT_ENV_SERVICE_NAME
 
 typedef struct Stats {
         guint32 performed, refused, cancelled, pending;
 } Stats;
-
-static int status_to_exit_code(int status) {
-        if (WIFEXITED(status))
-                return WEXITSTATUS(status);
-        if (WIFSIGNALED(status))
-                return 128 + WTERMSIG(status);
-        return 1;
-}
-
-/* Puts the rest of the program into new mount and pid namespaces. The
- * calling process stays outside and only waits; the first child becomes the
- * namespace's init (it mounts a /proc that matches the namespace, so that
- * polkitd and the bus see the same pids, and reaps orphans); the second child
- * returns from here and runs the tests. Whatever way the test process ends,
- * init follows, and the kernel then kills everything the suite started
- * (dbus-daemon, polkitd, services): nothing outlives the suite, not even a
- * polkitd that has changed uid and so lost any parent-death signal. The
- * suite's files live on a tmpfs of the namespace, so they go with it too. */
-static void enter_namespaces(char *tmpdir) {
-        pid_t init, test;
-        int status, alive[2];
-
-        if (!mkdtemp(tmpdir)) {
-                fprintf(stderr, "Bail out! mkdtemp: %m\n");
-                exit(1);
-        }
-        if (unshare(CLONE_NEWNS | CLONE_NEWPID) < 0) {
-                fprintf(stderr, "Bail out! failed to create mount and pid namespaces: %m\n");
-                exit(1);
-        }
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-                fprintf(stderr, "Bail out! failed to make / private: %m\n");
-                exit(1);
-        }
-        /* polkitd (its own user) and the unprivileged callers must reach the
-         * bus socket and the policy in here. */
-        if (mount("tmpfs", tmpdir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0) {
-                fprintf(stderr, "Bail out! failed to mount a tmpfs on %s: %m\n", tmpdir);
-                exit(1);
-        }
-
-        /* The outer process holds the write end: a hang-up on the read end
-         * tells init that it has gone (getppid() is 0 across namespaces). */
-        if (pipe2(alive, O_CLOEXEC) < 0) {
-                fprintf(stderr, "Bail out! pipe: %m\n");
-                exit(1);
-        }
-
-        init = fork();
-        if (init < 0) {
-                fprintf(stderr, "Bail out! fork: %m\n");
-                exit(1);
-        }
-        if (init > 0) {
-                while (waitpid(init, &status, 0) < 0)
-                        if (errno != EINTR)
-                                _exit(1);
-                (void) umount2(tmpdir, MNT_DETACH);
-                (void) rmdir(tmpdir);
-                _exit(status_to_exit_code(status));
-        }
-
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        (void) close(alive[1]);
-        {
-                struct pollfd pfd = { .fd = alive[0], .events = POLLIN };
-
-                if (poll(&pfd, 1, 0) != 0)
-                        _exit(1);
-        }
-        (void) close(alive[0]);
-        if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
-                fprintf(stderr, "Bail out! failed to mount /proc: %m\n");
-                _exit(1);
-        }
-
-        test = fork();
-        if (test < 0)
-                _exit(1);
-        if (test == 0)
-                return;
-
-        for (;;) {
-                pid_t p = waitpid(-1, &status, 0);
-
-                if (p == test)
-                        _exit(status_to_exit_code(status));
-                if (p < 0 && errno != EINTR)
-                        _exit(1);
-        }
-}
-
-static void write_file(const char *path, const char *contents) {
-        g_autoptr(GError) error = NULL;
-
-        g_assert_true(g_file_set_contents(path, contents, -1, &error));
-        g_assert_no_error(error);
-        /* polkitd reads as its own user. */
-        g_assert_cmpint(chmod(path, 0644), ==, 0);
-}
-
-static void copy_file(const char *from, const char *to) {
-        g_autofree char *contents = NULL;
-        g_autoptr(GError) error = NULL;
-
-        if (!g_file_get_contents(from, &contents, NULL, &error))
-                g_error("cannot read %s: %s", from, error->message);
-        write_file(to, contents);
-}
-
-static char *make_dir(const char *name) {
-        char *path = g_build_filename(suite.tmpdir, name, NULL);
-
-        g_assert_cmpint(g_mkdir(path, 0755), ==, 0);
-        g_assert_cmpint(chmod(path, 0755), ==, 0);
-        return path;
-}
-
-static void bind_mount(const char *from, const char *to) {
-        if (mount(from, to, NULL, MS_BIND, NULL) < 0)
-                g_error("cannot bind %s over %s: %s", from, to, g_strerror(errno));
-}
-
-/* The suite's users, one per outcome of nbdlink-test.rules. They exist only
- * inside the suite's mount namespace (copies of /etc/passwd and /etc/group
- * with these lines added are bound over the originals), so the host's user
- * database is never touched and nothing is left behind. */
-static const struct {
-        const char *name;
-        unsigned uid;
-        const char *groups;     /* supplementary, comma-separated */
-} test_users[] = {
-        { "nbdlink-member",   64201, "nbdlink-users" },
-        { "nbdlink-outsider", 64202, NULL },
-        { "nbdlink-admin",    64203, "nbdlink-users,nbdlink-admin" },
-        { "nbdlink-denied",   64204, "nbdlink-denied" },
-        { "nbdlink-slow",     64205, "nbdlink-slow" },
-        { "nbdlink-asker",    64206, "nbdlink-ask" },
-};
-
-static const struct {
-        const char *name;
-        unsigned gid;
-} test_groups[] = {
-        { "nbdlink-users",  64300 },
-        { "nbdlink-admin",  64301 },
-        { "nbdlink-denied", 64302 },
-        { "nbdlink-slow",   64303 },
-        { "nbdlink-ask",    64304 },
-};
-
-static void add_test_users(void) {
-        g_autofree char *passwd = NULL, *group = NULL, *passwd_path = NULL, *group_path = NULL;
-        g_autoptr(GString) p = NULL, g = NULL;
-        g_autoptr(GError) error = NULL;
-
-        g_assert_true(g_file_get_contents("/etc/passwd", &passwd, NULL, &error));
-        g_assert_true(g_file_get_contents("/etc/group", &group, NULL, &error));
-        p = g_string_new(passwd);
-        g = g_string_new(group);
-        if (p->len > 0 && p->str[p->len - 1] != '\n')
-                g_string_append_c(p, '\n');
-        if (g->len > 0 && g->str[g->len - 1] != '\n')
-                g_string_append_c(g, '\n');
-
-        for (size_t i = 0; i < G_N_ELEMENTS(test_users); i++) {
-                g_assert_null(getpwnam(test_users[i].name));
-                g_string_append_printf(p, "%s:x:%u:%u:nbdlink polkit suite:/nonexistent:/usr/sbin/nologin\n",
-                                       test_users[i].name, test_users[i].uid, test_users[i].uid);
-                g_string_append_printf(g, "%s:x:%u:\n", test_users[i].name, test_users[i].uid);
-        }
-        for (size_t j = 0; j < G_N_ELEMENTS(test_groups); j++) {
-                g_autoptr(GPtrArray) members = g_ptr_array_new();
-
-                for (size_t i = 0; i < G_N_ELEMENTS(test_users); i++) {
-                        g_auto(GStrv) groups = g_strsplit(test_users[i].groups ?: "", ",", -1);
-
-                        if (g_strv_contains((const char *const *) groups, test_groups[j].name))
-                                g_ptr_array_add(members, (gpointer) test_users[i].name);
-                }
-                g_ptr_array_add(members, NULL);
-                g_string_append_printf(g, "%s:x:%u:", test_groups[j].name, test_groups[j].gid);
-                {
-                        g_autofree char *list = g_strjoinv(",", (char **) members->pdata);
-
-                        g_string_append_printf(g, "%s\n", list);
-                }
-        }
-
-        passwd_path = g_build_filename(suite.tmpdir, "passwd", NULL);
-        group_path = g_build_filename(suite.tmpdir, "group", NULL);
-        write_file(passwd_path, p->str);
-        write_file(group_path, g->str);
-        bind_mount(passwd_path, "/etc/passwd");
-        bind_mount(group_path, "/etc/group");
-}
-
-/* Starts a program whose standard output goes to the test log, not into the
- * TAP stream. */
-static GSubprocess *spawn_quiet(const char *const *argv) {
-        g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
-        g_autoptr(GError) error = NULL;
-        GSubprocess *p;
-
-        g_subprocess_launcher_take_stdout_fd(launcher, dup(STDERR_FILENO));
-        p = g_subprocess_launcher_spawnv(launcher, argv, &error);
-        if (!p)
-                g_error("cannot start %s: %s", argv[0], error->message);
-        return p;
-}
-
-/* Starts a program and reads the first line it prints. */
-static GSubprocess *spawn_and_read_line(const char *const *argv, char **ret_line) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GDataInputStream) in = NULL;
-        GSubprocess *p;
-
-        p = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
-        if (!p)
-                g_error("cannot start %s: %s", argv[0], error->message);
-        in = g_data_input_stream_new(g_subprocess_get_stdout_pipe(p));
-        *ret_line = g_data_input_stream_read_line(in, NULL, NULL, &error);
-        if (!*ret_line)
-                g_error("%s printed nothing: %s", argv[0], error ? error->message : "end of file");
-        return p;
-}
-
-static gboolean name_has_owner(const char *name) {
-        g_autoptr(GVariant) reply = NULL;
-        g_autoptr(GError) error = NULL;
-        gboolean has;
-
-        reply = g_dbus_connection_call_sync(suite.conn, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                            "org.freedesktop.DBus", "NameHasOwner",
-                                            g_variant_new("(s)", name), G_VARIANT_TYPE("(b)"),
-                                            G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
-        g_assert_no_error(error);
-        g_variant_get(reply, "(b)", &has);
-        return has;
-}
-
-static void wait_for_name(const char *name, gboolean owned) {
-        gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-
-        while (name_has_owner(name) != owned) {
-                if (g_get_monotonic_time() > deadline)
-                        g_error("%s did not %s the bus in time", name, owned ? "appear on" : "leave");
-                g_usleep(20 * 1000);
-        }
-}
-
-static void polkitd_set_running(gboolean running) {
-        g_autoptr(GError) error = NULL;
-
-        if (running && !suite.polkitd) {
-                const char *argv[] = { POLKITD, "--no-debug", NULL };
-
-                suite.polkitd = spawn_quiet(argv);
-                wait_for_name(POLKIT_NAME, TRUE);
-        } else if (!running && suite.polkitd) {
-                g_subprocess_send_signal(suite.polkitd, SIGTERM);
-                g_assert_true(g_subprocess_wait(suite.polkitd, NULL, &error));
-                g_clear_object(&suite.polkitd);
-                wait_for_name(POLKIT_NAME, FALSE);
-        }
-}
-
-static void suite_setup(void) {
-        g_autoptr(GError) error = NULL;
-        g_autofree char *actions = NULL, *rules = NULL, *empty = NULL, *conf = NULL, *conf_text = NULL;
-        g_autofree char *line = NULL, *rules_file = NULL, *service = NULL;
-        const char *source_root = g_getenv("NBDLINK_SOURCE_ROOT");
-
-        g_assert_nonnull(source_root);
-        suite.policy = g_build_filename(source_root, "polkit", "org.nbdlink.NBD1.policy", NULL);
-
-        actions = make_dir("actions");
-        rules = make_dir("rules.d");
-        empty = make_dir("empty");
-        {
-                g_autofree char *to = g_build_filename(actions, "org.nbdlink.NBD1.policy", NULL);
-
-                copy_file(suite.policy, to);
-        }
-        rules_file = g_test_build_filename(G_TEST_DIST, "polkit", "nbdlink-test.rules", NULL);
-        {
-                g_autofree char *to = g_build_filename(rules, "50-nbdlink-test.rules", NULL);
-
-                copy_file(rules_file, to);
-        }
-
-        add_test_users();
-
-        /* Only nbdlink's actions, and only the suite's rules: the host's
-         * own rules (the sudo group as administrators, ...) stay out. */
-        bind_mount(actions, POLKIT_ACTIONS);
-        bind_mount(rules, POLKIT_RULES_ETC);
-        bind_mount(empty, POLKIT_RULES_USR);
-
-        /* A bus configured like the system bus: method calls are denied
-         * unless a policy punches a hole, and polkit's own bus policy is the
-         * one installed with polkitd. */
-        conf = g_build_filename(suite.tmpdir, "bus.conf", NULL);
-        conf_text = g_strdup_printf(
-                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n"
-                " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-                "<busconfig>\n"
-                "  <type>system</type>\n"
-                "  <listen>unix:path=%s/bus</listen>\n"
-                "  <auth>EXTERNAL</auth>\n"
-                "  <policy context=\"default\">\n"
-                "    <allow user=\"*\"/>\n"
-                "    <deny own=\"*\"/>\n"
-                "    <deny send_type=\"method_call\"/>\n"
-                "    <allow send_type=\"signal\"/>\n"
-                "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
-                "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
-                "    <allow receive_type=\"method_call\"/>\n"
-                "    <allow receive_type=\"method_return\"/>\n"
-                "    <allow receive_type=\"error\"/>\n"
-                "    <allow receive_type=\"signal\"/>\n"
-                "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
-                "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
-                "    <allow send_destination=\"" SERVICE_NAME "\"/>\n"
-                "  </policy>\n"
-                "  <policy user=\"root\">\n"
-                "    <allow own=\"" SERVICE_NAME "\"/>\n"
-                "  </policy>\n"
-                "  <include>/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf</include>\n"
-                "  <include>%s/data/org.nbdlink.NBD1.conf</include>\n"
-                "</busconfig>\n",
-                suite.tmpdir, source_root);
-        write_file(conf, conf_text);
-
-        {
-                g_autofree char *config_arg = g_strdup_printf("--config-file=%s", conf);
-                const char *argv[] = { "dbus-daemon", config_arg, "--nofork", "--print-address=1", NULL };
-
-                suite.bus_daemon = spawn_and_read_line(argv, &suite.bus_address);
-        }
-
-        suite.conn = g_dbus_connection_new_for_address_sync(
-                        suite.bus_address,
-                        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                        NULL, NULL, &error);
-        g_assert_no_error(error);
-
-        service = g_test_build_filename(G_TEST_BUILT, "polkit", "polkit-test-service", NULL);
-        {
-                const char *argv[] = { service, NULL };
-
-                suite.service = spawn_and_read_line(argv, &line);
-                g_assert_cmpstr(line, ==, "ready");
-        }
-
-        {
-                g_autofree char *nbdlinkd = g_build_filename(g_getenv("NBDLINK_BUILD_ROOT"), "daemon", "nbdlinkd", NULL);
-                const char *argv[] = { nbdlinkd, NULL };
-
-                suite.nbdlinkd = spawn_quiet(argv);
-                wait_for_name(NBDLINKD_NAME, TRUE);
-        }
-}
-
-/* Stops everything; FALSE when the service did not exit cleanly (under the
- * sanitizers that is how a leak or a bad access in daemon/polkit.c shows). */
-static gboolean suite_teardown(void) {
-        gboolean ok = TRUE;
-
-        polkitd_set_running(FALSE);
-        if (suite.nbdlinkd) {
-                g_subprocess_send_signal(suite.nbdlinkd, SIGTERM);
-                (void) g_subprocess_wait(suite.nbdlinkd, NULL, NULL);
-                if (!g_subprocess_get_if_exited(suite.nbdlinkd) || g_subprocess_get_exit_status(suite.nbdlinkd) != 0) {
-                        printf("# nbdlinkd did not exit cleanly\n");
-                        ok = FALSE;
-                }
-                g_clear_object(&suite.nbdlinkd);
-        }
-        if (suite.service) {
-                g_subprocess_send_signal(suite.service, SIGTERM);
-                (void) g_subprocess_wait(suite.service, NULL, NULL);
-                if (!g_subprocess_get_if_exited(suite.service) || g_subprocess_get_exit_status(suite.service) != 0) {
-                        printf("# polkit-test-service did not exit cleanly\n");
-                        ok = FALSE;
-                }
-                g_clear_object(&suite.service);
-        }
-        g_clear_object(&suite.conn);
-        if (suite.bus_daemon) {
-                g_subprocess_send_signal(suite.bus_daemon, SIGTERM);
-                (void) g_subprocess_wait(suite.bus_daemon, NULL, NULL);
-                g_clear_object(&suite.bus_daemon);
-        }
-        (void) umount2(POLKIT_ACTIONS, MNT_DETACH);
-        (void) umount2(POLKIT_RULES_ETC, MNT_DETACH);
-        (void) umount2(POLKIT_RULES_USR, MNT_DETACH);
-        (void) umount2("/etc/passwd", MNT_DETACH);
-        (void) umount2("/etc/group", MNT_DETACH);
-        g_clear_pointer(&suite.bus_address, g_free);
-        g_clear_pointer(&suite.policy, g_free);
-        return ok;
-}
 
 static Stats get_stats(void) {
         g_autoptr(GVariant) reply = NULL;
         g_autoptr(GError) error = NULL;
         Stats s;
 
-        reply = g_dbus_connection_call_sync(suite.conn, SERVICE_NAME, "/org/nbdlink/PolkitTest1",
+        reply = g_dbus_connection_call_sync(polkit_env_bus(), SERVICE_NAME, "/org/nbdlink/PolkitTest1",
                                             "org.nbdlink.PolkitTest1", "Stats", NULL,
                                             G_VARIANT_TYPE("(uuuu)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
         g_assert_no_error(error);
         g_variant_get(reply, "(uuuu)", &s.performed, &s.refused, &s.cancelled, &s.pending);
         return s;
-}
-
-/* Runs the client helper as `user` (NULL: root) and returns what it printed,
- * without the final newline. */
-static char *run_client(const char *user, gboolean interactive, int leave_after_ms, const char *const *call) {
-        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-        g_autoptr(GSubprocess) p = NULL;
-        g_autoptr(GError) error = NULL;
-        g_autofree char *out = NULL;
-
-        g_ptr_array_add(argv, g_test_build_filename(G_TEST_BUILT, "polkit", "polkit-test-client", NULL));
-        if (user)
-                g_ptr_array_add(argv, g_strdup_printf("--user=%s", user));
-        if (interactive)
-                g_ptr_array_add(argv, g_strdup("--interactive"));
-        if (leave_after_ms >= 0)
-                g_ptr_array_add(argv, g_strdup_printf("--leave-after-ms=%d", leave_after_ms));
-        for (const char *const *a = call; *a; a++)
-                g_ptr_array_add(argv, g_strdup(*a));
-        g_ptr_array_add(argv, NULL);
-
-        p = g_subprocess_newv((const char *const *) argv->pdata, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
-        g_assert_no_error(error);
-        g_assert_true(g_subprocess_communicate_utf8(p, NULL, NULL, &out, NULL, &error));
-        g_assert_no_error(error);
-        g_assert_true(g_subprocess_get_if_exited(p));
-        g_assert_cmpint(g_subprocess_get_exit_status(p), ==, 0);
-        return g_strchomp(g_steal_pointer(&out));
 }
 
 /* `mode` is "authorize" (polkit_authorize_async() with a callback) or
@@ -501,7 +38,7 @@ static char *authorize(const char *mode, const char *user, gboolean interactive,
                        const char *export) {
         const char *call[] = { mode, action, "/dev/nbd0", "nbd.example:10809", export, NULL };
 
-        return run_client(user, interactive, -1, call);
+        return polkit_env_run_client(user, interactive, -1, call);
 }
 
 static void assert_stats_delta(Stats before, guint32 performed, guint32 refused, guint32 cancelled) {
@@ -514,7 +51,7 @@ static void assert_stats_delta(Stats before, guint32 performed, guint32 refused,
 }
 
 static void test_policy_valid(void) {
-        const char *argv[] = { "xmllint", "--noout", "--dtdvalid", POLKIT_DTD, suite.policy, NULL };
+        const char *argv[] = { "xmllint", "--noout", "--dtdvalid", POLKIT_DTD, polkit_env_policy(), NULL };
         g_autoptr(GError) error = NULL;
         g_autofree char *err = NULL;
         int status;
@@ -523,7 +60,7 @@ static void test_policy_valid(void) {
                                    NULL, &err, &status, &error));
         g_assert_no_error(error);
         if (!g_spawn_check_wait_status(status, NULL))
-                g_error("%s does not follow polkit's DTD:\n%s", suite.policy, err);
+                g_error("%s does not follow polkit's DTD:\n%s", polkit_env_policy(), err);
 }
 
 static char *pkaction(const char *action) {
@@ -543,7 +80,7 @@ static char *pkaction(const char *action) {
 static void test_policy_loaded(void) {
         g_autofree char *attach = NULL, *detach = NULL, *other = NULL, *list = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
 
         attach = pkaction("org.nbdlink.NBD1.attach");
         g_assert_nonnull(strstr(attach, "implicit any:      auth_admin\n"));
@@ -569,7 +106,7 @@ static void test_root_without_polkitd(gconstpointer mode) {
         Stats before;
         g_autofree char *out = NULL;
 
-        polkitd_set_running(FALSE);
+        polkit_env_set_polkitd(FALSE);
         before = get_stats();
         out = authorize(mode, NULL, FALSE, "org.nbdlink.NBD1.attach", "disk0");
         g_assert_cmpstr(out, ==, "OK");
@@ -581,7 +118,7 @@ static void test_polkitd_not_running(gconstpointer mode) {
         Stats before;
         g_autofree char *out = NULL;
 
-        polkitd_set_running(FALSE);
+        polkit_env_set_polkitd(FALSE);
         before = get_stats();
         out = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.attach", "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
@@ -594,7 +131,7 @@ static void test_rule_allows(gconstpointer mode) {
         Stats before;
         g_autofree char *out = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         before = get_stats();
         out = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.attach", "disk0");
         g_assert_cmpstr(out, ==, "OK");
@@ -606,7 +143,7 @@ static void test_rule_sees_details(gconstpointer mode) {
         Stats before;
         g_autofree char *out = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         before = get_stats();
         out = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.attach", "denied-export");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
@@ -617,7 +154,7 @@ static void test_rule_denies(gconstpointer mode) {
         Stats before;
         g_autofree char *out = NULL, *out_interactive = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         before = get_stats();
         out = authorize(mode, "nbdlink-denied", FALSE, "org.nbdlink.NBD1.attach", "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
@@ -634,7 +171,7 @@ static void test_default_list_allowed(gconstpointer mode) {
         Stats before;
         g_autofree char *out = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         before = get_stats();
         out = authorize(mode, "nbdlink-outsider", FALSE, "org.nbdlink.NBD1.list", "");
         g_assert_cmpstr(out, ==, "OK");
@@ -647,7 +184,7 @@ static void test_default_interactive_required(gconstpointer mode) {
         Stats before;
         g_autofree char *attach = NULL, *other = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         before = get_stats();
         attach = authorize(mode, "nbdlink-outsider", FALSE, "org.nbdlink.NBD1.attach", "disk0");
         g_assert_true(g_str_has_prefix(attach, ERR_INTERACTIVE));
@@ -664,7 +201,7 @@ static void test_default_interactive_without_agent(gconstpointer mode) {
         Stats before;
         g_autofree char *out = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         before = get_stats();
         out = authorize(mode, "nbdlink-outsider", TRUE, "org.nbdlink.NBD1.attach", "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
@@ -676,7 +213,7 @@ static void test_polkit_error(gconstpointer mode) {
         Stats before;
         g_autofree char *out = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         before = get_stats();
         out = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.no-such-action", "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
@@ -694,9 +231,9 @@ static void caller_leaves(const char *mode, gboolean interactive) {
         g_autofree char *out = NULL;
         Stats before, now = {};
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         before = get_stats();
-        out = run_client("nbdlink-slow", interactive, 300, call);
+        out = polkit_env_run_client("nbdlink-slow", interactive, 300, call);
         g_assert_cmpstr(out, ==, "LEFT");
 
         /* Well before polkit answers. (The registry drops the call without
@@ -737,13 +274,13 @@ static void test_caller_leaves_interactive(gconstpointer mode) {
 static char *nbdlinkd_attach(const char *user, gboolean interactive, const char *export) {
         const char *call[] = { "attach", "/dev/nbd0", "nbd.example", export, NULL };
 
-        return run_client(user, interactive, -1, call);
+        return polkit_env_run_client(user, interactive, -1, call);
 }
 
 static void test_nbdlinkd_root_without_polkitd(void) {
         g_autofree char *out = NULL;
 
-        polkitd_set_running(FALSE);
+        polkit_env_set_polkitd(FALSE);
         out = nbdlinkd_attach(NULL, FALSE, "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NO_SUCH_DEVICE));
 }
@@ -751,7 +288,7 @@ static void test_nbdlinkd_root_without_polkitd(void) {
 static void test_nbdlinkd_polkitd_not_running(void) {
         g_autofree char *out = NULL;
 
-        polkitd_set_running(FALSE);
+        polkit_env_set_polkitd(FALSE);
         out = nbdlinkd_attach("nbdlink-member", FALSE, "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
         g_assert_nonnull(strstr(out, "uid 64201 is not allowed to attach network block devices "
@@ -761,7 +298,7 @@ static void test_nbdlinkd_polkitd_not_running(void) {
 static void test_nbdlinkd_rule_allows(void) {
         g_autofree char *out = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         out = nbdlinkd_attach("nbdlink-member", FALSE, "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NO_SUCH_DEVICE));
         g_assert_nonnull(strstr(out, "/dev/nbd0"));
@@ -771,7 +308,7 @@ static void test_nbdlinkd_rule_allows(void) {
 static void test_nbdlinkd_rule_sees_details(void) {
         g_autofree char *out = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         out = nbdlinkd_attach("nbdlink-member", FALSE, "denied-export");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
 }
@@ -779,7 +316,7 @@ static void test_nbdlinkd_rule_sees_details(void) {
 static void test_nbdlinkd_rule_denies(void) {
         g_autofree char *out = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         out = nbdlinkd_attach("nbdlink-denied", TRUE, "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
         g_assert_nonnull(strstr(out, "uid 64204 is not allowed to attach network block devices "
@@ -789,7 +326,7 @@ static void test_nbdlinkd_rule_denies(void) {
 static void test_nbdlinkd_interactive_required(void) {
         g_autofree char *out = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         out = nbdlinkd_attach("nbdlink-outsider", FALSE, "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_INTERACTIVE));
         g_assert_nonnull(strstr(out, "uid 64202 must authenticate to attach network block devices"));
@@ -834,17 +371,17 @@ static void test_nbdlinkd_caller_leaves(void) {
         guint16 port;
         int listener;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         listener = listen_loopback(&port);
         host = g_strdup_printf("127.0.0.1:%u", port);
         {
                 const char *call[] = { "list", host, NULL };
 
-                out = run_client("nbdlink-slow", FALSE, 300, call);
+                out = polkit_env_run_client("nbdlink-slow", FALSE, 300, call);
                 g_assert_cmpstr(out, ==, "LEFT");
                 g_assert_false(connected_within(listener, 2000));
 
-                control = run_client("nbdlink-member", FALSE, 500, call);
+                control = polkit_env_run_client("nbdlink-member", FALSE, 500, call);
                 g_assert_cmpstr(control, ==, "LEFT");
                 g_assert_true(connected_within(listener, 2000));
         }
@@ -859,28 +396,28 @@ static void test_nbdlinkd_detach_own(void) {
         const char *nbd13[] = { "detach", "/dev/nbd13", NULL };
         g_autofree char *member = NULL, *root = NULL, *outsider = NULL, *denied = NULL, *device = NULL;
 
-        polkitd_set_running(TRUE);
-        member = run_client("nbdlink-member", FALSE, -1, nbd0);
+        polkit_env_set_polkitd(TRUE);
+        member = polkit_env_run_client("nbdlink-member", FALSE, -1, nbd0);
         g_assert_true(g_str_has_prefix(member, ERR_NOT_ATTACHED));
         g_assert_nonnull(strstr(member, "/dev/nbd0"));
 
-        root = run_client(NULL, FALSE, -1, nbd0);
+        root = polkit_env_run_client(NULL, FALSE, -1, nbd0);
         g_assert_true(g_str_has_prefix(root, ERR_NOT_ATTACHED));
 
         /* The policy's default for detach: an administrator, outside an
          * active session. */
-        outsider = run_client("nbdlink-outsider", FALSE, -1, nbd0);
+        outsider = polkit_env_run_client("nbdlink-outsider", FALSE, -1, nbd0);
         g_assert_true(g_str_has_prefix(outsider, ERR_INTERACTIVE));
         g_assert_nonnull(strstr(outsider, "uid 64202 must authenticate to detach this network block device "
                                           "(polkit action org.nbdlink.NBD1.detach)"));
 
-        denied = run_client("nbdlink-denied", TRUE, -1, nbd0);
+        denied = polkit_env_run_client("nbdlink-denied", TRUE, -1, nbd0);
         g_assert_true(g_str_has_prefix(denied, ERR_NOT_AUTHORIZED));
         g_assert_nonnull(strstr(denied, "uid 64204 is not allowed to detach this network block device "
                                         "(polkit action org.nbdlink.NBD1.detach): polkit said no"));
 
         /* The rule refuses /dev/nbd13 by name: the device detail arrives. */
-        device = run_client("nbdlink-member", FALSE, -1, nbd13);
+        device = polkit_env_run_client("nbdlink-member", FALSE, -1, nbd13);
         g_assert_true(g_str_has_prefix(device, ERR_NOT_AUTHORIZED));
 }
 
@@ -892,7 +429,7 @@ static void test_detach_other(gconstpointer mode) {
         Stats before;
         g_autofree char *own = NULL, *other = NULL, *other_interactive = NULL, *admin = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         before = get_stats();
         own = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.detach", "disk0");
         g_assert_cmpstr(own, ==, "OK");
@@ -914,7 +451,7 @@ static void test_nbdlinkd_list(void) {
         guint16 port;
         int listener;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         listener = listen_loopback(&port);
         host = g_strdup_printf("127.0.0.1:%u", port);
         {
@@ -925,86 +462,34 @@ static void test_nbdlinkd_list(void) {
                 g_autofree char *member = NULL, *outsider = NULL, *prober = NULL;
                 g_autofree char *denied = NULL, *denied_probe = NULL, *by_host = NULL, *by_export = NULL;
 
-                member = run_client("nbdlink-member", FALSE, 300, list);
+                member = polkit_env_run_client("nbdlink-member", FALSE, 300, list);
                 g_assert_cmpstr(member, ==, "LEFT");
                 g_assert_true(connected_within(listener, 2000));
 
-                outsider = run_client("nbdlink-outsider", FALSE, 300, list);
+                outsider = polkit_env_run_client("nbdlink-outsider", FALSE, 300, list);
                 g_assert_cmpstr(outsider, ==, "LEFT");
                 g_assert_true(connected_within(listener, 2000));
 
-                prober = run_client("nbdlink-outsider", FALSE, 300, probe);
+                prober = polkit_env_run_client("nbdlink-outsider", FALSE, 300, probe);
                 g_assert_cmpstr(prober, ==, "LEFT");
                 g_assert_true(connected_within(listener, 2000));
 
-                denied = run_client("nbdlink-denied", TRUE, -1, list);
+                denied = polkit_env_run_client("nbdlink-denied", TRUE, -1, list);
                 g_assert_true(g_str_has_prefix(denied, ERR_NOT_AUTHORIZED));
                 g_assert_nonnull(strstr(denied, "uid 64204 is not allowed to list or probe NBD exports "
                                                 "(polkit action org.nbdlink.NBD1.list): polkit said no"));
-                denied_probe = run_client("nbdlink-denied", TRUE, -1, probe);
+                denied_probe = polkit_env_run_client("nbdlink-denied", TRUE, -1, probe);
                 g_assert_true(g_str_has_prefix(denied_probe, ERR_NOT_AUTHORIZED));
 
                 /* The rule refuses a host and an export by name. */
-                by_host = run_client("nbdlink-member", FALSE, -1, list_denied_host);
+                by_host = polkit_env_run_client("nbdlink-member", FALSE, -1, list_denied_host);
                 g_assert_true(g_str_has_prefix(by_host, ERR_NOT_AUTHORIZED));
-                by_export = run_client("nbdlink-member", FALSE, -1, probe_denied_export);
+                by_export = polkit_env_run_client("nbdlink-member", FALSE, -1, probe_denied_export);
                 g_assert_true(g_str_has_prefix(by_export, ERR_NOT_AUTHORIZED));
 
                 g_assert_false(connected_within(listener, 300));
         }
         close(listener);
-}
-
-/* A client that is its own authentication agent (polkit-test-client
- * --agent): reads what it prints, line by line, and tells it when to leave. */
-typedef struct AgentClient {
-        GSubprocess *process;
-        GDataInputStream *out;
-} AgentClient;
-
-static void agent_client_start(AgentClient *c, const char *user, const char *const *call) {
-        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-        g_autoptr(GError) error = NULL;
-
-        g_ptr_array_add(argv, g_test_build_filename(G_TEST_BUILT, "polkit", "polkit-test-client", NULL));
-        g_ptr_array_add(argv, g_strdup_printf("--user=%s", user));
-        g_ptr_array_add(argv, g_strdup("--interactive"));
-        g_ptr_array_add(argv, g_strdup("--agent"));
-        for (const char *const *a = call; *a; a++)
-                g_ptr_array_add(argv, g_strdup(*a));
-        g_ptr_array_add(argv, NULL);
-
-        c->process = g_subprocess_newv((const char *const *) argv->pdata,
-                                       G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
-        g_assert_no_error(error);
-        c->out = g_data_input_stream_new(g_subprocess_get_stdout_pipe(c->process));
-}
-
-static char *agent_client_read_line(AgentClient *c) {
-        g_autoptr(GError) error = NULL;
-        char *line = g_data_input_stream_read_line_utf8(c->out, NULL, NULL, &error);
-
-        g_assert_no_error(error);
-        return line ?: g_strdup("(end of output)");
-}
-
-static void agent_client_leave(AgentClient *c) {
-        g_autoptr(GError) error = NULL;
-        GOutputStream *in = g_subprocess_get_stdin_pipe(c->process);
-
-        g_assert_true(g_output_stream_write_all(in, "leave\n", 6, NULL, NULL, &error));
-        g_assert_no_error(error);
-}
-
-static void agent_client_finish(AgentClient *c) {
-        g_autoptr(GError) error = NULL;
-
-        g_assert_true(g_subprocess_wait(c->process, NULL, &error));
-        g_assert_no_error(error);
-        g_assert_true(g_subprocess_get_if_exited(c->process));
-        g_assert_cmpint(g_subprocess_get_exit_status(c->process), ==, 0);
-        g_clear_object(&c->out);
-        g_clear_object(&c->process);
 }
 
 /* A password dialog stays open (nbdlink-asker's rule asks for an
@@ -1022,7 +507,7 @@ static void test_nbdlinkd_pending_check_serves_others(void) {
         guint16 port;
         int listener;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         listener = listen_loopback(&port);
         host = g_strdup_printf("127.0.0.1:%u", port);
         {
@@ -1038,7 +523,7 @@ static void test_nbdlinkd_pending_check_serves_others(void) {
         g_assert_cmpstr(asked, ==, expected);
 
         start = g_get_monotonic_time();
-        detach = run_client("nbdlink-member", FALSE, -1, detach_call);
+        detach = polkit_env_run_client("nbdlink-member", FALSE, -1, detach_call);
         g_assert_true(g_str_has_prefix(detach, ERR_NOT_ATTACHED));
         attach = nbdlinkd_attach("nbdlink-member", FALSE, "disk0");
         g_assert_true(g_str_has_prefix(attach, ERR_NO_SUCH_DEVICE));
@@ -1063,7 +548,7 @@ static void test_nbdlinkd_agent_sees_details(void) {
         g_autofree char *asked = NULL, *withdrawn = NULL;
         AgentClient c = {};
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         agent_client_start(&c, "nbdlink-asker", call);
         asked = agent_client_read_line(&c);
         g_assert_cmpstr(asked, ==, "ASKED org.nbdlink.NBD1.attach: Authentication is required to connect "
@@ -1079,7 +564,7 @@ static void test_nbdlinkd_agent_sees_details(void) {
 static void test_nbdlinkd_asker_without_flag(void) {
         g_autofree char *out = NULL;
 
-        polkitd_set_running(TRUE);
+        polkit_env_set_polkitd(TRUE);
         out = nbdlinkd_attach("nbdlink-asker", FALSE, "disk0");
         g_assert_true(g_str_has_prefix(out, ERR_INTERACTIVE));
         g_assert_nonnull(strstr(out, "uid 64206 must authenticate to attach network block devices"));
@@ -1093,7 +578,7 @@ static void test_needs_root(void) {
 int main(int argc, char **argv) {
         static const char *const modes[] = { "authorize", "authorize-registry" };
         char tmpdir[] = "/tmp/nbdlink-polkit-XXXXXX";
-        char bus_env[sizeof(tmpdir) + 64];
+        g_autofree char *nbdlinkd = NULL;
         int r;
 
         if (geteuid() != 0) {
@@ -1102,11 +587,7 @@ int main(int argc, char **argv) {
                 return g_test_run();
         }
 
-        enter_namespaces(tmpdir);
-        suite.tmpdir = tmpdir;
-        /* Before any thread exists: every child finds the bus here. */
-        (void) snprintf(bus_env, sizeof(bus_env), "unix:path=%s/bus", tmpdir);
-        (void) setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_env, 1);
+        polkit_env_enter(tmpdir);
 
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/polkit/policy/valid", test_policy_valid);
@@ -1149,9 +630,10 @@ int main(int argc, char **argv) {
                 }
         }
 
-        suite_setup();
+        nbdlinkd = g_build_filename(g_getenv("NBDLINK_BUILD_ROOT"), "daemon", "nbdlinkd", NULL);
+        polkit_env_setup(&(PolkitEnvOptions) { .nbdlinkd = nbdlinkd, .test_service = TRUE });
         r = g_test_run();
-        if (!suite_teardown() && r == 0)
+        if (!polkit_env_teardown() && r == 0)
                 r = 1;
         return r;
 }
