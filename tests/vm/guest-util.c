@@ -18,6 +18,39 @@
 
 #define IO_CHUNK (1u * MiB)
 
+/* ---- the guest program ------------------------------------------------- */
+
+void guest_require_root(void) {
+        if (geteuid() != 0)
+                g_error("the vm suite's guest program runs as root inside the guest (see vm-run)");
+}
+
+const char *guest_daemon_path(void) {
+        const char *path = g_getenv("NBDLINKD");
+
+        if (!path || !*path)
+                g_error("NBDLINKD does not name the nbdlinkd to test");
+        return path;
+}
+
+GDBusConnection *guest_system_bus(void) {
+        g_autoptr(GError) error = NULL;
+        GDBusConnection *bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
+
+        g_assert_no_error(error);
+        return bus;
+}
+
+guint count_dir_entries(const char *path) {
+        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+        guint n = 0;
+
+        g_assert_nonnull(dir);
+        while (g_dir_read_name(dir))
+                n++;
+        return n;
+}
+
 /* ---- time and children ------------------------------------------------ */
 
 double now_ms(void) {

@@ -20,6 +20,20 @@
 
 #define MiB (1024u * 1024u)
 
+/* ---- the guest program ------------------------------------------------- */
+
+/* Fails the test unless it runs as root, as vm-run starts it in the guest. */
+void guest_require_root(void);
+
+/* The nbdlinkd to test, from NBDLINKD; fails the test when it is not set. */
+const char *guest_daemon_path(void);
+
+/* The guest's system bus, where nbdlinkd runs. */
+GDBusConnection *guest_system_bus(void);
+
+/* How many entries a directory has (/proc/PID/fd, /proc/PID/task). */
+guint count_dir_entries(const char *path);
+
 /* ---- time and children ------------------------------------------------ */
 
 /* Milliseconds on the monotonic clock. */

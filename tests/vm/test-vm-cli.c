@@ -354,8 +354,7 @@ static void daemon_start(void) {
         g_autoptr(GDBusConnection) bus = NULL;
         g_autoptr(GError) error = NULL;
 
-        bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
-        g_assert_no_error(error);
+        bus = guest_system_bus();
         daemon_proc = daemon_start_on_bus(bus, daemon_path);
 }
 
@@ -815,8 +814,7 @@ int main(int argc, char **argv) {
 
         g_test_init(&argc, &argv, NULL);
 
-        if (geteuid() != 0)
-                g_error("the vm suite's guest program runs as root inside the guest (see vm-run)");
+        guest_require_root();
         daemon_path = g_getenv("NBDLINKD");
         nbdlink_path = g_getenv("NBDLINK");
         example_path = g_getenv("NBD_FILE_MANAGER");

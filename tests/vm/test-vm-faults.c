@@ -487,16 +487,6 @@ typedef struct {
         guint fds, threads, rss_kb;
 } Sample;
 
-static guint count_dir(const char *path) {
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        guint n = 0;
-
-        g_assert_nonnull(dir);
-        while (g_dir_read_name(dir))
-                n++;
-        return n;
-}
-
 static guint rss_kb(pid_t pid) {
         g_autofree char *path = g_strdup_printf("/proc/%d/status", (int) pid);
         g_autofree char *text = NULL;
@@ -515,7 +505,7 @@ static Sample sample(pid_t pid) {
         /* One round trip: the daemon has finished with the last Detach's
          * event (its worker joined) before we look. */
         g_assert_true(bus_name_has_owner(bus));
-        return (Sample) { count_dir(fd), count_dir(task), rss_kb(pid) };
+        return (Sample) { count_dir_entries(fd), count_dir_entries(task), rss_kb(pid) };
 }
 
 /* A short-lived detach helper thread may still be on its way out. */
@@ -588,19 +578,14 @@ static void print_outcomes(void) {
 }
 
 int main(int argc, char **argv) {
-        g_autoptr(GError) error = NULL;
         int r;
 
         g_test_init(&argc, &argv, NULL);
 
-        if (geteuid() != 0)
-                g_error("the vm suite's guest program runs as root inside the guest (see vm-run)");
-        daemon_path = g_getenv("NBDLINKD");
-        if (!daemon_path || !*daemon_path)
-                g_error("NBDLINKD does not name the nbdlinkd to test");
+        guest_require_root();
+        daemon_path = guest_daemon_path();
 
-        bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
-        g_assert_no_error(error);
+        bus = guest_system_bus();
 
         g_test_add_func("/vm/faults/kill-server", test_kill_server);
         g_test_add_func("/vm/faults/cut-network", test_cut_network);

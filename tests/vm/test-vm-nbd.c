@@ -522,19 +522,16 @@ static void print_figures(void) {
 }
 
 int main(int argc, char **argv) {
-        g_autoptr(GError) error = NULL;
         int r;
 
         g_test_init(&argc, &argv, NULL);
 
-        if (geteuid() != 0)
-                g_error("the vm suite's guest program runs as root inside the guest (see vm-run)");
+        guest_require_root();
         daemon_path = g_getenv("NBDLINKD");
         if (daemon_path && !*daemon_path)
                 daemon_path = NULL;
 
-        bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
-        g_assert_no_error(error);
+        bus = guest_system_bus();
         server_start(&main_server, "1G", FALSE);
 
         g_test_add_func("/vm/stock/nbd-client", test_stock_nbd_client);

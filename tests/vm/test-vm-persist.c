@@ -436,18 +436,13 @@ static void test_daemon_restart(void) {
 }
 
 int main(int argc, char **argv) {
-        g_autoptr(GError) error = NULL;
         int r;
 
         g_test_init(&argc, &argv, NULL);
-        if (geteuid() != 0)
-                g_error("the vm suite's guest program runs as root inside the guest (see vm-run)");
-        daemon_path = g_getenv("NBDLINKD");
-        if (!daemon_path || !*daemon_path)
-                g_error("NBDLINKD does not name the nbdlinkd to test");
+        guest_require_root();
+        daemon_path = guest_daemon_path();
 
-        bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
-        g_assert_no_error(error);
+        bus = guest_system_bus();
         daemon_proc = daemon_start_on_bus(bus, daemon_path);
 
         g_test_add_func("/vm/persist/server-restart", test_server_restart);

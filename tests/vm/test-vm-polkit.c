@@ -119,16 +119,6 @@ static guint32 uid_of(const char *user) {
 
 /* What the daemon holds: open fds and threads. A request that was never
  * carried out must leave both where they were. */
-static guint count_entries(const char *dir) {
-        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-        guint n = 0;
-
-        g_assert_nonnull(d);
-        while (g_dir_read_name(d))
-                n++;
-        return n;
-}
-
 typedef struct Usage {
         guint fds, threads;
 } Usage;
@@ -140,7 +130,7 @@ static Usage daemon_usage(void) {
         g_assert_nonnull(pid);
         fd_dir = g_strdup_printf("/proc/%s/fd", pid);
         task_dir = g_strdup_printf("/proc/%s/task", pid);
-        return (Usage) { .fds = count_entries(fd_dir), .threads = count_entries(task_dir) };
+        return (Usage) { .fds = count_dir_entries(fd_dir), .threads = count_dir_entries(task_dir) };
 }
 
 /* Back to the baseline within a few seconds (the daemon may still be
@@ -408,14 +398,13 @@ int main(int argc, char **argv) {
         const char *daemon_path;
         int r;
 
-        if (geteuid() != 0) {
-                g_test_init(&argc, &argv, NULL);
-                g_error("the vm suite's guest program runs as root inside the guest (see vm-run)");
-        }
+        /* g_test_init() normally comes after polkit_env_enter(); these
+         * errors go to the TAP output before it. */
         daemon_path = g_getenv("NBDLINKD");
-        if (!daemon_path || !*daemon_path) {
+        if (geteuid() != 0 || !daemon_path || !*daemon_path) {
                 g_test_init(&argc, &argv, NULL);
-                g_error("NBDLINKD does not name the nbdlinkd to test");
+                guest_require_root();
+                daemon_path = guest_daemon_path();
         }
 
         polkit_env_enter(tmpdir);

@@ -106,11 +106,7 @@ static guint64 tls_stat(const char *name) {
 /* ---- the daemon over the bus -------------------------------------------- */
 
 static void daemon_start(void) {
-        const char *path = g_getenv("NBDLINKD");
-
-        if (!path || !*path)
-                g_error("NBDLINKD does not name the nbdlinkd to test");
-        daemon_proc = daemon_start_on_bus(bus, path);
+        daemon_proc = daemon_start_on_bus(bus, guest_daemon_path());
 }
 
 typedef struct AttachArgs {
@@ -466,19 +462,16 @@ static void print_figure(const Figure *f) {
 }
 
 int main(int argc, char **argv) {
-        g_autoptr(GError) error = NULL;
         int r;
 
         g_test_init(&argc, &argv, NULL);
-        if (geteuid() != 0)
-                g_error("the vm suite's guest program runs as root inside the guest (see vm-run)");
+        guest_require_root();
 
         /* The daemon cannot load modules; an administrator (or
          * modules-load.d) does, and then kTLS is offered. */
         run_ok((const char *const[]) { "modprobe", "tls", NULL });
 
-        bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
-        g_assert_no_error(error);
+        bus = guest_system_bus();
         pki = test_pki_new();
         server_start(&plain_server, CREDS_NONE);
         server_start(&x509_server, CREDS_X509);
