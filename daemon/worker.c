@@ -15,6 +15,7 @@
 
 #include "ktls.h"
 #include "nbd-protocol.h"
+#include "net.h"
 #include "relay.h"
 #include "tls.h"
 #include "worker-internal.h"
@@ -615,6 +616,21 @@ static void *attach_thread(void *userdata) {
         for (size_t i = 0; i < n_socks; i++)
                 w->live_socks[i] = -EBADF;
         pthread_mutex_unlock(&w->lock);
+
+        /* NBD_DO_IT returns the same whether the server hung up or fell
+         * silent until the kernel's I/O timeout shut the connection down;
+         * the TCP state tells them apart (not for the relay's socketpair,
+         * whose result below says what happened). */
+        bool server_silent = false;
+        for (size_t i = 0; i < n_socks; i++) {
+                int k = net_tcp_peer_ended(socks[i]);
+                if (k > 0) {
+                        server_silent = false;
+                        break;
+                }
+                if (k == 0)
+                        server_silent = true;
+        }
         for (size_t i = 0; i < n_socks; i++)
                 safe_close(socks[i]);
 
@@ -648,6 +664,14 @@ static void *attach_thread(void *userdata) {
                                      w->req.dev_index, host, export_name, relay_message) < 0)
                                 msg = NULL;
                         post(w, WORKER_EVENT_ENDED, relay_r == -ECONNABORTED ? relay_r : -ECONNRESET, msg);
+                        return NULL;
+                }
+                if (r >= 0 && server_silent) {
+                        if (asprintf(&msg, "device nbd%d: %s (export '%s') stopped answering; the kernel gave up after "
+                                     "its I/O timeout of %u s", w->req.dev_index, host, export_name,
+                                     w->req.options.timeout_sec) < 0)
+                                msg = NULL;
+                        post(w, WORKER_EVENT_ENDED, -ETIMEDOUT, msg);
                         return NULL;
                 }
                 if (asprintf(&msg, "device nbd%d: connection to %s (export '%s') ended%s%s",
