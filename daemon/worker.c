@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "connect-many.h"
 #include "ktls.h"
 #include "nbd-protocol.h"
 #include "relay.h"
@@ -368,6 +369,21 @@ static int tls_transports_result(TlsTransports *t, const char **ret_message) {
         return result;
 }
 
+static void publish_sock_cb(void *userdata, size_t slot, int fd) {
+        publish_sock(userdata, slot, fd);
+}
+
+/* The negotiated connections of an attach, until the kernel has them. */
+typedef struct Negotiated {
+        Handshake *hs;
+        size_t n;
+} Negotiated;
+
+static void negotiated_done(Negotiated *x) {
+        handshakes_done(x->hs, x->n);
+        free(x->hs);
+}
+
 typedef struct Watcher {
         Worker *worker;
         int stop;
@@ -401,8 +417,15 @@ static void *attach_thread(void *userdata) {
         const char *export_name = w->req.export_name ?: "";
         Watcher watcher = { .worker = w };
         pthread_t watcher_tid;
+        _cleanup_(negotiated_done) Negotiated hss = {};
+        int given[ATTACH_MAX_CONNECTIONS];
         KernelAttach ka;
         int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(given); i++)
+                given[i] = -EBADF;
+        /* The option 'socket' is the first connection. */
+        given[0] = TAKE_FD(w->req.options.socket_fd);
 
         if (w->req.host) {
                 r = nbd_address_parse(&addr, w->req.host, w->req.options.port, error, sizeof(error));
@@ -422,37 +445,40 @@ static void *attach_thread(void *userdata) {
 
         post(w, WORKER_EVENT_NEGOTIATING, 0, NULL);
 
+        /* All connections at once (connect-many.c); it also refuses more
+         * than one where the server does not allow it. */
+        hss.hs = calloc(w->req.options.connections, sizeof(Handshake));
+        if (!hss.hs) {
+                r = -ENOMEM;
+                (void) snprintf(error, sizeof(error), "connect: out of memory");
+                goto fail;
+        }
+        r = connect_many(&(ConnectManyParams) {
+                                .n = w->req.options.connections,
+                                .addr = &addr,
+                                .socks = given,
+                                .handshake = {
+                                        .goal = HANDSHAKE_GO,
+                                        .export_name = export_name,
+                                        .tls = w->req.options.tls,
+                                        .tls_config = &creds.config,
+                                },
+                                .deadline = deadline,
+                                .cancelled = &w->cancelled,
+                                .publish = publish_sock_cb,
+                                .userdata = w,
+                         }, hss.hs, error, sizeof(error));
+        if (r < 0)
+                goto fail;
+        hss.n = w->req.options.connections;
+        nbd_export_info_move(&w->info, &hss.hs[0].info);
+
         for (uint32_t i = 0; i < w->req.options.connections; i++) {
-                Handshake hs = {};
                 Conn *conn;
                 int fd;
 
-                r = open_connection(w, i, &addr, &creds.config, deadline, HANDSHAKE_GO, &hs, error, sizeof(error));
-                if (r < 0) {
-                        handshake_done(&hs);
-                        goto fail;
-                }
-
-                if (i == 0) {
-                        nbd_export_info_move(&w->info, &hs.info);
-                        if (w->req.options.connections > 1 && !(w->info.flags & NBD_FLAG_CAN_MULTI_CONN)) {
-                                handshake_done(&hs);
-                                r = -EINVAL;
-                                (void) snprintf(error, sizeof(error),
-                                                "the server does not allow %u connections (no NBD_FLAG_CAN_MULTI_CONN)",
-                                                w->req.options.connections);
-                                goto fail;
-                        }
-                } else if (hs.info.size != w->info.size || hs.info.flags != w->info.flags) {
-                        handshake_done(&hs);
-                        r = -EPROTO;
-                        (void) snprintf(error, sizeof(error),
-                                        "handshake: connection %u reports a different size or flags", i + 1);
-                        goto fail;
-                }
-
-                conn = handshake_take_conn(&hs);
-                handshake_done(&hs);
+                conn = handshake_take_conn(&hss.hs[i]);
+                handshake_done(&hss.hs[i]);
 
                 if (w->info.tls) {
                         TransportMode mode = TRANSPORT_MODE_NONE;
