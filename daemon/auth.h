@@ -20,3 +20,6 @@ int bus_sender_uid(sd_bus_message *m, uid_t *ret);
  * Negative: refused, with error set (NotAuthorized). Root is allowed
  * without asking; anyone else is refused until polkit is consulted. */
 int auth_check(sd_bus_message *m, const char *action, sd_bus_error *error);
+/* The same for a caller whose uid bus_sender_uid() gave already: each
+ * query of the sender is a round trip to the bus. */
+int auth_check_uid(sd_bus_message *m, uid_t uid, const char *action, sd_bus_error *error);

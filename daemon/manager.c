@@ -251,7 +251,7 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
                                              "option 'persist': the netlink attach path is not supported yet");
 
         /* authorize */
-        r = auth_check(msg, ACTION_ATTACH, error);
+        r = auth_check_uid(msg, uid, ACTION_ATTACH, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -372,7 +372,7 @@ static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r < 0)
                 return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
         d = manager_find_device(m, index);
-        r = auth_check(msg, d && d->owner_uid != uid ? ACTION_DETACH_OTHER : ACTION_DETACH, error);
+        r = auth_check_uid(msg, uid, d && d->owner_uid != uid ? ACTION_DETACH_OTHER : ACTION_DETACH, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -406,7 +406,7 @@ static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const c
         if (options.socket_fd >= 0 && *host)
                 return nbdlink_bus_error_set(error, -EINVAL, "pass either a host or the option 'socket', not both");
 
-        r = auth_check(msg, ACTION_LIST, error);
+        r = auth_check_uid(msg, uid, ACTION_LIST, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
