@@ -184,8 +184,9 @@ static void detach(sd_bus *bus, const char *dev) {
 }
 
 /* When each State of the device was announced, relative to the call: the
- * daemon's phases without tracing it. */
-static const char *const states[] = { "connecting", "negotiating", "attached" };
+ * daemon's phases without tracing it. ("connecting", the first, comes with
+ * the object itself, not as a change.) */
+static const char *const states[] = { "negotiating", "attached" };
 #define N_STATES (sizeof(states) / sizeof(states[0]))
 
 typedef struct Phases {
@@ -298,6 +299,48 @@ static int cmd_latency_cmd(int argc, char **argv) {
                 wait_stopped(dev);
         }
         print_stats("attach", t, runs);
+        return 0;
+}
+
+/* read4k RUNS DEV: the time of one 4 KiB O_DIRECT read (one round trip to
+ * the server through the kernel), at offsets no earlier read touched. */
+static int cmd_read4k(int argc, char **argv) {
+        static char buf[4096] __attribute__((aligned(4096)));
+        int runs = atoi(argv[0]);
+        double t[256];
+        int fd;
+
+        if (runs < 1 || runs > 256)
+                die("runs", EINVAL);
+        fd = open(argv[1], O_RDONLY | O_DIRECT | O_CLOEXEC);
+        if (fd < 0)
+                die(argv[1], errno);
+        for (int i = 0; i < runs; i++) {
+                double t0 = now_ms();
+
+                if (pread(fd, buf, sizeof(buf), (off_t) (i + 1) * 1024 * 1024) != (ssize_t) sizeof(buf))
+                        die("pread", errno);
+                t[i] = now_ms() - t0;
+        }
+        close(fd);
+        print_stats("read4k", t, runs);
+        return 0;
+}
+
+/* spawn RUNS ARGV...: how long running a command takes. */
+static int cmd_spawn(int argc, char **argv) {
+        int runs = atoi(argv[0]);
+        double t[256];
+
+        if (runs < 1 || runs > 256)
+                die("runs", EINVAL);
+        for (int i = 0; i < runs; i++) {
+                double t0 = now_ms();
+
+                (void) run_argv(argv + 1);
+                t[i] = now_ms() - t0;
+        }
+        print_stats("run", t, runs);
         return 0;
 }
 
@@ -422,6 +465,10 @@ int main(int argc, char **argv) {
                 return cmd_latency_bus(argc - 2, argv + 2);
         if (argc >= 6 && strcmp(argv[1], "latency-cmd") == 0)
                 return cmd_latency_cmd(argc - 2, argv + 2);
+        if (argc == 4 && strcmp(argv[1], "read4k") == 0)
+                return cmd_read4k(argc - 2, argv + 2);
+        if (argc >= 4 && strcmp(argv[1], "spawn") == 0)
+                return cmd_spawn(argc - 2, argv + 2);
         if (argc == 6 && strcmp(argv[1], "parallel") == 0)
                 return cmd_parallel(argc - 2, argv + 2);
         if (argc == 3 && strcmp(argv[1], "rss") == 0) {
@@ -431,6 +478,8 @@ int main(int argc, char **argv) {
         fprintf(stderr,
                 "usage: bench-tool latency-bus RUNS DEVICE HOST EXPORT CONNECTIONS\n"
                 "       bench-tool latency-cmd RUNS DEV ATTACH-COMMAND... -- DETACH-COMMAND...\n"
+                "       bench-tool read4k RUNS DEV\n"
+                "       bench-tool spawn RUNS COMMAND...\n"
                 "       bench-tool parallel N HOST EXPORT DAEMON-PID\n"
                 "       bench-tool rss PID\n");
         return 2;

@@ -76,14 +76,22 @@ names = [
 for k, label in names:
     m = num(k + ".attach_median_ms")
     lines.append(f"| {label} | {fmt(m)} | {fmt(num(k + '.attach_min_ms'))} | {fmt(num(k + '.attach_max_ms'))} | {fr(ratio(m, ref))} |")
+for k, label in (("floor.nbdlink-list", "for reference: `nbdlink list` (process start, bus connect, one call; no attach)"),
+                 ("floor.nbd-client-version", "for reference: `nbd-client -V` (process start only)")):
+    m = num(k + ".run_median_ms")
+    if m is not None:
+        lines.append(f"| {label} | {fmt(m)} | {fmt(num(k + '.run_min_ms'))} | {fmt(num(k + '.run_max_ms'))} | {fr(ratio(m, ref))} |")
 r_call = num("lat.nbdlink-call.reply_median_ms")
 if r_call is not None:
     lines.append("\nWhere an nbdlink attach spends its time (medians over the same runs, from the device's "
                  "`State` signals as the caller receives them; no tracing):\n")
     lines.append("| reached | ms after the call |")
     lines.append("|---|---:|")
-    for k, label in (("state_connecting", "device object exists, State=connecting (validated, authorized, /dev/nbdN opened, worker started)"),
-                     ("state_negotiating", "State=negotiating (worker running; connect and handshake begin)"),
+    rtt = num("rtt.nbdlink.read4k_median_ms")
+    if rtt is not None:
+        lines.append(f"\nOne 4 KiB O_DIRECT read through an attached device (one round trip to nbdkit) takes "
+                     f"{fmt(rtt)} ms (median; nbd-client's device: {fmt(num('rtt.nbd-client.read4k_median_ms'))} ms).\n")
+    for k, label in (("state_negotiating", "State=negotiating: call validated and authorized, /dev/nbdN opened, worker thread running; connect and handshake begin"),
                      ("state_attached", "State=attached (handshake, ioctls, NBD_DO_IT, device seen running, partition scan)"),
                      ("reply", "method reply received"),
                      ("attach", "block 0 read by the caller (O_DIRECT)")):
@@ -96,8 +104,8 @@ target("attach latency (`nbdlink attach` command) ≤ 0.5× nbd-client", fr(lat_
 
 # ---- throughput ---------------------------------------------------------------
 lines.append(f"\n### Throughput (fio, libaio, O_DIRECT; sequential: 1 MiB blocks, depth 8, {a.size} or 5 s, whichever ends first; random: 4 KiB reads, depth 16, 4 s; each figure the mean of two rounds run in the order nbdlink, nbd-client and then nbd-client, nbdlink)\n")
-lines.append("| transport | conns | nbdlink read MB/s | nbd-client read MB/s | ratio | nbdlink write MB/s | nbd-client write MB/s | ratio | nbdlink 4K IOPS | nbd-client 4K IOPS | ratio | nbdlink TLS path |")
-lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+lines.append("| transport | conns | nbdlink read MB/s | nbd-client read MB/s | ratio | nbdlink write MB/s | nbd-client write MB/s | ratio | nbdlink 4K IOPS | nbd-client 4K IOPS | ratio | nbdlink TLS path | guest CPU busy during reads, nbdlink / nbd-client |")
+lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
 for mode in ("plain", "tls"):
     for c in (1, 4):
         row = [mode, str(c)]
@@ -106,6 +114,8 @@ for mode in ("plain", "tls"):
             y = mean2(f"nbd-client.{mode}.c{c}.{kind}.{{r}}.{key}")
             row += [fmt(x), fmt(y), fr(ratio(x, y))]
         row.append(fig.get(f"nbdlink.{mode}.c{c}.transport", "") or ("none" if mode == "plain" else "?"))
+        row.append(f"{fmt(mean2(f'nbdlink.{mode}.c{c}.read.{{r}}.cpu_busy_pct'), ' %')} / "
+                   f"{fmt(mean2(f'nbd-client.{mode}.c{c}.read.{{r}}.cpu_busy_pct'), ' %')}")
         lines.append("| " + " | ".join(row) + " |")
     for kind in ("read", "write"):
         x1 = mean2(f"nbdlink.{mode}.c1.{kind}.{{r}}.mbps")
@@ -126,6 +136,11 @@ lines.append("|---|---:|")
 lines.append(f"| one attach (median, above) | {fmt(one)} ms |")
 lines.append(f"| 64 attaches at once: all replies | {fmt(num('par.parallel_replies_ms'))} ms |")
 lines.append(f"| 64 attaches at once: until block 0 of each read | {fmt(par)} ms ({fr(ratio(par, one))} one attach) |")
+npar = num("par.nbd-client_total_ms")
+if npar is not None:
+    nref = num("lat.nbd-client.attach_median_ms")
+    lines.append(f"| for comparison: 64 `nbd-client` processes at once, until block 0 of each read | {fmt(npar)} ms "
+                 f"({fr(ratio(npar, nref))} one nbd-client attach) |")
 idle = num("daemon.idle.rss_kib")
 before = num("par.rss_before_kib")
 before_st = num("par.rss_before_stacks_kib")
@@ -147,6 +162,23 @@ target("64 parallel attaches ≤ 3× one attach", fr(pr), "≤ 3.00×", None if 
 target("RSS idle ≤ 4 MiB", f"{fmt(idle)} KiB", "≤ 4096 KiB", None if idle is None else idle <= 4096)
 target("RSS per device beyond thread stacks ≤ 256 KiB", f"{fmt(per_dev)} KiB", "≤ 256 KiB",
        None if per_dev is None else per_dev <= 256)
+
+# What the idle daemon's resident pages are: the biggest mappings.
+try:
+    rss_by = {}
+    name = ""
+    with open(os.path.join(a.results, "smaps-idle")) as f:
+        for line in f:
+            m = re.match(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$", line)
+            if m:
+                name = os.path.basename(m.group(1).strip()) or "[anonymous]"
+            elif line.startswith("Rss:"):
+                rss_by[name] = rss_by.get(name, 0) + int(line.split()[1])
+    top = sorted(rss_by.items(), key=lambda kv: -kv[1])[:8]
+    lines.append("\nThe idle daemon's resident pages by mapping (from /proc/PID/smaps): " +
+                 ", ".join(f"{n} {v} KiB" for n, v in top) + ".")
+except OSError:
+    pass
 
 table = "\n".join(lines)
 tlines = ["| target | measured | goal | verdict |", "|---|---:|---:|---|"]
