@@ -82,15 +82,15 @@ for k, label in (("floor.nbdlink-list", "for reference: `nbdlink list` (process 
     if m is not None:
         lines.append(f"| {label} | {fmt(m)} | {fmt(num(k + '.run_min_ms'))} | {fmt(num(k + '.run_max_ms'))} | {fr(ratio(m, ref))} |")
 r_call = num("lat.nbdlink-call.reply_median_ms")
+rtt = num("rtt.nbdlink.read4k_median_ms")
+if rtt is not None:
+    lines.append(f"\nOne 4 KiB O_DIRECT read through an attached device (one round trip to nbdkit) takes "
+                 f"{fmt(rtt)} ms (median of {a.runs}; nbd-client's device: {fmt(num('rtt.nbd-client.read4k_median_ms'))} ms).")
 if r_call is not None:
     lines.append("\nWhere an nbdlink attach spends its time (medians over the same runs, from the device's "
                  "`State` signals as the caller receives them; no tracing):\n")
     lines.append("| reached | ms after the call |")
     lines.append("|---|---:|")
-    rtt = num("rtt.nbdlink.read4k_median_ms")
-    if rtt is not None:
-        lines.append(f"\nOne 4 KiB O_DIRECT read through an attached device (one round trip to nbdkit) takes "
-                     f"{fmt(rtt)} ms (median; nbd-client's device: {fmt(num('rtt.nbd-client.read4k_median_ms'))} ms).\n")
     for k, label in (("state_negotiating", "State=negotiating: call validated and authorized, /dev/nbdN opened, worker thread running; connect and handshake begin"),
                      ("state_attached", "State=attached (handshake, ioctls, NBD_DO_IT, device seen running, partition scan)"),
                      ("reply", "method reply received"),
