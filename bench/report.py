@@ -127,6 +127,31 @@ for mode in ("plain", "tls"):
         target(f"{mode} sequential {kind}, 4 connections ≥ 1.6× nbd-client's with 1", fr(r4), "≥ 1.60×",
                None if r4 is None else r4 >= 1.6)
 
+# ---- TLS paths against plaintext ---------------------------------------------------
+lines.append("\n### TLS paths, one connection, against plaintext (same run)\n")
+lines.append("| path | read MB/s | read vs plaintext | write MB/s | write vs plaintext | goal |")
+lines.append("|---|---:|---:|---:|---:|---|")
+plain_r = mean2("nbdlink.plain.c1.read.{r}.mbps")
+plain_w = mean2("nbdlink.plain.c1.write.{r}.mbps")
+paths = (("nbdlink, plaintext", "nbdlink.plain.c1", None, "—"),
+         ("nbdlink, relay (`--no-ktls`)", "nbdlink.relay.c1", 0.8, "≥ 0.80× plaintext, ahead of nbd-client TLS"),
+         ("nbdlink, kTLS", "nbdlink.tls.c1", 0.95, "≥ 0.95× plaintext, ahead of nbd-client TLS"),
+         ("nbd-client TLS (its GnuTLS proxy)", "nbd-client.tls.c1", None, "—"))
+ref_r = mean2("nbd-client.tls.c1.read.{r}.mbps")
+ref_w = mean2("nbd-client.tls.c1.write.{r}.mbps")
+for name, key, goal, goal_text in paths:
+    r = mean2(f"{key}.read.{{r}}.mbps")
+    w = mean2(f"{key}.write.{{r}}.mbps")
+    lines.append(f"| {name} | {fmt(r)} | {fr(ratio(r, plain_r))} | {fmt(w)} | {fr(ratio(w, plain_w))} | {goal_text} |")
+    if goal is not None:
+        for kind, x, p0, ref in (("read", r, plain_r, ref_r), ("write", w, plain_w, ref_w)):
+            rp = ratio(x, p0)
+            target(f"{name} sequential {kind} ≥ {goal:.2f}× plaintext", fr(rp), f"≥ {goal:.2f}×",
+                   None if rp is None else rp >= goal)
+            rn = ratio(x, ref)
+            target(f"{name} sequential {kind} ahead of nbd-client TLS", fr(rn), "> 1.00×",
+                   None if rn is None else rn > 1.0)
+
 # ---- 64 devices, memory -------------------------------------------------------
 one = num("lat.nbdlink-call.attach_median_ms")
 par = num("par.parallel_total_ms")
