@@ -20,7 +20,7 @@
  * the kernel is negotiated as TLS 1.2 with AES-GCM (KTLS_PRIORITY_*), and
  * anything else, TLS 1.3 included, takes the relay. A server that will
  * not negotiate that (TLS 1.3 only, no AES-GCM) is dialled again without
- * the restriction (open_connection() in worker.c) and relayed. */
+ * the restriction (connect_one() in connect-many.c) and relayed. */
 
 #include <errno.h>
 #include <fcntl.h>

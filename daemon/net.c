@@ -728,3 +728,29 @@ int net_connect_cancellable(const NbdAddress *a, usec_t deadline, int cancel_fd,
 int net_connect(const NbdAddress *a, usec_t deadline, int *ret_fd, char *error, size_t error_size) {
         return net_connect_cancellable(a, deadline, -EBADF, ret_fd, error, error_size);
 }
+
+int net_tcp_peer_ended(int fd) {
+        struct tcp_info info = {};
+        socklen_t len = sizeof(info);
+        int protocol = 0;
+        socklen_t plen = sizeof(protocol);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &plen) < 0)
+                return negative_errno();
+        if (protocol != IPPROTO_TCP)
+                return -EPROTOTYPE;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0)
+                return negative_errno();
+
+        switch (info.tcpi_state) {
+        case TCP_CLOSE_WAIT:    /* its FIN came, we have not closed yet */
+        case TCP_LAST_ACK:      /* its FIN came, then ours went */
+        case TCP_CLOSING:       /* both at once */
+        case TCP_CLOSE:         /* reset */
+                return 1;
+        default:
+                /* ESTABLISHED, or FIN_WAIT_1/2 after our own shutdown: the
+                 * server said nothing, it just stopped answering. */
+                return 0;
+        }
+}

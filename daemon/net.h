@@ -42,6 +42,12 @@ int net_connect(const NbdAddress *a, usec_t deadline, int *ret_fd, char *error, 
 int net_connect_cancellable(const NbdAddress *a, usec_t deadline, int cancel_fd,
                             int *ret_fd, char *error, size_t error_size);
 
+/* After the kernel stopped using a connection: 1 when the server ended it
+ * (its FIN or a reset arrived before we shut the socket down), 0 when it
+ * fell silent and our side ended it (the kernel's I/O timeout), -EPROTOTYPE
+ * for a socket that is not TCP, else negative errno. */
+int net_tcp_peer_ended(int fd);
+
 struct addrinfo;
 /* The connect half of net_connect() for addresses resolved already: starts
  * one attempt every 250 ms (sooner when one fails), alternating address

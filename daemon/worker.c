@@ -13,8 +13,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "connect-many.h"
 #include "ktls.h"
 #include "nbd-protocol.h"
+#include "net.h"
 #include "relay.h"
 #include "tls.h"
 #include "worker-internal.h"
@@ -246,67 +248,8 @@ static int tls_creds_load(TlsCreds *c, const WorkerRequest *req, const NbdAddres
 
 /* Connects and negotiates one connection; on success *ret_sock is a
  * blocking socket in the transmission phase, published in slot. */
-static int open_connection(Worker *w, size_t slot, const NbdAddress *addr, const TlsConfig *tls,
-                           usec_t deadline, HandshakeGoal goal, Handshake *hs,
-                           char *error, size_t error_size) {
-        _cleanup_(conn_freep) Conn *conn = NULL;
-        HandshakeOptions hopts;
-        TlsConfig without_ktls;
-        bool dialed = w->req.options.socket_fd < 0;
-        int fd = -EBADF, r;
-
-        if (!dialed)
-                fd = TAKE_FD(w->req.options.socket_fd);
-        else {
-                r = net_connect_cancellable(addr, deadline, w->cancel_fd, &fd, error, error_size);
-                if (r < 0)
-                        return r;
-        }
-
-        r = conn_new_fd(&conn, fd);
-        if (r < 0) {
-                safe_close(fd);
-                (void) snprintf(error, error_size, "connect: cannot set up connection: %s", strerror(-r));
-                return r;
-        }
-        conn_set_deadline(conn, deadline);
-        publish_sock(w, slot, conn_fd(conn));
-
-        if (is_cancelled(w)) {
-                publish_sock(w, slot, -EBADF);
-                return -ECANCELED;
-        }
-
-        hopts = (HandshakeOptions) {
-                .goal = goal,
-                .export_name = w->req.export_name ?: "",
-                .tls = w->req.options.tls,
-                .tls_config = tls,
-        };
-        handshake_init(hs, TAKE_PTR(conn), &hopts);
-        r = handshake_run(hs);
-        if (r < 0 && hs->tls_ktls_refused && dialed && !is_cancelled(w)) {
-                /* The session was restricted to TLS 1.2 with AES-GCM so
-                 * that the kernel could take it over, and the server would
-                 * not have that. Rather than fail an attach the relay can
-                 * carry, dial once more without the restriction; the
-                 * transport then picks the relay (ktls_new() says why). */
-                publish_sock(w, slot, -EBADF);
-                handshake_done(hs);
-                without_ktls = *tls;
-                without_ktls.ktls = false;
-                r = open_connection(w, slot, addr, &without_ktls, deadline, goal, hs, error, error_size);
-                /* Nothing reads it after the handshake; don't leave it
-                 * pointing into this frame. */
-                hs->options.tls_config = NULL;
-                return r;
-        }
-        if (r < 0) {
-                publish_sock(w, slot, -EBADF);
-                (void) snprintf(error, error_size, "%s", hs->error);
-                return is_cancelled(w) ? -ECANCELED : r;
-        }
-        return 0;
+static void publish_sock_cb(void *userdata, size_t slot, int fd) {
+        publish_sock(userdata, slot, fd);
 }
 
 int worker_prepare(Worker *w, NbdAddress *addr, TlsCreds *creds, char *error, size_t error_size) {
@@ -373,42 +316,53 @@ void tls_transports_leave(TlsTransports *t) {
 
 int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, TlsTransports *transports,
                     usec_t deadline, int *socks, size_t *n_socks, char *error, size_t error_size) {
+        /* On the heap: a Handshake carries an 8 KiB message buffer, and
+         * this thread's stack stays resident while the device lives. */
+        _cleanup_free_ Handshake *hs = NULL;
+        int given[ATTACH_MAX_CONNECTIONS];
+        uint32_t n = w->req.options.connections;
         int r;
+
+        hs = calloc(n, sizeof(Handshake));
+        if (!hs) {
+                (void) snprintf(error, error_size, "connect: out of memory");
+                return -ENOMEM;
+        }
 
         /* A reconnect asks again: the last attempt's answer goes. */
         nbd_export_info_done(&w->info);
 
-        for (uint32_t i = 0; i < w->req.options.connections; i++) {
-                Handshake hs = {};
-                Conn *conn;
+        for (size_t i = 0; i < ELEMENTSOF(given); i++)
+                given[i] = -EBADF;
+        /* The option 'socket' is the first connection (an attach only: a
+         * reconnect has it no more). */
+        given[0] = TAKE_FD(w->req.options.socket_fd);
+
+        /* All connections at once (connect-many.c); it also refuses more
+         * than one where the server does not allow it. */
+        r = connect_many(&(ConnectManyParams) {
+                                .n = n,
+                                .addr = addr,
+                                .socks = given,
+                                .handshake = {
+                                        .goal = HANDSHAKE_GO,
+                                        .export_name = w->req.export_name ?: "",
+                                        .tls = w->req.options.tls,
+                                        .tls_config = tls,
+                                },
+                                .deadline = deadline,
+                                .cancelled = &w->cancelled,
+                                .cancel_fd = &w->cancel_fd,
+                                .publish = publish_sock_cb,
+                                .userdata = w,
+                         }, hs, error, error_size);
+        if (r < 0)
+                return r;
+        nbd_export_info_move(&w->info, &hs[0].info);
+
+        for (uint32_t i = 0; i < n; i++) {
+                Conn *conn = handshake_take_conn(&hs[i]);
                 int fd;
-
-                r = open_connection(w, i, addr, tls, deadline, HANDSHAKE_GO, &hs, error, error_size);
-                if (r < 0) {
-                        handshake_done(&hs);
-                        return r;
-                }
-
-                if (i == 0) {
-                        nbd_export_info_move(&w->info, &hs.info);
-                        if (w->req.options.connections > 1 && !(w->info.flags & NBD_FLAG_CAN_MULTI_CONN)) {
-                                handshake_done(&hs);
-                                r = -EINVAL;
-                                (void) snprintf(error, error_size,
-                                                "the server does not allow %u connections (no NBD_FLAG_CAN_MULTI_CONN)",
-                                                w->req.options.connections);
-                                return r;
-                        }
-                } else if (hs.info.size != w->info.size || hs.info.flags != w->info.flags) {
-                        handshake_done(&hs);
-                        r = -EPROTO;
-                        (void) snprintf(error, error_size,
-                                        "handshake: connection %u reports a different size or flags", i + 1);
-                        return r;
-                }
-
-                conn = handshake_take_conn(&hs);
-                handshake_done(&hs);
 
                 if (w->info.tls) {
                         TransportMode mode = TRANSPORT_MODE_NONE;
@@ -420,7 +374,7 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, Tls
                                                        !w->req.persist.enabled, &mode, &fd, error, error_size) : -EIO;
                         if (r < 0) {
                                 publish_sock(w, i, -EBADF);
-                                return r;
+                                goto fail;
                         }
                         /* TLSMode says "ktls" only when every connection is. */
                         if (i == 0 || mode == TRANSPORT_MODE_RELAY)
@@ -438,7 +392,7 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, Tls
                         publish_sock(w, i, -EBADF);
                         conn_free(conn);
                         (void) snprintf(error, error_size, "connect: cannot keep socket: %s", strerror(-r));
-                        return r;
+                        goto fail;
                 }
                 publish_sock(w, i, fd);
                 conn_free(conn);
@@ -446,8 +400,16 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, Tls
                 (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
                 socks[(*n_socks)++] = fd;
         }
-
+        handshakes_done(hs, n);
         return 0;
+
+fail:
+        /* The connections not handed on yet; the caller releases socks. */
+        for (uint32_t i = 0; i < n; i++)
+                if (hs[i].conn)
+                        publish_sock(w, i, -EBADF);
+        handshakes_done(hs, n);
+        return r;
 }
 
 static void *query_thread(void *userdata) {
@@ -465,11 +427,23 @@ static void *query_thread(void *userdata) {
                 return NULL;
         }
 
-        r = open_connection(w, 0, &addr, &creds.config, deadline,
-                            w->req.kind == WORKER_LIST ? HANDSHAKE_LIST : HANDSHAKE_INFO,
-                            &hs, error, sizeof(error));
+        r = connect_many(&(ConnectManyParams) {
+                                .n = 1,
+                                .addr = &addr,
+                                .socks = &w->req.options.socket_fd,
+                                .handshake = {
+                                        .goal = w->req.kind == WORKER_LIST ? HANDSHAKE_LIST : HANDSHAKE_INFO,
+                                        .export_name = w->req.export_name ?: "",
+                                        .tls = w->req.options.tls,
+                                        .tls_config = &creds.config,
+                                },
+                                .deadline = deadline,
+                                .cancelled = &w->cancelled,
+                                .cancel_fd = &w->cancel_fd,
+                                .publish = publish_sock_cb,
+                                .userdata = w,
+                         }, &hs, error, sizeof(error));
         if (r < 0) {
-                handshake_done(&hs);
                 post_failure(w, r, "%s", r == -ECANCELED ? "cancelled" : error);
                 return NULL;
         }
@@ -615,6 +589,21 @@ static void *attach_thread(void *userdata) {
         for (size_t i = 0; i < n_socks; i++)
                 w->live_socks[i] = -EBADF;
         pthread_mutex_unlock(&w->lock);
+
+        /* NBD_DO_IT returns the same whether the server hung up or fell
+         * silent until the kernel's I/O timeout shut the connection down;
+         * the TCP state tells them apart (not for the relay's socketpair,
+         * whose result below says what happened). */
+        bool server_silent = false;
+        for (size_t i = 0; i < n_socks; i++) {
+                int k = net_tcp_peer_ended(socks[i]);
+                if (k > 0) {
+                        server_silent = false;
+                        break;
+                }
+                if (k == 0)
+                        server_silent = true;
+        }
         for (size_t i = 0; i < n_socks; i++)
                 safe_close(socks[i]);
 
@@ -648,6 +637,14 @@ static void *attach_thread(void *userdata) {
                                      w->req.dev_index, host, export_name, relay_message) < 0)
                                 msg = NULL;
                         post(w, WORKER_EVENT_ENDED, relay_r == -ECONNABORTED ? relay_r : -ECONNRESET, msg);
+                        return NULL;
+                }
+                if (r >= 0 && server_silent) {
+                        if (asprintf(&msg, "device nbd%d: %s (export '%s') stopped answering; the kernel gave up after "
+                                     "its I/O timeout of %u s", w->req.dev_index, host, export_name,
+                                     w->req.options.timeout_sec) < 0)
+                                msg = NULL;
+                        post(w, WORKER_EVENT_ENDED, -ETIMEDOUT, msg);
                         return NULL;
                 }
                 if (asprintf(&msg, "device nbd%d: connection to %s (export '%s') ended%s%s",

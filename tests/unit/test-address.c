@@ -582,6 +582,77 @@ static void test_connect_unix(void) {
         g_free(dir);
 }
 
+/* A connected loopback pair: *client and *server. */
+static void tcp_pair(int *client, int *server) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        g_assert_cmpint(l, >=, 0);
+        g_assert_cmpint(bind(l, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
+        g_assert_cmpint(listen(l, 1), ==, 0);
+        g_assert_cmpint(getsockname(l, (struct sockaddr *) &sa, &len), ==, 0);
+        *client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        g_assert_cmpint(connect(*client, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
+        *server = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+        g_assert_cmpint(*server, >=, 0);
+        close(l);
+}
+
+/* Waits until the FIN or reset sent from the other end has arrived. */
+static void wait_hangup(int fd) {
+        struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+
+        g_assert_cmpint(poll(&p, 1, 5000), ==, 1);
+}
+
+static void test_peer_ended_server_closed(void) {
+        int c, s;
+
+        tcp_pair(&c, &s);
+        g_assert_cmpint(net_tcp_peer_ended(c), ==, 0);
+        close(s);
+        wait_hangup(c);
+        g_assert_cmpint(net_tcp_peer_ended(c), ==, 1);
+        /* What the kernel does when it sees the hang-up: shut down ours. */
+        g_assert_cmpint(shutdown(c, SHUT_RDWR), ==, 0);
+        g_assert_cmpint(net_tcp_peer_ended(c), ==, 1);
+        close(c);
+}
+
+static void test_peer_ended_server_reset(void) {
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+        int c, s;
+
+        tcp_pair(&c, &s);
+        g_assert_cmpint(setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), ==, 0);
+        close(s);
+        wait_hangup(c);
+        g_assert_cmpint(net_tcp_peer_ended(c), ==, 1);
+        close(c);
+}
+
+static void test_peer_ended_we_gave_up(void) {
+        int c, s;
+
+        /* The server is alive but says nothing; a timeout shuts ours down. */
+        tcp_pair(&c, &s);
+        g_assert_cmpint(shutdown(c, SHUT_RDWR), ==, 0);
+        g_assert_cmpint(net_tcp_peer_ended(c), ==, 0);
+        close(s);
+        close(c);
+}
+
+static void test_peer_ended_not_tcp(void) {
+        int sv[2];
+
+        g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+        g_assert_cmpint(net_tcp_peer_ended(sv[0]), ==, -EPROTOTYPE);
+        close(sv[0]);
+        close(sv[1]);
+        g_assert_cmpint(net_tcp_peer_ended(-1), ==, -EBADF);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -598,6 +669,10 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/net/connect/happy-eyeballs", test_connect_happy_eyeballs);
         g_test_add_func("/net/connect/all-refused", test_connect_all_refused);
         g_test_add_func("/net/connect/unix", test_connect_unix);
+        g_test_add_func("/net/peer-ended/server-closed", test_peer_ended_server_closed);
+        g_test_add_func("/net/peer-ended/server-reset", test_peer_ended_server_reset);
+        g_test_add_func("/net/peer-ended/we-gave-up", test_peer_ended_we_gave_up);
+        g_test_add_func("/net/peer-ended/not-tcp", test_peer_ended_not_tcp);
 
         return g_test_run();
 }

@@ -273,6 +273,65 @@ static void test_nbdlink_two_devices(void) {
         child_kill(&other.proc);
 }
 
+/* Four connections, negotiated at once, all handed to the kernel: the data
+ * goes through whichever the kernel picks and must come back intact. */
+static void test_nbdlink_four_connections(void) {
+        g_autofree char *dev = NULL, *object = NULL, *wrote = NULL, *read = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) conns = NULL;
+        GVariantBuilder b;
+
+        g_assert_true(daemon_ready());
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", "connections", g_variant_new_uint32(4));
+        dev = attach("", &main_server, EXPORT, g_variant_builder_end(&b), &object, &error);
+        g_assert_no_error(error);
+        conns = g_dbus_connection_call_sync(bus, BUS_NAME, object, "org.freedesktop.DBus.Properties", "Get",
+                                            g_variant_new("(ss)", DEVICE_IFACE, "Connections"),
+                                            G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+        g_assert_no_error(error);
+        {
+                g_autoptr(GVariant) v = NULL;
+                g_variant_get(conns, "(v)", &v);
+                g_assert_cmpuint(g_variant_get_uint32(v), ==, 4);
+        }
+        wrote = write_random(dev, 8 * MiB);
+        read = read_direct(dev, 8 * MiB, NULL);
+        g_assert_cmpstr(read, ==, wrote);
+        detach_ok(dev);
+}
+
+/* A server without NBD_FLAG_CAN_MULTI_CONN gets one connection only. */
+static void test_nbdlink_multi_conn_refused(void) {
+        Server single = { 0 };
+        g_autofree char *port = NULL, *dev = NULL;
+        g_autoptr(GError) error = NULL;
+        GVariantBuilder b;
+        double deadline;
+
+        g_assert_true(daemon_ready());
+        single.port = free_port();
+        port = g_strdup_printf("%u", single.port);
+        const char *argv[] = {
+                "nbdkit", "--foreground", "--exit-with-parent", "--ipaddr", "127.0.0.1", "--port", port,
+                "--filter=multi-conn", "--filter=exportname", "memory", "16M",
+                "multi-conn-mode=disable", "exportname=" EXPORT, "exportname-strict=true", NULL
+        };
+        single.proc = spawn(G_SUBPROCESS_FLAGS_NONE, argv);
+        deadline = now_ms() + 20000;
+        while (!port_open(single.port)) {
+                g_assert_cmpfloat(now_ms(), <, deadline);
+                g_usleep(10 * 1000);
+        }
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", "connections", g_variant_new_uint32(2));
+        dev = attach("", &single, EXPORT, g_variant_builder_end(&b), NULL, &error);
+        g_assert_null(dev);
+        assert_bus_error(error, ERROR_PREFIX "InvalidArgument", "NBD_FLAG_CAN_MULTI_CONN");
+        stop(&single.proc);
+}
+
 static void test_nbdlink_export_not_found(void) {
         g_autoptr(GError) error = NULL;
         g_autofree char *dev = NULL;
@@ -538,6 +597,8 @@ int main(int argc, char **argv) {
         g_test_add_func("/vm/nbdlink/roundtrip", test_nbdlink_roundtrip);
         g_test_add_func("/vm/nbdlink/read-only", test_nbdlink_read_only);
         g_test_add_func("/vm/nbdlink/two-devices", test_nbdlink_two_devices);
+        g_test_add_func("/vm/nbdlink/four-connections", test_nbdlink_four_connections);
+        g_test_add_func("/vm/nbdlink/multi-conn-refused", test_nbdlink_multi_conn_refused);
         g_test_add_func("/vm/nbdlink/export-not-found", test_nbdlink_export_not_found);
         g_test_add_func("/vm/nbdlink/device-busy", test_nbdlink_device_busy);
         g_test_add_func("/vm/nbdlink/caller-leaves", test_nbdlink_caller_leaves);

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* connect_many(): one thread per connection of a device, all under one
+ * deadline. A failing connection shuts down the sockets of its siblings so
+ * that they stop at once instead of running into the deadline. */
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "connect-many.h"
+#include "nbd-protocol.h"
+#include "util/macro.h"
+
+typedef struct Shared {
+        const ConnectManyParams *p;
+        pthread_mutex_t lock;
+        int live[CONNECT_MANY_MAX];
+        bool failed;
+        int error_code;
+        char *error;
+        size_t error_size;
+} Shared;
+
+typedef struct Slot {
+        Shared *shared;
+        size_t index;
+        int sock;                       /* given by the caller, or -EBADF */
+        Handshake *hs;
+        TlsConfig without_ktls;         /* for the second dial, see connect_one() */
+        pthread_t thread;
+        bool thread_started;
+} Slot;
+
+static bool cancelled(const Shared *sh) {
+        return sh->p->cancelled && __atomic_load_n(sh->p->cancelled, __ATOMIC_ACQUIRE);
+}
+
+/* Must be called with fd ≥ 0 once the socket exists and with -EBADF before
+ * it is closed: siblings that fail shut down what is live here. */
+static void set_live(Shared *sh, size_t i, int fd) {
+        pthread_mutex_lock(&sh->lock);
+        sh->live[i] = fd;
+        if (sh->p->publish)
+                sh->p->publish(sh->p->userdata, i, fd);
+        /* A sibling failed before this socket existed: it must not block. */
+        if (fd >= 0 && sh->failed)
+                (void) shutdown(fd, SHUT_RDWR);
+        pthread_mutex_unlock(&sh->lock);
+}
+
+static void fail(Shared *sh, int r, const char *message) {
+        pthread_mutex_lock(&sh->lock);
+        if (!sh->failed) {
+                sh->failed = true;
+                sh->error_code = r;
+                (void) snprintf(sh->error, sh->error_size, "%s", message);
+                for (size_t i = 0; i < sh->p->n; i++)
+                        if (sh->live[i] >= 0)
+                                (void) shutdown(sh->live[i], SHUT_RDWR);
+        }
+        pthread_mutex_unlock(&sh->lock);
+}
+
+static bool stopped(Shared *sh) {
+        bool b;
+
+        pthread_mutex_lock(&sh->lock);
+        b = sh->failed;
+        pthread_mutex_unlock(&sh->lock);
+        return b || cancelled(sh);
+}
+
+/* Connects (unless the caller gave a socket) and negotiates with `options`;
+ * returns the handshake's result. */
+static int dial_and_negotiate(Slot *s, int fd, const HandshakeOptions *options, char *message, size_t size) {
+        Shared *sh = s->shared;
+        const ConnectManyParams *p = sh->p;
+        _cleanup_(conn_freep) Conn *conn = NULL;
+        int r;
+
+        if (fd < 0) {
+                if (!p->addr || (!p->addr->host && !p->addr->unix_path)) {
+                        (void) snprintf(message, size, "connect: a given socket is one connection; no address for the others");
+                        return -EINVAL;
+                }
+                r = net_connect_cancellable(p->addr, p->deadline, p->cancel_fd ? *p->cancel_fd : -EBADF,
+                                            &fd, message, size);
+                if (r < 0)
+                        return r;
+        }
+
+        r = conn_new_fd(&conn, fd);
+        if (r < 0) {
+                safe_close(fd);
+                (void) snprintf(message, size, "connect: cannot set up connection: %s", strerror(-r));
+                return r;
+        }
+        conn_set_deadline(conn, p->deadline);
+        set_live(sh, s->index, conn_fd(conn));
+
+        handshake_init(s->hs, TAKE_PTR(conn), options);
+        r = handshake_run(s->hs);
+        if (r < 0)
+                (void) snprintf(message, size, "%s", s->hs->error);
+        return r;
+}
+
+static void *connect_one(void *userdata) {
+        Slot *s = userdata;
+        Shared *sh = s->shared;
+        const ConnectManyParams *p = sh->p;
+        char message[HANDSHAKE_ERROR_MAX] = "";
+        HandshakeOptions relaxed;
+        bool dialed = s->sock < 0;
+        int r;
+
+        if (stopped(sh)) {
+                s->sock = safe_close(s->sock);
+                return NULL;
+        }
+
+        r = dial_and_negotiate(s, TAKE_FD(s->sock), &p->handshake, message, sizeof(message));
+        if (r < 0 && s->hs->tls_ktls_refused && dialed && !stopped(sh)) {
+                /* The session was held to TLS 1.2 with AES-GCM so that the
+                 * kernel could take it over, and the server would not have
+                 * that (TLS 1.3 only, say). Rather than fail an attach the
+                 * relay can carry, dial once more without the restriction;
+                 * the transport then picks the relay (ktls_new() says why). */
+                set_live(sh, s->index, -EBADF);
+                handshake_done(s->hs);
+                s->without_ktls = *p->handshake.tls_config;
+                s->without_ktls.ktls = false;
+                relaxed = p->handshake;
+                relaxed.tls_config = &s->without_ktls;
+                r = dial_and_negotiate(s, -EBADF, &relaxed, message, sizeof(message));
+                /* Nothing reads it after the handshake; the slot goes away
+                 * with connect_many()'s frame. */
+                s->hs->options.tls_config = NULL;
+        }
+        if (r < 0)
+                fail(sh, r, message);
+        return NULL;
+}
+
+void handshakes_done(Handshake *hs, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                handshake_done(&hs[i]);
+}
+
+int connect_many(const ConnectManyParams *p, Handshake *hs, char *error, size_t error_size) {
+        Shared sh = {
+                .p = p,
+                .error = error,
+                .error_size = error_size,
+        };
+        Slot slots[CONNECT_MANY_MAX];
+        int r = 0;
+
+        if (p->n < 1 || p->n > CONNECT_MANY_MAX) {
+                (void) snprintf(error, error_size, "connect: %zu connections asked, 1 to %u allowed",
+                                p->n, CONNECT_MANY_MAX);
+                return -EINVAL;
+        }
+
+        pthread_mutex_init(&sh.lock, NULL);
+        for (size_t i = 0; i < p->n; i++) {
+                sh.live[i] = -EBADF;
+                hs[i] = (Handshake) {};
+                slots[i] = (Slot) {
+                        .shared = &sh,
+                        .index = i,
+                        .sock = p->socks ? TAKE_FD(p->socks[i]) : -EBADF,
+                        .hs = &hs[i],
+                };
+        }
+
+        if (p->n == 1)
+                /* Nothing to overlap: no thread. */
+                (void) connect_one(&slots[0]);
+        else {
+                sigset_t all, old;
+
+                /* The threads only do socket I/O; signals are for whoever
+                 * owns the process. */
+                sigfillset(&all);
+                pthread_sigmask(SIG_BLOCK, &all, &old);
+                for (size_t i = 0; i < p->n; i++) {
+                        int k = pthread_create(&slots[i].thread, NULL, connect_one, &slots[i]);
+                        if (k != 0) {
+                                char message[128];
+
+                                (void) snprintf(message, sizeof(message), "connect: cannot start thread: %s",
+                                                strerror(k));
+                                fail(&sh, -k, message);
+                                break;
+                        }
+                        slots[i].thread_started = true;
+                }
+                pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+                for (size_t i = 0; i < p->n; i++)
+                        if (slots[i].thread_started)
+                                (void) pthread_join(slots[i].thread, NULL);
+                        else
+                                /* Never started: its socket is still ours. */
+                                slots[i].sock = safe_close(slots[i].sock);
+        }
+
+        if (sh.failed)
+                r = sh.error_code;
+        else if (cancelled(&sh)) {
+                r = -ECANCELED;
+                (void) snprintf(error, error_size, "cancelled");
+        } else if (p->n > 1 && !(hs[0].info.flags & NBD_FLAG_CAN_MULTI_CONN)) {
+                r = -EINVAL;
+                (void) snprintf(error, error_size,
+                                "the server does not allow %zu connections (no NBD_FLAG_CAN_MULTI_CONN): "
+                                "more than one connection could see stale data",
+                                p->n);
+        } else
+                for (size_t i = 1; i < p->n; i++)
+                        if (hs[i].info.size != hs[0].info.size || hs[i].info.flags != hs[0].info.flags) {
+                                r = -EPROTO;
+                                (void) snprintf(error, error_size,
+                                                "handshake: connection %zu reports a different size or flags", i + 1);
+                                break;
+                        }
+
+        if (r < 0) {
+                if (cancelled(&sh)) {
+                        r = -ECANCELED;
+                        (void) snprintf(error, error_size, "cancelled");
+                }
+                for (size_t i = 0; i < p->n; i++)
+                        if (sh.live[i] >= 0)
+                                set_live(&sh, i, -EBADF);
+                handshakes_done(hs, p->n);
+        }
+        pthread_mutex_destroy(&sh.lock);
+        return r;
+}
