@@ -11,7 +11,6 @@
 #include "scenarios.h"
 #include "util/time-util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -31,42 +30,10 @@ static sd_bus *bus;
 static int psk_fd = -1;
 static int base_fds, base_threads;
 
-static int count_entries(const char *what) {
-        g_autofree char *path = g_strdup_printf("/proc/%d/%s", (int) fx.daemon_pid, what);
-        DIR *d = opendir(path);
-        struct dirent *de;
-        int n = 0;
-
-        g_assert_nonnull(d);
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n;
-}
-
-static int daemon_fds(void) {
-        return count_entries("fd");
-}
-
-static int daemon_threads(void) {
-        return count_entries("task");
-}
-
 /* Workers report before they are joined, and the reply can overtake the
  * close of the connection: give the daemon a moment to settle. */
 static void wait_for_baseline(int *ret_fds, int *ret_threads) {
-        int fds = 0, threads = 0;
-
-        for (int i = 0; i < 200; i++) {
-                fds = daemon_fds();
-                threads = daemon_threads();
-                if (fds == base_fds && threads == base_threads)
-                        break;
-                g_usleep(10 * 1000);
-        }
-        *ret_fds = fds;
-        *ret_threads = threads;
+        (void) daemon_wait_counts(base_fds, base_threads, 2000, ret_fds, ret_threads);
 }
 
 static bool is_clean_text(const char *s) {
@@ -275,18 +242,6 @@ static void warm_up(void) {
         g_test_message("daemon baseline: %d fds, %d threads", base_fds, base_threads);
 }
 
-/* Last: the daemon that took all that exits cleanly on SIGTERM (under
- * ASan, its leak check is part of that exit status). */
-static void test_sigterm(void) {
-        int status;
-
-        g_assert_cmpint(kill(fx.daemon_pid, SIGTERM), ==, 0);
-        status = wait_exit(fx.daemon_pid, 10000);
-        fx.daemon_pid = 0;
-        g_assert_true(WIFEXITED(status));
-        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
-}
-
 int main(int argc, char *argv[]) {
         g_autofree CaseGoal *cgs = NULL;
         size_t n = 0;
@@ -311,8 +266,10 @@ int main(int argc, char *argv[]) {
                 }
 
         g_assert_cmpint(nbdlink_bus_error_register(), ==, 0);
-        /* A suite of its own, created last, so that it runs last. */
-        g_test_add_func("/daemon-exit/sigterm", test_sigterm);
+        /* A suite of its own, created last, so that it runs last: the
+         * daemon that took all that exits cleanly on SIGTERM (under ASan,
+         * its leak check is part of that exit status). */
+        g_test_add_func("/daemon-exit/sigterm", test_daemon_sigterm_exits_0);
 
         psk_fd = write_psk_file();
         start_all();

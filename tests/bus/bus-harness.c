@@ -164,6 +164,53 @@ int wait_exit(GPid pid, int timeout_ms) {
         return -1;
 }
 
+static int count_entries(const char *what) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/%s", (int) fx.daemon_pid, what);
+        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+        int n = 0;
+
+        g_assert_nonnull(dir);
+        while (g_dir_read_name(dir))
+                n++;
+        return n;
+}
+
+int daemon_fds(void) {
+        return count_entries("fd");
+}
+
+int daemon_threads(void) {
+        return count_entries("task");
+}
+
+bool daemon_wait_counts(int fds, int threads, int within_ms, int *ret_fds, int *ret_threads) {
+        int now_fds = 0, now_threads = 0;
+
+        for (int i = 0; i <= within_ms / 10; i++) {
+                if (i > 0)
+                        g_usleep(10 * 1000);
+                now_fds = daemon_fds();
+                now_threads = daemon_threads();
+                if (now_fds == fds && now_threads == threads)
+                        break;
+        }
+        if (ret_fds)
+                *ret_fds = now_fds;
+        if (ret_threads)
+                *ret_threads = now_threads;
+        return now_fds == fds && now_threads == threads;
+}
+
+void test_daemon_sigterm_exits_0(void) {
+        int status;
+
+        g_assert_cmpint(kill(fx.daemon_pid, SIGTERM), ==, 0);
+        status = wait_exit(fx.daemon_pid, 10000);
+        fx.daemon_pid = 0;
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+}
+
 void stop_all(void) {
         if (fx.daemon_pid > 0) {
                 kill(fx.daemon_pid, SIGKILL);

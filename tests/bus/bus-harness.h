@@ -37,6 +37,17 @@ void stop_all(void);
 /* The exit status of pid, or -1 after SIGKILL when it did not exit in time. */
 int wait_exit(GPid pid, int timeout_ms);
 
+/* How many descriptors and threads nbdlinkd has now (/proc/PID/fd, task). */
+int daemon_fds(void);
+int daemon_threads(void);
+/* Waits up to within_ms (a worker thread exits a moment after its answer)
+ * for nbdlinkd's descriptors and threads to be back at fds and threads;
+ * returns whether they were, and the last counts seen. */
+bool daemon_wait_counts(int fds, int threads, int within_ms, int *ret_fds, int *ret_threads);
+/* A test case, the last of a program: SIGTERM, and nbdlinkd must exit 0
+ * within 10 s (under ASan its leak check is part of that status). */
+void test_daemon_sigterm_exits_0(void);
+
 bool name_has_owner(GDBusConnection *c, const char *name);
 GDBusConnection *gdbus_connect(void);
 sd_bus *sd_connect(void);

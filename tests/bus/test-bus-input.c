@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sched.h>
@@ -74,20 +73,6 @@ typedef struct Case {
 #define E_NODEV "NoSuchDevice"
 
 /* ---- helpers --------------------------------------------------------------- */
-
-static int daemon_fds(void) {
-        g_autofree char *path = g_strdup_printf("/proc/%d/fd", (int) fx.daemon_pid);
-        DIR *d = opendir(path);
-        struct dirent *de;
-        int n = 0;
-
-        g_assert_nonnull(d);
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n;
-}
 
 static int make_fd(FdKind kind) {
         int fd = -1, sv[2];
@@ -470,18 +455,6 @@ static bool enter_fake_namespace(void) {
         return true;
 }
 
-/* Last: the daemon that took all that exits cleanly on SIGTERM (under
- * ASan, its leak check is part of that exit status). */
-static void test_sigterm(void) {
-        int status;
-
-        g_assert_cmpint(kill(fx.daemon_pid, SIGTERM), ==, 0);
-        status = wait_exit(fx.daemon_pid, 10000);
-        fx.daemon_pid = 0;
-        g_assert_true(WIFEXITED(status));
-        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
-}
-
 int main(int argc, char *argv[]) {
         g_autofree char *link = NULL;
         GError *error = NULL;
@@ -510,8 +483,10 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/bus-input/hosts-and-exports", test_hosts_and_exports);
         g_test_add_func("/bus-input/options", test_options);
 
-        /* A suite of its own, created last, so that it runs last. */
-        g_test_add_func("/daemon-exit/sigterm", test_sigterm);
+        /* A suite of its own, created last, so that it runs last: the
+         * daemon that took all that exits cleanly on SIGTERM (under ASan,
+         * its leak check is part of that exit status). */
+        g_test_add_func("/daemon-exit/sigterm", test_daemon_sigterm_exits_0);
 
         start_listener();
         start_all();

@@ -5,7 +5,6 @@
  * call must be answered, correctly, and afterwards the daemon must be back
  * to the descriptors and threads it had before. */
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -187,31 +186,14 @@ static int run_client(int id, int start_fd, const char *host) {
 
 /* ---- in the test process ------------------------------------------------- */
 
-static unsigned count_entries(pid_t pid, const char *what) {
-        g_autofree char *path = g_strdup_printf("/proc/%d/%s", (int) pid, what);
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        unsigned n = 0;
-
-        g_assert_nonnull(dir);
-        while (g_dir_read_name(dir))
-                n++;
-        return n;
-}
-
 /* Waits (a worker thread exits a moment after its answer) until the
  * daemon's descriptors and threads are back to the baseline. */
-static void assert_back_to(unsigned fds, unsigned threads) {
-        unsigned now_fds = 0, now_threads = 0;
+static void assert_back_to(int fds, int threads) {
+        int now_fds, now_threads;
 
-        for (int i = 0; i < 500; i++) {
-                now_fds = count_entries(fx.daemon_pid, "fd");
-                now_threads = count_entries(fx.daemon_pid, "task");
-                if (now_fds == fds && now_threads == threads)
-                        return;
-                g_usleep(10000);
-        }
-        g_error("daemon has %u descriptors and %u threads, had %u and %u before", now_fds, now_threads, fds,
-                threads);
+        if (!daemon_wait_counts(fds, threads, 5000, &now_fds, &now_threads))
+                g_error("daemon has %d descriptors and %d threads, had %d and %d before", now_fds, now_threads,
+                        fds, threads);
 }
 
 static pid_t spawn_client(int id, int start_fd, int start_wfd, const char *host) {
@@ -228,23 +210,23 @@ static pid_t spawn_client(int id, int start_fd, int start_wfd, const char *host)
 
 static void test_concurrent_queries(void) {
         g_autofree char *host = g_strdup_printf("127.0.0.1:%u", nbdkit->port);
-        unsigned fds, threads, max_threads;
+        int fds, threads, max_threads;
         pid_t pids[N_CLIENTS];
         int start[2], warmup_fd, failed = 0;
         usec_t t0;
 
         /* Ten calls first: whatever the daemon sets up once (GnuTLS, sd-bus
          * state for a new peer) is then part of the baseline. */
-        threads = count_entries(fx.daemon_pid, "task");
+        threads = daemon_threads();
         warmup_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         g_assert_cmpint(warmup_fd, >=, 0);
         g_assert_cmpint(run_client(-1, warmup_fd, host), ==, 0);
         close(warmup_fd);
-        for (int i = 0; i < 500 && count_entries(fx.daemon_pid, "task") != threads; i++)
+        for (int i = 0; i < 500 && daemon_threads() != threads; i++)
                 g_usleep(10000);
-        g_assert_cmpuint(count_entries(fx.daemon_pid, "task"), ==, threads);
-        fds = count_entries(fx.daemon_pid, "fd");
-        g_test_message("baseline: %u descriptors, %u threads", fds, threads);
+        g_assert_cmpint(daemon_threads(), ==, threads);
+        fds = daemon_fds();
+        g_test_message("baseline: %d descriptors, %d threads", fds, threads);
 
         g_assert_cmpint(pipe2(start, O_CLOEXEC), ==, 0);
         for (int i = 0; i < N_CLIENTS; i++)
@@ -269,29 +251,17 @@ static void test_concurrent_queries(void) {
                         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                                 failed++;
                 }
-                max_threads = MAX(max_threads, count_entries(fx.daemon_pid, "task"));
+                max_threads = MAX(max_threads, daemon_threads());
                 g_usleep(5000);
         }
-        g_test_message("%d clients x %d calls answered in %.1f s; the daemon ran up to %u threads",
+        g_test_message("%d clients x %d calls answered in %.1f s; the daemon ran up to %d threads",
                        N_CLIENTS, CALLS_PER_CLIENT,
                        (double) (now_usec(CLOCK_MONOTONIC) - t0) / USEC_PER_SEC, max_threads);
         g_assert_cmpint(failed, ==, 0);
         /* The calls did overlap in the daemon (a query is a thread). */
-        g_assert_cmpuint(max_threads, >, threads + 1);
+        g_assert_cmpint(max_threads, >, threads + 1);
 
         assert_back_to(fds, threads);
-}
-
-/* Last: the daemon exits cleanly, which under ASan means that none of
- * the 210 queries leaked memory. */
-static void test_sigterm(void) {
-        int status;
-
-        g_assert_cmpint(kill(fx.daemon_pid, SIGTERM), ==, 0);
-        status = wait_exit(fx.daemon_pid, 10000);
-        fx.daemon_pid = 0;
-        g_assert_true(WIFEXITED(status));
-        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
 }
 
 int main(int argc, char *argv[]) {
@@ -299,7 +269,9 @@ int main(int argc, char *argv[]) {
 
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/concurrency/200-queries", test_concurrent_queries);
-        g_test_add_func("/concurrency/sigterm", test_sigterm);
+        /* Last: the daemon exits cleanly, which under ASan means that none of
+         * the 210 queries leaked memory. */
+        g_test_add_func("/concurrency/sigterm", test_daemon_sigterm_exits_0);
 
         start_all();
         /* delay-open holds each Probe in the server for a moment, so that

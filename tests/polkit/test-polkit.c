@@ -101,124 +101,97 @@ static void test_policy_loaded(void) {
         g_assert_nonnull(strstr(list, "implicit active:   yes\n"));
 }
 
-/* Root never waits for polkit, so it works even without polkitd. */
-static void test_root_without_polkitd(gconstpointer mode) {
-        Stats before;
-        g_autofree char *out = NULL;
+/* One call of an authorization case and what it must answer: "OK", or an
+ * error starting with `answer` whose message mentions `mentions`. */
+typedef struct AuthorizeCall {
+        const char *user;               /* NULL: root */
+        gboolean interactive;
+        const char *action;
+        const char *export;
+        const char *answer;
+        const char *mentions;
+} AuthorizeCall;
 
-        polkit_env_set_polkitd(FALSE);
-        before = get_stats();
-        out = authorize(mode, NULL, FALSE, "org.nbdlink.NBD1.attach", "disk0");
-        g_assert_cmpstr(out, ==, "OK");
-        assert_stats_delta(before, 1, 0, 0);
-}
+typedef struct AuthorizeCase {
+        const char *name;
+        gboolean polkitd;
+        AuthorizeCall calls[2];         /* the second is used when it has an action */
+        guint32 performed, refused;     /* what the service counts */
+} AuthorizeCase;
 
-/* No polkitd: the bus cannot start one, and that is a refusal. */
-static void test_polkitd_not_running(gconstpointer mode) {
-        Stats before;
-        g_autofree char *out = NULL;
-
-        polkit_env_set_polkitd(FALSE);
-        before = get_stats();
-        out = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.attach", "disk0");
-        g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
-        g_assert_nonnull(strstr(out, "uid 64201 is not allowed to attach network block devices "
-                                     "(polkit action org.nbdlink.NBD1.attach): polkit is not running"));
-        assert_stats_delta(before, 0, 1, 0);
-}
-
-static void test_rule_allows(gconstpointer mode) {
-        Stats before;
-        g_autofree char *out = NULL;
-
-        polkit_env_set_polkitd(TRUE);
-        before = get_stats();
-        out = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.attach", "disk0");
-        g_assert_cmpstr(out, ==, "OK");
-        assert_stats_delta(before, 1, 0, 0);
-}
-
-/* The rule refuses one export by name: the details reach polkit. */
-static void test_rule_sees_details(gconstpointer mode) {
-        Stats before;
-        g_autofree char *out = NULL;
-
-        polkit_env_set_polkitd(TRUE);
-        before = get_stats();
-        out = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.attach", "denied-export");
-        g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
-        assert_stats_delta(before, 0, 1, 0);
-}
-
-static void test_rule_denies(gconstpointer mode) {
-        Stats before;
-        g_autofree char *out = NULL, *out_interactive = NULL;
-
-        polkit_env_set_polkitd(TRUE);
-        before = get_stats();
-        out = authorize(mode, "nbdlink-denied", FALSE, "org.nbdlink.NBD1.attach", "disk0");
-        g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
-        g_assert_nonnull(strstr(out, "uid 64204 is not allowed to attach network block devices "
-                                     "(polkit action org.nbdlink.NBD1.attach): polkit said no"));
+static const AuthorizeCase authorize_cases[] = {
+        /* Root never waits for polkit, so it works even without polkitd. */
+        { "root/without-polkitd", FALSE,
+          { { NULL, FALSE, "org.nbdlink.NBD1.attach", "disk0", "OK" } }, 1, 0 },
+        /* No polkitd: the bus cannot start one, and that is a refusal. */
+        { "polkitd-not-running", FALSE,
+          { { "nbdlink-member", FALSE, "org.nbdlink.NBD1.attach", "disk0", ERR_NOT_AUTHORIZED,
+              "uid 64201 is not allowed to attach network block devices "
+              "(polkit action org.nbdlink.NBD1.attach): polkit is not running" } }, 0, 1 },
+        { "rule/allows", TRUE,
+          { { "nbdlink-member", FALSE, "org.nbdlink.NBD1.attach", "disk0", "OK" } }, 1, 0 },
+        /* The rule refuses one export by name: the details reach polkit. */
+        { "rule/sees-details", TRUE,
+          { { "nbdlink-member", FALSE, "org.nbdlink.NBD1.attach", "denied-export", ERR_NOT_AUTHORIZED } }, 0, 1 },
         /* A plain no stays a no when interaction is allowed. */
-        out_interactive = authorize(mode, "nbdlink-denied", TRUE, "org.nbdlink.NBD1.attach", "disk0");
-        g_assert_true(g_str_has_prefix(out_interactive, ERR_NOT_AUTHORIZED));
-        assert_stats_delta(before, 0, 2, 0);
+        { "rule/denies", TRUE,
+          { { "nbdlink-denied", FALSE, "org.nbdlink.NBD1.attach", "disk0", ERR_NOT_AUTHORIZED,
+              "uid 64204 is not allowed to attach network block devices "
+              "(polkit action org.nbdlink.NBD1.attach): polkit said no" },
+            { "nbdlink-denied", TRUE, "org.nbdlink.NBD1.attach", "disk0", ERR_NOT_AUTHORIZED } }, 0, 2 },
+        /* No rule for nbdlink-outsider and no session: the policy's
+         * allow_any applies. */
+        { "default/list-allowed", TRUE,
+          { { "nbdlink-outsider", FALSE, "org.nbdlink.NBD1.list", "", "OK" } }, 1, 0 },
+        /* auth_admin without the interaction flag: the caller is told that
+         * it could succeed by allowing interaction, as systemd's services
+         * do. */
+        { "default/interactive-required", TRUE,
+          { { "nbdlink-outsider", FALSE, "org.nbdlink.NBD1.attach", "disk0", ERR_INTERACTIVE,
+              "uid 64202 must authenticate to attach network block devices "
+              "(polkit action org.nbdlink.NBD1.attach)" },
+            { "nbdlink-outsider", FALSE, "org.nbdlink.NBD1.detach-other", "disk0", ERR_INTERACTIVE } }, 0, 2 },
+        /* Interaction allowed, but no authentication agent to ask: refused,
+         * not "interactive authorization required" again. */
+        { "default/interactive-without-agent", TRUE,
+          { { "nbdlink-outsider", TRUE, "org.nbdlink.NBD1.attach", "disk0", ERR_NOT_AUTHORIZED } }, 0, 1 },
+        /* polkit answers with an error (the action is not registered):
+         * refused. */
+        { "polkit-error", TRUE,
+          { { "nbdlink-member", FALSE, "org.nbdlink.NBD1.no-such-action", "disk0", ERR_NOT_AUTHORIZED,
+              "polkit failed: Action org.nbdlink.NBD1.no-such-action is not registered" } }, 0, 1 },
+};
+
+/* "OK" exactly, or the expected error with the expected words. */
+static void assert_answer(const char *out, const char *answer, const char *mentions) {
+        if (g_str_equal(answer, "OK"))
+                g_assert_cmpstr(out, ==, "OK");
+        else if (!g_str_has_prefix(out, answer))
+                g_error("answer '%s' does not start with '%s'", out, answer);
+        if (mentions && !strstr(out, mentions))
+                g_error("answer '%s' does not mention '%s'", out, mentions);
 }
 
-/* No rule for nbdlink-outsider and no session: the policy's allow_any applies. */
-static void test_default_list_allowed(gconstpointer mode) {
+typedef struct AuthorizeRun {
+        const char *mode;
+        const AuthorizeCase *c;
+} AuthorizeRun;
+
+static void test_authorize_case(gconstpointer data) {
+        const AuthorizeRun *run = data;
+        const AuthorizeCase *c = run->c;
         Stats before;
-        g_autofree char *out = NULL;
 
-        polkit_env_set_polkitd(TRUE);
+        polkit_env_set_polkitd(c->polkitd);
         before = get_stats();
-        out = authorize(mode, "nbdlink-outsider", FALSE, "org.nbdlink.NBD1.list", "");
-        g_assert_cmpstr(out, ==, "OK");
-        assert_stats_delta(before, 1, 0, 0);
-}
+        for (size_t i = 0; i < G_N_ELEMENTS(c->calls) && c->calls[i].action; i++) {
+                const AuthorizeCall *call = &c->calls[i];
+                g_autofree char *out = authorize(run->mode, call->user, call->interactive, call->action,
+                                                 call->export);
 
-/* auth_admin without the interaction flag: the caller is told that it could
- * succeed by allowing interaction, as systemd's services do. */
-static void test_default_interactive_required(gconstpointer mode) {
-        Stats before;
-        g_autofree char *attach = NULL, *other = NULL;
-
-        polkit_env_set_polkitd(TRUE);
-        before = get_stats();
-        attach = authorize(mode, "nbdlink-outsider", FALSE, "org.nbdlink.NBD1.attach", "disk0");
-        g_assert_true(g_str_has_prefix(attach, ERR_INTERACTIVE));
-        g_assert_nonnull(strstr(attach, "uid 64202 must authenticate to attach network block devices "
-                                        "(polkit action org.nbdlink.NBD1.attach)"));
-        other = authorize(mode, "nbdlink-outsider", FALSE, "org.nbdlink.NBD1.detach-other", "disk0");
-        g_assert_true(g_str_has_prefix(other, ERR_INTERACTIVE));
-        assert_stats_delta(before, 0, 2, 0);
-}
-
-/* Interaction allowed, but no authentication agent to ask: refused, not
- * "interactive authorization required" again. */
-static void test_default_interactive_without_agent(gconstpointer mode) {
-        Stats before;
-        g_autofree char *out = NULL;
-
-        polkit_env_set_polkitd(TRUE);
-        before = get_stats();
-        out = authorize(mode, "nbdlink-outsider", TRUE, "org.nbdlink.NBD1.attach", "disk0");
-        g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
-        assert_stats_delta(before, 0, 1, 0);
-}
-
-/* polkit answers with an error (the action is not registered): refused. */
-static void test_polkit_error(gconstpointer mode) {
-        Stats before;
-        g_autofree char *out = NULL;
-
-        polkit_env_set_polkitd(TRUE);
-        before = get_stats();
-        out = authorize(mode, "nbdlink-member", FALSE, "org.nbdlink.NBD1.no-such-action", "disk0");
-        g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
-        g_assert_nonnull(strstr(out, "polkit failed: Action org.nbdlink.NBD1.no-such-action is not registered"));
-        assert_stats_delta(before, 0, 1, 0);
+                assert_answer(out, call->answer, call->mentions);
+        }
+        assert_stats_delta(before, c->performed, c->refused, 0);
 }
 
 /* The caller leaves while polkit thinks (the rule for nbdlink-slow sleeps 1.5 s,
@@ -277,59 +250,40 @@ static char *nbdlinkd_attach(const char *user, gboolean interactive, const char 
         return polkit_env_run_client(user, interactive, -1, call);
 }
 
-static void test_nbdlinkd_root_without_polkitd(void) {
+/* Attach as `user`; this host has no nbd module, so NoSuchDevice means
+ * authorized. */
+typedef struct NbdlinkdCase {
+        const char *name;
+        gboolean polkitd;
+        const char *user;               /* NULL: root */
+        gboolean interactive;
+        const char *export;
+        const char *answer;
+        const char *mentions;
+} NbdlinkdCase;
+
+static const NbdlinkdCase nbdlinkd_cases[] = {
+        { "root-without-polkitd", FALSE, NULL, FALSE, "disk0", ERR_NO_SUCH_DEVICE },
+        { "polkitd-not-running", FALSE, "nbdlink-member", FALSE, "disk0", ERR_NOT_AUTHORIZED,
+          "uid 64201 is not allowed to attach network block devices "
+          "(polkit action org.nbdlink.NBD1.attach): polkit is not running" },
+        { "rule-allows", TRUE, "nbdlink-member", FALSE, "disk0", ERR_NO_SUCH_DEVICE, "/dev/nbd0" },
+        /* The rule refuses one export by name: nbdlinkd passes the details. */
+        { "rule-sees-details", TRUE, "nbdlink-member", FALSE, "denied-export", ERR_NOT_AUTHORIZED },
+        { "rule-denies", TRUE, "nbdlink-denied", TRUE, "disk0", ERR_NOT_AUTHORIZED,
+          "uid 64204 is not allowed to attach network block devices "
+          "(polkit action org.nbdlink.NBD1.attach): polkit said no" },
+        { "interactive-required", TRUE, "nbdlink-outsider", FALSE, "disk0", ERR_INTERACTIVE,
+          "uid 64202 must authenticate to attach network block devices" },
+};
+
+static void test_nbdlinkd_case(gconstpointer data) {
+        const NbdlinkdCase *c = data;
         g_autofree char *out = NULL;
 
-        polkit_env_set_polkitd(FALSE);
-        out = nbdlinkd_attach(NULL, FALSE, "disk0");
-        g_assert_true(g_str_has_prefix(out, ERR_NO_SUCH_DEVICE));
-}
-
-static void test_nbdlinkd_polkitd_not_running(void) {
-        g_autofree char *out = NULL;
-
-        polkit_env_set_polkitd(FALSE);
-        out = nbdlinkd_attach("nbdlink-member", FALSE, "disk0");
-        g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
-        g_assert_nonnull(strstr(out, "uid 64201 is not allowed to attach network block devices "
-                                     "(polkit action org.nbdlink.NBD1.attach): polkit is not running"));
-}
-
-static void test_nbdlinkd_rule_allows(void) {
-        g_autofree char *out = NULL;
-
-        polkit_env_set_polkitd(TRUE);
-        out = nbdlinkd_attach("nbdlink-member", FALSE, "disk0");
-        g_assert_true(g_str_has_prefix(out, ERR_NO_SUCH_DEVICE));
-        g_assert_nonnull(strstr(out, "/dev/nbd0"));
-}
-
-/* The rule refuses one export by name: nbdlinkd passes the details. */
-static void test_nbdlinkd_rule_sees_details(void) {
-        g_autofree char *out = NULL;
-
-        polkit_env_set_polkitd(TRUE);
-        out = nbdlinkd_attach("nbdlink-member", FALSE, "denied-export");
-        g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
-}
-
-static void test_nbdlinkd_rule_denies(void) {
-        g_autofree char *out = NULL;
-
-        polkit_env_set_polkitd(TRUE);
-        out = nbdlinkd_attach("nbdlink-denied", TRUE, "disk0");
-        g_assert_true(g_str_has_prefix(out, ERR_NOT_AUTHORIZED));
-        g_assert_nonnull(strstr(out, "uid 64204 is not allowed to attach network block devices "
-                                     "(polkit action org.nbdlink.NBD1.attach): polkit said no"));
-}
-
-static void test_nbdlinkd_interactive_required(void) {
-        g_autofree char *out = NULL;
-
-        polkit_env_set_polkitd(TRUE);
-        out = nbdlinkd_attach("nbdlink-outsider", FALSE, "disk0");
-        g_assert_true(g_str_has_prefix(out, ERR_INTERACTIVE));
-        g_assert_nonnull(strstr(out, "uid 64202 must authenticate to attach network block devices"));
+        polkit_env_set_polkitd(c->polkitd);
+        out = nbdlinkd_attach(c->user, c->interactive, c->export);
+        assert_answer(out, c->answer, c->mentions);
 }
 
 /* A listening socket on loopback: nbdlinkd's ListExports connects to it only
@@ -592,12 +546,11 @@ int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/polkit/policy/valid", test_policy_valid);
         g_test_add_func("/polkit/policy/loaded", test_policy_loaded);
-        g_test_add_func("/polkit/nbdlinkd/root-without-polkitd", test_nbdlinkd_root_without_polkitd);
-        g_test_add_func("/polkit/nbdlinkd/polkitd-not-running", test_nbdlinkd_polkitd_not_running);
-        g_test_add_func("/polkit/nbdlinkd/rule-allows", test_nbdlinkd_rule_allows);
-        g_test_add_func("/polkit/nbdlinkd/rule-sees-details", test_nbdlinkd_rule_sees_details);
-        g_test_add_func("/polkit/nbdlinkd/rule-denies", test_nbdlinkd_rule_denies);
-        g_test_add_func("/polkit/nbdlinkd/interactive-required", test_nbdlinkd_interactive_required);
+        for (size_t i = 0; i < G_N_ELEMENTS(nbdlinkd_cases); i++) {
+                g_autofree char *path = g_strdup_printf("/polkit/nbdlinkd/%s", nbdlinkd_cases[i].name);
+
+                g_test_add_data_func(path, nbdlinkd_cases + i, test_nbdlinkd_case);
+        }
         g_test_add_func("/polkit/nbdlinkd/caller-leaves", test_nbdlinkd_caller_leaves);
         g_test_add_func("/polkit/nbdlinkd/detach-own", test_nbdlinkd_detach_own);
         g_test_add_func("/polkit/nbdlinkd/list-and-probe", test_nbdlinkd_list);
@@ -605,24 +558,23 @@ int main(int argc, char **argv) {
         g_test_add_func("/polkit/nbdlinkd/agent-sees-details", test_nbdlinkd_agent_sees_details);
         g_test_add_func("/polkit/nbdlinkd/pending-check-serves-others", test_nbdlinkd_pending_check_serves_others);
         for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
+                static AuthorizeRun runs[G_N_ELEMENTS(modes)][G_N_ELEMENTS(authorize_cases)];
                 static const struct {
                         const char *name;
                         GTestDataFunc func;
                 } cases[] = {
-                        { "root/without-polkitd",              test_root_without_polkitd },
-                        { "polkitd-not-running",               test_polkitd_not_running },
-                        { "rule/allows",                       test_rule_allows },
-                        { "rule/sees-details",                 test_rule_sees_details },
-                        { "rule/denies",                       test_rule_denies },
-                        { "default/list-allowed",              test_default_list_allowed },
-                        { "default/interactive-required",      test_default_interactive_required },
-                        { "default/interactive-without-agent", test_default_interactive_without_agent },
-                        { "polkit-error",                      test_polkit_error },
                         { "caller-leaves",                     test_caller_leaves },
                         { "caller-leaves-interactive",         test_caller_leaves_interactive },
                         { "detach-other",                      test_detach_other },
                 };
 
+                for (size_t j = 0; j < G_N_ELEMENTS(authorize_cases); j++) {
+                        g_autofree char *path = g_strdup_printf("/polkit/%s/%s", modes[i],
+                                                                authorize_cases[j].name);
+
+                        runs[i][j] = (AuthorizeRun) { modes[i], authorize_cases + j };
+                        g_test_add_data_func(path, &runs[i][j], test_authorize_case);
+                }
                 for (size_t j = 0; j < G_N_ELEMENTS(cases); j++) {
                         g_autofree char *path = g_strdup_printf("/polkit/%s/%s", modes[i], cases[j].name);
 

@@ -25,17 +25,17 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
+#include "guest-util.h"
 #include "servers.h"
 #include "tls-certs.h"
 
 #define NOBODY 65534
-#define MiB (1024u * 1024u)
 #define EXPORT "disk"
 #define DISK_BYTES (64u * MiB)
 #define ERROR_NAME(n) "(org.nbdlink.NBD1.Error." n ")\n"
 
 static const char *nbdlink_path, *example_path, *daemon_path;
-static GPid daemon_pid;
+static GSubprocess *daemon_proc;
 static TestServer *plain;       /* nbdkit memory 64M, export "disk" only */
 /* Made in-process: every program started in the guest costs about a
  * second of emulated CPU. */
@@ -55,10 +55,6 @@ typedef struct Result {
 static void result_clear(Result *r) {
         g_clear_pointer(&r->out, g_free);
         g_clear_pointer(&r->err, g_free);
-}
-
-static double now_ms(void) {
-        return g_get_monotonic_time() / 1000.0;
 }
 
 /* Children die with the test; the CLI's stdin is /dev/null so it never
@@ -116,21 +112,6 @@ static void assert_failed(const Result *r, const char *prefix, const char *suffi
 
 static char *uri(const TestServer *s, const char *scheme, const char *export_name) {
         return g_strdup_printf("%s://127.0.0.1:%u/%s", scheme, s->port, export_name);
-}
-
-static gboolean device_running(const char *dev) {
-        g_autofree char *pid = g_strdup_printf("/sys/block/%s/pid", dev + strlen("/dev/"));
-        return g_file_test(pid, G_FILE_TEST_EXISTS);
-}
-
-static void wait_device_stopped(const char *dev) {
-        double deadline = now_ms() + 30000;
-
-        while (device_running(dev)) {
-                if (now_ms() > deadline)
-                        g_error("%s still has a pid in sysfs", dev);
-                g_usleep(10 * 1000);
-        }
 }
 
 /* nbdlink attach ...: one line, the device node; the device runs. */
@@ -263,13 +244,6 @@ static void print_for_the_record(const char *title, const char *text) {
 
 /* ---- data through the device ----------------------------------------- */
 
-static void *alloc_aligned(size_t size) {
-        void *p = NULL;
-
-        g_assert_cmpint(posix_memalign(&p, 4096, size), ==, 0);
-        return p;
-}
-
 /* Writes n bytes of a pattern at offset with O_DIRECT, reads them back. */
 static void data_roundtrip_n(const char *dev, off_t offset, uint8_t seed, size_t n) {
         g_autofree uint8_t *out = alloc_aligned(n), *in = alloc_aligned(n);
@@ -376,35 +350,12 @@ static void monitor_stop(Monitor *m) {
 
 /* ---- the daemon and the credentials ---------------------------------- */
 
-static gboolean name_has_owner(GDBusConnection *bus) {
-        g_autoptr(GVariant) r = g_dbus_connection_call_sync(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                                             "org.freedesktop.DBus", "NameHasOwner",
-                                                             g_variant_new("(s)", "org.nbdlink.NBD1"),
-                                                             G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE, -1,
-                                                             NULL, NULL);
-        gboolean owned = FALSE;
-
-        if (r)
-                g_variant_get(r, "(b)", &owned);
-        return owned;
-}
-
 static void daemon_start(void) {
-        const char *argv[] = { daemon_path, NULL };
         g_autoptr(GDBusConnection) bus = NULL;
         g_autoptr(GError) error = NULL;
-        double deadline = now_ms() + 30000;
 
-        bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
-        g_assert_no_error(error);
-        g_assert_true(g_spawn_async(NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, cli_child_setup,
-                                    GINT_TO_POINTER(FALSE), &daemon_pid, &error));
-        g_assert_no_error(error);
-        while (!name_has_owner(bus)) {
-                if (now_ms() > deadline)
-                        g_error("nbdlinkd did not take its name within 30 s");
-                g_usleep(10 * 1000);
-        }
+        bus = guest_system_bus();
+        daemon_proc = daemon_start_on_bus(bus, daemon_path);
 }
 
 static char *write_pem(const char *dir, const char *name, char *pem) {
@@ -863,8 +814,7 @@ int main(int argc, char **argv) {
 
         g_test_init(&argc, &argv, NULL);
 
-        if (geteuid() != 0)
-                g_error("the vm suite's guest program runs as root inside the guest (see vm-run)");
+        guest_require_root();
         daemon_path = g_getenv("NBDLINKD");
         nbdlink_path = g_getenv("NBDLINK");
         example_path = g_getenv("NBD_FILE_MANAGER");
@@ -897,9 +847,10 @@ int main(int argc, char **argv) {
         g_free(pki.server_dir);
         g_free(pki.ca_cert);
         g_free(pki.other_ca_cert);
-        if (daemon_pid > 0) {
-                kill(daemon_pid, SIGTERM);
-                waitpid(daemon_pid, NULL, 0);
+        if (daemon_proc) {
+                g_subprocess_send_signal(daemon_proc, SIGTERM);
+                (void) g_subprocess_wait(daemon_proc, NULL, NULL);
+                g_clear_object(&daemon_proc);
         }
         return r;
 }

@@ -23,15 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUS_NAME      "org.nbdlink.NBD1"
-#define MANAGER_PATH  "/org/nbdlink/NBD1"
-#define MANAGER_IFACE "org.nbdlink.NBD1.Manager"
-#define DEVICE_IFACE  "org.nbdlink.NBD1.Device"
-#define ERROR_PREFIX  "org.nbdlink.NBD1.Error."
+#include "guest-util.h"
+
 #define EXPORT        "disk"
 
 #define KiB 1024u
-#define MiB (1024u * 1024u)
 
 /* The disk behind every fault case: a known pattern synced first, then a
  * writer working through the rest while the fault happens. */
@@ -60,112 +56,6 @@ static const char *daemon_path;
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static double now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
-static void child_setup(gpointer data) {
-        /* Servers and the daemon must not outlive a crashed test. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static GSubprocess *spawn(GSubprocessFlags flags, const char *const *argv) {
-        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(flags);
-        g_autoptr(GError) error = NULL;
-        GSubprocess *p;
-
-        g_subprocess_launcher_set_child_setup(l, child_setup, NULL, NULL);
-        p = g_subprocess_launcher_spawnv(l, argv, &error);
-        g_assert_no_error(error);
-        return p;
-}
-
-/* Runs a command to completion and fails the test unless it succeeds. */
-static void run(const char *const *argv) {
-        g_autoptr(GSubprocess) p = spawn(G_SUBPROCESS_FLAGS_STDERR_PIPE, argv);
-        g_autoptr(GError) error = NULL;
-        g_autofree char *cmd = g_strjoinv(" ", (char **) argv);
-        g_autofree char *err = NULL;
-
-        g_subprocess_communicate_utf8(p, NULL, NULL, NULL, &err, &error);
-        g_assert_no_error(error);
-        if (!g_subprocess_get_successful(p))
-                g_error("%s failed (status %d): %s", cmd, g_subprocess_get_status(p), err ? err : "");
-}
-
-static void stop(GSubprocess **p) {
-        if (!*p)
-                return;
-        g_subprocess_send_signal(*p, SIGKILL);
-        g_subprocess_wait(*p, NULL, NULL);
-        g_clear_object(p);
-}
-
-static guint16 free_port(void) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        g_assert_cmpint(fd, >=, 0);
-        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &len), ==, 0);
-        close(fd);
-        return ntohs(sa.sin_port);
-}
-
-static gboolean port_open(const char *addr, guint16 port) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        gboolean ok;
-
-        g_assert_cmpint(inet_pton(AF_INET, addr, &sa.sin_addr), ==, 1);
-        ok = connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0;
-        close(fd);
-        return ok;
-}
-
-static void *alloc_aligned(size_t size) {
-        void *p = NULL;
-
-        g_assert_cmpint(posix_memalign(&p, 4096, size), ==, 0);
-        return p;
-}
-
-/* Deterministic bytes for (seed, index): what was written can be
- * regenerated for the comparison instead of being kept. */
-static void fill_pattern(uint8_t *buf, size_t len, uint64_t seed, uint64_t index) {
-        uint64_t x = (seed ^ (index * UINT64_C(0x9E3779B97F4A7C15))) | 1;
-
-        for (size_t i = 0; i + 8 <= len; i += 8) {
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                uint64_t v = x * UINT64_C(0x2545F4914F6CDD1D);
-                memcpy(buf + i, &v, 8);
-        }
-}
-
-static const char *dev_name(const char *dev) {
-        return g_str_has_prefix(dev, "/dev/") ? dev + 5 : dev;
-}
-
-static gboolean device_running(const char *name) {
-        g_autofree char *pid = g_strdup_printf("/sys/block/%s/pid", name);
-
-        return g_file_test(pid, G_FILE_TEST_EXISTS);
-}
-
-static guint64 device_size(const char *name) {
-        g_autofree char *path = g_strdup_printf("/sys/block/%s/size", name);
-        g_autofree char *text = NULL;
-
-        g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-        return g_ascii_strtoull(text, NULL, 10);
-}
-
 /* The kernel's side of "cleaned up": no receiving task, no size. */
 static void wait_device_clean(const char *name, double within_ms) {
         double deadline = now_ms() + within_ms;
@@ -190,7 +80,6 @@ typedef struct {
  * inside the fault namespace when netns is set. */
 static void server_start(Server *s, const char *addr, gboolean netns, const char *file) {
         g_autofree char *port = NULL, *file_arg = NULL;
-        double deadline;
         GPtrArray *argv = g_ptr_array_new();
 
         s->addr = addr;
@@ -218,15 +107,8 @@ static void server_start(Server *s, const char *addr, gboolean netns, const char
                 g_ptr_array_add(argv, (char *) "64M");
         }
         g_ptr_array_add(argv, NULL);
-        s->proc = spawn(G_SUBPROCESS_FLAGS_NONE, (const char *const *) argv->pdata);
+        s->proc = nbdkit_start_listening((const char *const *) argv->pdata, addr, s->port, 20000);
         g_ptr_array_free(argv, TRUE);
-
-        deadline = now_ms() + 20000;
-        while (!port_open(addr, s->port)) {
-                if (now_ms() > deadline)
-                        g_error("nbdkit did not listen on %s:%u within 20 s", addr, s->port);
-                g_usleep(10 * 1000);
-        }
 }
 
 /* A tmpfs file (the guest's /tmp) outlives any nbdkit serving it. */
@@ -243,36 +125,9 @@ static char *backing_file_new(void) {
 
 /* ---- the daemon and its bus ------------------------------------------- */
 
-static gboolean name_has_owner(void) {
-        g_autoptr(GVariant) r = g_dbus_connection_call_sync(bus,
-                        "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                        "NameHasOwner", g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(b)"),
-                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
-        gboolean owned = FALSE;
-
-        if (r)
-                g_variant_get(r, "(b)", &owned);
-        return owned;
-}
-
-static void daemon_start(void) {
-        const char *argv[] = { daemon_path, NULL };
-        double deadline = now_ms() + 30000;
-
-        g_assert_null(daemon_proc);
-        daemon_proc = spawn(G_SUBPROCESS_FLAGS_NONE, argv);
-        while (!name_has_owner()) {
-                if (g_subprocess_get_identifier(daemon_proc) == NULL)
-                        g_error("nbdlinkd exited before taking %s", BUS_NAME);
-                if (now_ms() > deadline)
-                        g_error("nbdlinkd did not take %s within 30 s", BUS_NAME);
-                g_usleep(10 * 1000);
-        }
-}
-
 static void daemon_ready(void) {
         if (!daemon_proc)
-                daemon_start();
+                daemon_proc = daemon_start_on_bus(bus, daemon_path);
 }
 
 static pid_t daemon_pid(void) {
@@ -287,39 +142,16 @@ static pid_t daemon_pid(void) {
 static char *attach(const Server *s, guint timeout_s, char **ret_object) {
         g_autofree char *host = g_strdup_printf("%s:%u", s->addr, s->port);
         g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = NULL;
         GVariantBuilder b;
-        char *object = NULL, *dev = NULL;
+        char *dev;
 
         g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
         if (timeout_s)
                 g_variant_builder_add(&b, "{sv}", "timeout", g_variant_new_uint32(timeout_s));
-        r = g_dbus_connection_call_sync(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "AttachWithOptions",
-                                        g_variant_new("(sssa{sv})", "", host, EXPORT, &b),
-                                        G_VARIANT_TYPE("(os)"), G_DBUS_CALL_FLAGS_NONE, 120000, NULL, &error);
+        dev = attach_call(bus, "", host, EXPORT, g_variant_builder_end(&b), NULL, ret_object, &error);
         g_assert_no_error(error);
-        g_variant_get(r, "(os)", &object, &dev);
-        if (!g_str_has_prefix(dev, "/dev/")) {
-                char *full = g_strconcat("/dev/", dev, NULL);
-                g_free(dev);
-                dev = full;
-        }
-        g_assert_true(device_running(dev_name(dev)));
-        if (ret_object)
-                *ret_object = object;
-        else
-                g_free(object);
+        g_assert_true(device_running(dev));
         return dev;
-}
-
-static void detach(const char *dev) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = g_dbus_connection_call_sync(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
-                        "Detach", g_variant_new("(s)", dev), NULL,
-                        G_DBUS_CALL_FLAGS_NONE, 120000, NULL, &error);
-        (void) r;       /* held only to be freed: Detach returns nothing */
-
-        g_assert_no_error(error);
 }
 
 /* The object must be gone from the daemon's tree, not merely unannounced. */
@@ -341,60 +173,6 @@ static void assert_object_gone(const char *object) {
 }
 
 /* ---- signals ---------------------------------------------------------- */
-
-typedef struct {
-        const char *object;
-        gboolean disconnected, removed;
-        char *error_name, *message;
-        double disconnected_ms;
-        guint sub_disconnected, sub_removed;
-} Watch;
-
-static void on_disconnected(GDBusConnection *c, const char *sender, const char *path,
-                            const char *iface, const char *signal, GVariant *params, gpointer data) {
-        Watch *w = data;
-        const char *name, *message;
-
-        g_variant_get(params, "(&s&s)", &name, &message);
-        g_test_message("Disconnected(%s, %s) from %s", name, message, path);
-        w->disconnected = TRUE;
-        w->disconnected_ms = now_ms();
-        g_free(w->error_name);
-        g_free(w->message);
-        w->error_name = g_strdup(name);
-        w->message = g_strdup(message);
-}
-
-static void on_removed(GDBusConnection *c, const char *sender, const char *path,
-                       const char *iface, const char *signal, GVariant *params, gpointer data) {
-        Watch *w = data;
-        const char *object;
-
-        g_variant_get(params, "(&o@as)", &object, NULL);
-        if (g_str_equal(object, w->object))
-                w->removed = TRUE;
-}
-
-static void watch_start(Watch *w, const char *object) {
-        *w = (Watch) { .object = object };
-        /* No sender filter: after SIGTERM the daemon's unique name is gone
-         * by the time GDBus would look it up. */
-        w->sub_disconnected = g_dbus_connection_signal_subscribe(bus, NULL, DEVICE_IFACE, "Disconnected",
-                                                                 object, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
-                                                                 on_disconnected, w, NULL);
-        w->sub_removed = g_dbus_connection_signal_subscribe(bus, NULL, "org.freedesktop.DBus.ObjectManager",
-                                                            "InterfacesRemoved", MANAGER_PATH, NULL,
-                                                            G_DBUS_SIGNAL_FLAGS_NONE, on_removed, w, NULL);
-        /* A round trip puts the match rules in place before the fault. */
-        g_assert_true(name_has_owner());
-}
-
-static void watch_done(Watch *w) {
-        g_dbus_connection_signal_unsubscribe(bus, w->sub_disconnected);
-        g_dbus_connection_signal_unsubscribe(bus, w->sub_removed);
-        g_clear_pointer(&w->error_name, g_free);
-        g_clear_pointer(&w->message, g_free);
-}
 
 static gboolean wake(gpointer data) {
         return G_SOURCE_CONTINUE;
@@ -527,7 +305,7 @@ static void verify(const char *dev, uint64_t seed, guint synced) {
 /* ---- the fault cases -------------------------------------------------- */
 
 typedef struct {
-        Watch *watch;
+        DeviceWatch *watch;
         Writer *writer;
         gboolean want_signal;
 } Ending;
@@ -564,27 +342,27 @@ static void netns_setup(void) {
         const char *up_peer[] = { "ip", "-n", NETNS, "link", "set", VETH_PEER, "up", NULL };
         const char *up_lo[] = { "ip", "-n", NETNS, "link", "set", "lo", "up", NULL };
 
-        run(modprobe);
-        run(add_ns);
-        run(add_link);
-        run(addr_host);
-        run(up_host);
-        run(addr_peer);
-        run(up_peer);
-        run(up_lo);
+        run_ok(modprobe);
+        run_ok(add_ns);
+        run_ok(add_link);
+        run_ok(addr_host);
+        run_ok(up_host);
+        run_ok(addr_peer);
+        run_ok(up_peer);
+        run_ok(up_lo);
 }
 
 static void netns_teardown(void) {
         const char *del[] = { "ip", "netns", "del", NETNS, NULL };
 
         /* The peer end goes with the namespace, and its pair with it. */
-        run(del);
+        run_ok(del);
 }
 
 static void link_set(gboolean up) {
         const char *argv[] = { "ip", "link", "set", VETH_HOST, up ? "up" : "down", NULL };
 
-        run(argv);
+        run_ok(argv);
 }
 
 static void run_fault(Fault fault, const char *expect_error) {
@@ -596,7 +374,7 @@ static void run_fault(Fault fault, const char *expect_error) {
         Outcome *out = &outcomes[fault];
         Server server = { 0 };
         Ending ending;
-        Watch watch;
+        DeviceWatch watch;
         Writer writer;
         double t_fault;
         guint synced;
@@ -608,7 +386,7 @@ static void run_fault(Fault fault, const char *expect_error) {
         dev = attach(&server, IO_TIMEOUT_S, &object);
         write_known(dev, seed);
 
-        watch_start(&watch, object);
+        device_watch_start(&watch, bus, object);
         writer_start(&writer, dev, seed);
         wait_for(writer_progressed, &writer, 60000, "the writer's first syncs");
         g_assert_false(g_atomic_int_get(&writer.finished));
@@ -616,7 +394,7 @@ static void run_fault(Fault fault, const char *expect_error) {
         t_fault = now_ms();
         switch (fault) {
         case FAULT_KILL_SERVER:
-                stop(&server.proc);
+                child_kill(&server.proc);
                 break;
         case FAULT_CUT_NETWORK:
                 link_set(FALSE);
@@ -652,18 +430,12 @@ static void run_fault(Fault fault, const char *expect_error) {
         g_assert_cmpstr(watch.error_name, ==, expect_error);
         g_assert_nonnull(strstr(watch.message, dev_name(dev)));
         out->error_name = expect_error;
-        watch_done(&watch);
+        device_watch_done(&watch);
         wait_device_clean(dev_name(dev), 30000);
 
         if (fault == FAULT_SIGTERM) {
-                g_autoptr(GError) error = NULL;
-
-                g_subprocess_wait(daemon_proc, NULL, &error);
-                g_assert_no_error(error);
-                g_assert_true(g_subprocess_get_if_exited(daemon_proc));
-                g_assert_cmpint(g_subprocess_get_exit_status(daemon_proc), ==, 0);
-                g_clear_object(&daemon_proc);
-                daemon_start();
+                child_wait_exit_0(&daemon_proc);
+                daemon_proc = daemon_start_on_bus(bus, daemon_path);
         }
         /* After SIGTERM: the new daemon must not bring it back either. */
         assert_object_gone(object);
@@ -682,10 +454,10 @@ static void run_fault(Fault fault, const char *expect_error) {
         }
         dev2 = attach(&server, 0, NULL);
         verify(dev2, seed, synced);
-        detach(dev2);
+        detach_call(bus, dev2);
         wait_device_clean(dev_name(dev2), 30000);
 
-        stop(&server.proc);
+        child_kill(&server.proc);
         if (netns)
                 netns_teardown();
         g_unlink(file);
@@ -714,16 +486,6 @@ typedef struct {
         guint fds, threads, rss_kb;
 } Sample;
 
-static guint count_dir(const char *path) {
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        guint n = 0;
-
-        g_assert_nonnull(dir);
-        while (g_dir_read_name(dir))
-                n++;
-        return n;
-}
-
 static guint rss_kb(pid_t pid) {
         g_autofree char *path = g_strdup_printf("/proc/%d/status", (int) pid);
         g_autofree char *text = NULL;
@@ -741,8 +503,8 @@ static Sample sample(pid_t pid) {
 
         /* One round trip: the daemon has finished with the last Detach's
          * event (its worker joined) before we look. */
-        g_assert_true(name_has_owner());
-        return (Sample) { count_dir(fd), count_dir(task), rss_kb(pid) };
+        g_assert_true(bus_name_has_owner(bus));
+        return (Sample) { count_dir_entries(fd), count_dir_entries(task), rss_kb(pid) };
 }
 
 /* A short-lived detach helper thread may still be on its way out. */
@@ -779,7 +541,7 @@ static void test_leak_cycles(void) {
 
                 /* Detach answers once the worker has ended and the device
                  * is free again: no waiting of our own. */
-                detach(dev);
+                detach_call(bus, dev);
                 attach_ms += td - ta;
                 detach_ms += now_ms() - td;
                 if (cycle % LEAK_EVERY != 0)
@@ -804,7 +566,7 @@ static void test_leak_cycles(void) {
                 g_assert_cmpuint(leak_samples[i].threads, ==, first.threads);
         }
         g_assert_cmpuint(leak_samples[LEAK_CYCLES / LEAK_EVERY].rss_kb, <, first.rss_kb + 1024);
-        stop(&server.proc);
+        child_kill(&server.proc);
 }
 
 static void print_outcomes(void) {
@@ -815,19 +577,14 @@ static void print_outcomes(void) {
 }
 
 int main(int argc, char **argv) {
-        g_autoptr(GError) error = NULL;
         int r;
 
         g_test_init(&argc, &argv, NULL);
 
-        if (geteuid() != 0)
-                g_error("the vm suite's guest program runs as root inside the guest (see vm-run)");
-        daemon_path = g_getenv("NBDLINKD");
-        if (!daemon_path || !*daemon_path)
-                g_error("NBDLINKD does not name the nbdlinkd to test");
+        guest_require_root();
+        daemon_path = guest_daemon_path();
 
-        bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
-        g_assert_no_error(error);
+        bus = guest_system_bus();
 
         g_test_add_func("/vm/faults/kill-server", test_kill_server);
         g_test_add_func("/vm/faults/cut-network", test_cut_network);
@@ -836,7 +593,7 @@ int main(int argc, char **argv) {
         r = g_test_run();
 
         print_outcomes();
-        stop(&daemon_proc);
+        child_kill(&daemon_proc);
         g_object_unref(bus);
         return r;
 }

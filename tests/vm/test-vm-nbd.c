@@ -24,16 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUS_NAME     "org.nbdlink.NBD1"
-#define MANAGER_PATH "/org/nbdlink/NBD1"
-#define MANAGER_IFACE "org.nbdlink.NBD1.Manager"
-#define DEVICE_IFACE "org.nbdlink.NBD1.Device"
-#define ERROR_PREFIX "org.nbdlink.NBD1.Error."
+#include "guest-util.h"
 
-#define MiB (1024u * 1024u)
 #define DATA_BYTES   (32u * MiB)    /* checksummed round trip */
 #define BENCH_BYTES  (256u * MiB)   /* sequential read figure */
-#define IO_CHUNK     (1u * MiB)
 #define LATENCY_RUNS 3
 #define EXPORT       "disk"
 
@@ -57,81 +51,10 @@ static double busctl_ms;         /* busctl's own start-up, for reference */
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static double now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
-static void child_setup(gpointer data) {
-        /* Test servers and the daemon must not outlive a crashed test. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static GSubprocess *spawn(GSubprocessFlags flags, const char *const *argv) {
-        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(flags);
-        g_autoptr(GError) error = NULL;
-        g_autofree char *cmd = g_strjoinv(" ", (char **) argv);
-        GSubprocess *p;
-
-        g_subprocess_launcher_set_child_setup(l, child_setup, NULL, NULL);
-        p = g_subprocess_launcher_spawnv(l, argv, &error);
-        g_assert_no_error(error);
-        g_debug("started %s", cmd);
-        return p;
-}
-
-/* Runs a command to completion; returns its stdout, fails the test on a
- * non-zero exit. */
-static char *run(const char *const *argv) {
-        g_autoptr(GSubprocess) p = spawn(G_SUBPROCESS_FLAGS_STDOUT_PIPE, argv);
-        g_autoptr(GError) error = NULL;
-        g_autofree char *cmd = g_strjoinv(" ", (char **) argv);
-        char *out = NULL;
-
-        g_subprocess_communicate_utf8(p, NULL, NULL, &out, NULL, &error);
-        g_assert_no_error(error);
-        if (!g_subprocess_get_successful(p))
-                g_error("%s failed (status %d): %s", cmd,
-                        g_subprocess_get_status(p), out ? out : "");
-        return out;
-}
-
-static void stop(GSubprocess **p) {
-        if (!*p)
-                return;
-        g_subprocess_send_signal(*p, SIGKILL);
-        g_subprocess_wait(*p, NULL, NULL);
-        g_clear_object(p);
-}
-
-static guint16 free_port(void) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        g_assert_cmpint(fd, >=, 0);
-        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &len), ==, 0);
-        close(fd);
-        return ntohs(sa.sin_port);
-}
-
-static gboolean port_open(guint16 port) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        gboolean ok = connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0;
-
-        close(fd);
-        return ok;
-}
-
 /* nbdkit on loopback, serving one memory disk under the export name "disk"
  * only (so that other names are refused as unknown). */
 static void server_start(Server *s, const char *size, gboolean read_only) {
         g_autofree char *port = NULL;
-        double deadline;
 
         s->port = free_port();
         port = g_strdup_printf("%u", s->port);
@@ -142,130 +65,16 @@ static void server_start(Server *s, const char *size, gboolean read_only) {
                 "--filter=exportname", "memory", size,
                 "exportname=" EXPORT, "exportname-strict=true", NULL
         };
-        s->proc = spawn(G_SUBPROCESS_FLAGS_NONE, argv);
-
-        deadline = now_ms() + 20000;
-        while (!port_open(s->port)) {
-                g_assert_cmpfloat(now_ms(), <, deadline);
-                g_usleep(10 * 1000);
-        }
+        s->proc = nbdkit_start_listening(argv, "127.0.0.1", s->port, 20000);
 }
 
 static char *server_host(const Server *s) {
         return g_strdup_printf("127.0.0.1:%u", s->port);
 }
 
-static void *alloc_aligned(size_t size) {
-        void *p = NULL;
-
-        g_assert_cmpint(posix_memalign(&p, 4096, size), ==, 0);
-        return p;
-}
-
-/* Fast, good-enough random bytes: urandom would cost more emulated CPU than
- * the I/O being measured. */
-static void fill_random(uint8_t *buf, size_t len, uint64_t *state) {
-        for (size_t i = 0; i + 8 <= len; i += 8) {
-                uint64_t x = *state;
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                *state = x;
-                x *= UINT64_C(0x2545F4914F6CDD1D);
-                memcpy(buf + i, &x, 8);
-        }
-}
-
-/* Writes `bytes` of random data at offset 0 with O_DIRECT and returns the
- * SHA-256 of what was written. */
-static char *write_random_full(const char *dev, size_t bytes, gboolean buffered) {
-        g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-        g_autofree uint8_t *buf = alloc_aligned(IO_CHUNK);
-        uint64_t state = ((uint64_t) g_random_int() << 32) | g_random_int() | 1;
-        int fd = open(dev, O_WRONLY | (buffered ? 0 : O_DIRECT) | O_CLOEXEC);
-
-        if (fd < 0)
-                g_error("open %s for writing: %s", dev, g_strerror(errno));
-        for (size_t off = 0; off < bytes; off += IO_CHUNK) {
-                fill_random(buf, IO_CHUNK, &state);
-                ssize_t n = pwrite(fd, buf, IO_CHUNK, off);
-                if (n != (ssize_t) IO_CHUNK)
-                        g_error("write %s at %zu: %s", dev, off, n < 0 ? g_strerror(errno) : "short");
-                g_checksum_update(sum, buf, IO_CHUNK);
-        }
-        /* Buffered writers leave their data in the page cache: whoever
-         * detaches the device must flush it. */
-        if (!buffered)
-                g_assert_cmpint(fsync(fd), ==, 0);
-        close(fd);
-        return g_strdup(g_checksum_get_string(sum));
-}
-
+/* Random data with O_DIRECT at offset 0; returns its SHA-256. */
 static char *write_random(const char *dev, size_t bytes) {
-        return write_random_full(dev, bytes, FALSE);
-}
-
-/* Reads `bytes` from offset 0 with O_DIRECT; returns the SHA-256 (when
- * ret_mbps is NULL) or stores the throughput in MB/s. */
-static char *read_direct(const char *dev, size_t bytes, double *ret_mbps) {
-        g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-        g_autofree uint8_t *buf = alloc_aligned(IO_CHUNK);
-        int fd = open(dev, O_RDONLY | O_DIRECT | O_CLOEXEC);
-        double t0;
-
-        if (fd < 0)
-                g_error("open %s for reading: %s", dev, g_strerror(errno));
-        t0 = now_ms();
-        for (size_t off = 0; off < bytes; off += IO_CHUNK) {
-                ssize_t n = pread(fd, buf, IO_CHUNK, off);
-                if (n != (ssize_t) IO_CHUNK)
-                        g_error("read %s at %zu: %s", dev, off, n < 0 ? g_strerror(errno) : "short");
-                if (!ret_mbps)
-                        g_checksum_update(sum, buf, IO_CHUNK);
-        }
-        if (ret_mbps)
-                *ret_mbps = bytes / 1e6 / ((now_ms() - t0) / 1000.0);
-        close(fd);
-        return ret_mbps ? NULL : g_strdup(g_checksum_get_string(sum));
-}
-
-/* Polls until block 0 can be read with O_DIRECT: the moment a user of the
- * device could start working. */
-static void wait_block0(const char *dev) {
-        g_autofree uint8_t *buf = alloc_aligned(4096);
-        double deadline = now_ms() + 30000;
-
-        for (;;) {
-                int fd = open(dev, O_RDONLY | O_DIRECT | O_CLOEXEC);
-                if (fd >= 0) {
-                        ssize_t n = pread(fd, buf, 4096, 0);
-                        close(fd);
-                        if (n == 4096)
-                                return;
-                }
-                if (now_ms() > deadline)
-                        g_error("block 0 of %s never became readable", dev);
-                g_usleep(1000);
-        }
-}
-
-static gboolean device_running(const char *name) {
-        g_autofree char *pid = g_strdup_printf("/sys/block/%s/pid", name);
-        return g_file_test(pid, G_FILE_TEST_EXISTS);
-}
-
-static void wait_device_stopped(const char *name) {
-        double deadline = now_ms() + 30000;
-
-        while (device_running(name)) {
-                if (now_ms() > deadline)
-                        g_error("%s still has a pid in sysfs", name);
-                g_usleep(10 * 1000);
-        }
-}
-
-static const char *dev_name(const char *dev) {
-        return g_str_has_prefix(dev, "/dev/") ? dev + 5 : dev;
+        return write_random_sum(dev, bytes, FALSE, NULL);
 }
 
 static double median(double *v, int n) {
@@ -297,7 +106,7 @@ static double nbd_client_attach(const char *dev, const Server *s, gboolean read_
                                read_only ? "-readonly" : NULL, NULL };
         double t0 = now_ms();
 
-        g_free(run(argv));
+        g_free(run_capture(argv));
         wait_block0(dev);
         return now_ms() - t0;
 }
@@ -305,7 +114,7 @@ static double nbd_client_attach(const char *dev, const Server *s, gboolean read_
 static void nbd_client_detach(const char *dev) {
         const char *argv[] = { "nbd-client", "-d", dev, NULL };
 
-        g_free(run(argv));
+        g_free(run_capture(argv));
         wait_device_stopped(dev_name(dev));
 }
 
@@ -319,9 +128,9 @@ static void test_stock_nbd_client(void) {
         wrote = write_random(dev, DATA_BYTES);
         nbd_client_detach(dev);
         lat[1] = nbd_client_attach(dev, &main_server, FALSE);
-        read = read_direct(dev, DATA_BYTES, NULL);
+        read = read_direct_sum(dev, DATA_BYTES, NULL);
         g_assert_cmpstr(read, ==, wrote);
-        read_direct(dev, BENCH_BYTES, &fig_nbd_client.read_mbps);
+        fig_nbd_client.read_mbps = read_direct_mbps(dev, BENCH_BYTES);
         nbd_client_detach(dev);
 
         lat[2] = nbd_client_attach(dev, &main_server, FALSE);
@@ -347,38 +156,11 @@ static gboolean have_daemon(void) {
         return TRUE;
 }
 
-static gboolean name_has_owner(void) {
-        g_autoptr(GVariant) r = g_dbus_connection_call_sync(bus,
-                        "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                        "NameHasOwner", g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(b)"),
-                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
-        gboolean owned = FALSE;
-
-        if (r)
-                g_variant_get(r, "(b)", &owned);
-        return owned;
-}
-
-static void daemon_start(void) {
-        const char *argv[] = { daemon_path, NULL };
-        double deadline = now_ms() + 30000;
-
-        g_assert_null(daemon_proc);
-        daemon_proc = spawn(G_SUBPROCESS_FLAGS_NONE, argv);
-        while (!name_has_owner()) {
-                if (g_subprocess_get_identifier(daemon_proc) == NULL)
-                        g_error("nbdlinkd exited before taking %s", BUS_NAME);
-                if (now_ms() > deadline)
-                        g_error("nbdlinkd did not take %s within 30 s", BUS_NAME);
-                g_usleep(10 * 1000);
-        }
-}
-
 static gboolean daemon_ready(void) {
         if (!have_daemon())
                 return FALSE;
         if (!daemon_proc)
-                daemon_start();
+                daemon_proc = daemon_start_on_bus(bus, daemon_path);
         return TRUE;
 }
 
@@ -387,36 +169,8 @@ static gboolean daemon_ready(void) {
 static char *attach(const char *device, const Server *s, const char *export,
                     GVariant *options, char **ret_object, GError **error) {
         g_autofree char *host = server_host(s);
-        g_autoptr(GVariant) r = NULL;
-        g_autofree char *expected = NULL;
-        char *object = NULL, *dev = NULL;
 
-        if (options)
-                r = g_dbus_connection_call_sync(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
-                                "AttachWithOptions",
-                                g_variant_new("(sss@a{sv})", device, host, export, options),
-                                G_VARIANT_TYPE("(os)"), G_DBUS_CALL_FLAGS_NONE, 120000, NULL, error);
-        else
-                r = g_dbus_connection_call_sync(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
-                                "Attach", g_variant_new("(sssb)", device, host, export, FALSE),
-                                G_VARIANT_TYPE("(os)"), G_DBUS_CALL_FLAGS_NONE, 120000, NULL, error);
-        if (!r)
-                return NULL;
-        g_variant_get(r, "(os)", &object, &dev);
-        /* The contract allows "nbdN" as well as "/dev/nbdN" here. */
-        if (!g_str_has_prefix(dev, "/dev/")) {
-                char *full = g_strconcat("/dev/", dev, NULL);
-                g_free(dev);
-                dev = full;
-        }
-        g_assert_true(g_str_has_prefix(dev, "/dev/nbd"));
-        expected = g_strconcat(MANAGER_PATH "/devices/", dev_name(dev), NULL);
-        g_assert_cmpstr(object, ==, expected);
-        if (ret_object)
-                *ret_object = object;
-        else
-                g_free(object);
-        return dev;
+        return attach_call(bus, device, host, export, options, NULL, ret_object, error);
 }
 
 static char *attach_ok(const char *device, const Server *s, GVariant *options) {
@@ -429,26 +183,7 @@ static char *attach_ok(const char *device, const Server *s, GVariant *options) {
 }
 
 static void detach_ok(const char *dev) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = g_dbus_connection_call_sync(bus, BUS_NAME, MANAGER_PATH,
-                        MANAGER_IFACE, "Detach", g_variant_new("(s)", dev), NULL,
-                        G_DBUS_CALL_FLAGS_NONE, 120000, NULL, &error);
-        (void) r;       /* held only to be freed: Detach returns nothing */
-
-        g_assert_no_error(error);
-        wait_device_stopped(dev_name(dev));
-}
-
-static void assert_bus_error(GError *error, const char *name, const char *must_mention) {
-        g_autofree char *remote = NULL;
-
-        g_assert_nonnull(error);
-        remote = g_dbus_error_get_remote_error(error);
-        g_dbus_error_strip_remote_error(error);
-        g_test_message("got %s: %s", remote, error->message);
-        g_assert_cmpstr(remote, ==, name);
-        if (must_mention)
-                g_assert_nonnull(strstr(error->message, must_mention));
+        detach_and_wait(bus, dev);
 }
 
 static void test_nbdlink_roundtrip(void) {
@@ -463,7 +198,7 @@ static void test_nbdlink_roundtrip(void) {
         /* The same device by name this time. */
         dev2 = attach_ok(dev, &main_server, NULL);
         g_assert_cmpstr(dev2, ==, dev);
-        read = read_direct(dev2, DATA_BYTES, NULL);
+        read = read_direct_sum(dev2, DATA_BYTES, NULL);
         g_assert_cmpstr(read, ==, wrote);
         detach_ok(dev2);
 }
@@ -507,7 +242,7 @@ static void test_nbdlink_read_only(void) {
         dev = attach_ok("", &ro, NULL);
         assert_read_only(dev);
         detach_ok(dev);
-        stop(&ro.proc);
+        child_kill(&ro.proc);
 
         /* The caller asks for read-only on a writable export. */
         g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
@@ -529,13 +264,13 @@ static void test_nbdlink_two_devices(void) {
         wa = write_random(a, 4 * MiB);
         wb = write_random(b, 4 * MiB);
         g_assert_cmpstr(wa, !=, wb);
-        ra = read_direct(a, 4 * MiB, NULL);
-        rb = read_direct(b, 4 * MiB, NULL);
+        ra = read_direct_sum(a, 4 * MiB, NULL);
+        rb = read_direct_sum(b, 4 * MiB, NULL);
         g_assert_cmpstr(ra, ==, wa);
         g_assert_cmpstr(rb, ==, wb);
         detach_ok(a);
         detach_ok(b);
-        stop(&other.proc);
+        child_kill(&other.proc);
 }
 
 /* Four connections, negotiated at once, all handed to the kernel: the data
@@ -561,7 +296,7 @@ static void test_nbdlink_four_connections(void) {
                 g_assert_cmpuint(g_variant_get_uint32(v), ==, 4);
         }
         wrote = write_random(dev, 8 * MiB);
-        read = read_direct(dev, 8 * MiB, NULL);
+        read = read_direct_sum(dev, 8 * MiB, NULL);
         g_assert_cmpstr(read, ==, wrote);
         detach_ok(dev);
 }
@@ -572,7 +307,6 @@ static void test_nbdlink_multi_conn_refused(void) {
         g_autofree char *port = NULL, *dev = NULL;
         g_autoptr(GError) error = NULL;
         GVariantBuilder b;
-        double deadline;
 
         g_assert_true(daemon_ready());
         single.port = free_port();
@@ -582,19 +316,14 @@ static void test_nbdlink_multi_conn_refused(void) {
                 "--filter=multi-conn", "--filter=exportname", "memory", "16M",
                 "multi-conn-mode=disable", "exportname=" EXPORT, "exportname-strict=true", NULL
         };
-        single.proc = spawn(G_SUBPROCESS_FLAGS_NONE, argv);
-        deadline = now_ms() + 20000;
-        while (!port_open(single.port)) {
-                g_assert_cmpfloat(now_ms(), <, deadline);
-                g_usleep(10 * 1000);
-        }
+        single.proc = nbdkit_start_listening(argv, "127.0.0.1", single.port, 20000);
 
         g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
         g_variant_builder_add(&b, "{sv}", "connections", g_variant_new_uint32(2));
         dev = attach("", &single, EXPORT, g_variant_builder_end(&b), NULL, &error);
         g_assert_null(dev);
         assert_bus_error(error, ERROR_PREFIX "InvalidArgument", "NBD_FLAG_CAN_MULTI_CONN");
-        stop(&single.proc);
+        child_kill(&single.proc);
 }
 
 static void test_nbdlink_export_not_found(void) {
@@ -720,70 +449,23 @@ static void test_nbdlink_caller_leaves(void) {
         close(listener);
 }
 
-typedef struct {
-        const char *object;
-        gboolean disconnected, removed;
-        char *error_name;
-} Watch;
-
-static void on_disconnected(GDBusConnection *c, const char *sender, const char *path,
-                            const char *iface, const char *signal, GVariant *params, gpointer data) {
-        Watch *w = data;
-        const char *name, *message;
-
-        g_variant_get(params, "(&s&s)", &name, &message);
-        g_test_message("Disconnected(%s, %s) from %s", name, message, path);
-        w->disconnected = TRUE;
-        w->error_name = g_strdup(name);
-}
-
-static void on_removed(GDBusConnection *c, const char *sender, const char *path,
-                       const char *iface, const char *signal, GVariant *params, gpointer data) {
-        Watch *w = data;
-        const char *object;
-
-        g_variant_get(params, "(&o@as)", &object, NULL);
-        if (g_str_equal(object, w->object))
-                w->removed = TRUE;
-}
-
 static void test_nbdlink_server_killed(void) {
         Server doomed = { 0 };
         g_autoptr(GError) error = NULL;
         g_autofree char *object = NULL, *dev = NULL;
-        Watch w = { 0 };
-        guint s1, s2;
-        double deadline;
+        DeviceWatch w;
 
         g_assert_true(daemon_ready());
         server_start(&doomed, "64M", FALSE);
         dev = attach("", &doomed, EXPORT, NULL, &object, &error);
         g_assert_no_error(error);
         wait_block0(dev);
-        w.object = object;
 
-        s1 = g_dbus_connection_signal_subscribe(bus, BUS_NAME, DEVICE_IFACE, "Disconnected",
-                                                object, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
-                                                on_disconnected, &w, NULL);
-        s2 = g_dbus_connection_signal_subscribe(bus, BUS_NAME, "org.freedesktop.DBus.ObjectManager",
-                                                "InterfacesRemoved", MANAGER_PATH, NULL,
-                                                G_DBUS_SIGNAL_FLAGS_NONE, on_removed, &w, NULL);
-        /* A round trip to the bus puts the match rules in place before the
-         * event. */
-        g_assert_true(name_has_owner());
-
-        stop(&doomed.proc);
-        deadline = now_ms() + 60000;
-        while (!(w.disconnected && w.removed) && now_ms() < deadline)
-                if (!g_main_context_iteration(NULL, FALSE))
-                        g_usleep(5000);
-
-        g_dbus_connection_signal_unsubscribe(bus, s1);
-        g_dbus_connection_signal_unsubscribe(bus, s2);
-        g_assert_true(w.disconnected);
-        g_assert_true(w.removed);
+        device_watch_start(&w, bus, object);
+        child_kill(&doomed.proc);
+        g_assert_true(device_watch_wait_gone(&w, 60000));
         g_assert_true(g_str_has_prefix(w.error_name, ERROR_PREFIX));
-        g_free(w.error_name);
+        device_watch_done(&w);
         wait_device_stopped(dev_name(dev));
 }
 
@@ -792,7 +474,7 @@ static double nbdlink_busctl_attach(char **ret_dev) {
         const char *argv[] = { "busctl", "--system", "call", BUS_NAME, MANAGER_PATH,
                                MANAGER_IFACE, "Attach", "sssb", "", host, EXPORT, "false", NULL };
         double t0 = now_ms();
-        g_autofree char *out = run(argv);
+        g_autofree char *out = run_capture(argv);
         g_auto(GStrv) words = g_strsplit_set(g_strstrip(out), " \"", -1);
         char *dev = NULL;
 
@@ -824,7 +506,7 @@ static double busctl_baseline(void) {
                                "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId", NULL };
         double t0 = now_ms();
 
-        g_free(run(argv));
+        g_free(run_capture(argv));
         return now_ms() - t0;
 }
 
@@ -840,7 +522,7 @@ static void test_nbdlink_figures(void) {
 
                 lb[i] = nbdlink_busctl_attach(&d1);
                 if (i == 0)
-                        read_direct(d1, BENCH_BYTES, &fig_nbdlink_busctl.read_mbps);
+                        fig_nbdlink_busctl.read_mbps = read_direct_mbps(d1, BENCH_BYTES);
                 detach_ok(d1);
                 lg[i] = nbdlink_gdbus_attach(&d2);
                 detach_ok(d2);
@@ -852,7 +534,6 @@ static void test_nbdlink_figures(void) {
 
 /* SIGTERM with a device attached: the daemon detaches it and exits 0. */
 static void test_nbdlink_sigterm(void) {
-        g_autoptr(GError) error = NULL;
         g_autofree char *dev = NULL, *dev2 = NULL, *wrote = NULL, *read = NULL;
 
         g_assert_true(daemon_ready());
@@ -860,19 +541,15 @@ static void test_nbdlink_sigterm(void) {
         wait_block0(dev);
         /* Written through the page cache and never synced by the writer:
          * the daemon's clean detach has to get it to the server. */
-        wrote = write_random_full(dev, 4 * MiB, TRUE);
+        wrote = write_random_sum(dev, 4 * MiB, TRUE, NULL);
         g_subprocess_send_signal(daemon_proc, SIGTERM);
-        g_subprocess_wait(daemon_proc, NULL, &error);
-        g_assert_no_error(error);
-        g_assert_true(g_subprocess_get_if_exited(daemon_proc));
-        g_assert_cmpint(g_subprocess_get_exit_status(daemon_proc), ==, 0);
-        g_clear_object(&daemon_proc);
+        child_wait_exit_0(&daemon_proc);
         wait_device_stopped(dev_name(dev));
 
         /* A new daemon, the same export: the data is there. */
         g_assert_true(daemon_ready());
         dev2 = attach_ok(dev, &main_server, NULL);
-        read = read_direct(dev2, 4 * MiB, NULL);
+        read = read_direct_sum(dev2, 4 * MiB, NULL);
         g_assert_cmpstr(read, ==, wrote);
         detach_ok(dev2);
 }
@@ -898,19 +575,16 @@ static void print_figures(void) {
 }
 
 int main(int argc, char **argv) {
-        g_autoptr(GError) error = NULL;
         int r;
 
         g_test_init(&argc, &argv, NULL);
 
-        if (geteuid() != 0)
-                g_error("the vm suite's guest program runs as root inside the guest (see vm-run)");
+        guest_require_root();
         daemon_path = g_getenv("NBDLINKD");
         if (daemon_path && !*daemon_path)
                 daemon_path = NULL;
 
-        bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
-        g_assert_no_error(error);
+        bus = guest_system_bus();
         server_start(&main_server, "1G", FALSE);
 
         g_test_add_func("/vm/stock/nbd-client", test_stock_nbd_client);
@@ -928,8 +602,8 @@ int main(int argc, char **argv) {
         r = g_test_run();
 
         print_figures();
-        stop(&daemon_proc);
-        stop(&main_server.proc);
+        child_kill(&daemon_proc);
+        child_kill(&main_server.proc);
         g_object_unref(bus);
         return r;
 }

@@ -19,13 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUS_NAME      "org.nbdlink.NBD1"
-#define MANAGER_PATH  "/org/nbdlink/NBD1"
-#define MANAGER_IFACE "org.nbdlink.NBD1.Manager"
-#define DEVICE_IFACE  "org.nbdlink.NBD1.Device"
-#define ERROR_PREFIX  "org.nbdlink.NBD1.Error."
+#include "guest-util.h"
 
-#define MiB (1024u * 1024u)
 #define DISK_SIZE  "64M"
 #define DATA_BYTES (16u * MiB)
 #define CHUNK      (1u * MiB)
@@ -51,68 +46,6 @@ static const char *daemon_path;
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static double now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
-static void child_setup(gpointer data) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static GSubprocess *spawn(const char *const *argv) {
-        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
-        g_autoptr(GError) error = NULL;
-        GSubprocess *p;
-
-        g_subprocess_launcher_set_child_setup(l, child_setup, NULL, NULL);
-        p = g_subprocess_launcher_spawnv(l, argv, &error);
-        g_assert_no_error(error);
-        return p;
-}
-
-static void run(const char *const *argv) {
-        g_autoptr(GSubprocess) p = spawn(argv);
-        g_autoptr(GError) error = NULL;
-        g_autofree char *cmd = g_strjoinv(" ", (char **) argv);
-
-        g_subprocess_wait(p, NULL, &error);
-        g_assert_no_error(error);
-        if (!g_subprocess_get_successful(p))
-                g_error("%s failed", cmd);
-}
-
-static void stop(GSubprocess **p) {
-        if (!*p)
-                return;
-        g_subprocess_send_signal(*p, SIGKILL);
-        g_subprocess_wait(*p, NULL, NULL);
-        g_clear_object(p);
-}
-
-static guint16 free_port(void) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &len), ==, 0);
-        close(fd);
-        return ntohs(sa.sin_port);
-}
-
-static gboolean port_open(const Server *s) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(s->port) };
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        gboolean ok;
-
-        inet_pton(AF_INET, s->addr, &sa.sin_addr);
-        ok = connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0;
-        close(fd);
-        return ok;
-}
-
 /* nbdkit serving s->file (or a memory disk of other_size, for a server that
  * came back as something else) on s->port. */
 static void server_start(Server *s, const char *other_size) {
@@ -127,104 +60,43 @@ static void server_start(Server *s, const char *other_size) {
                  * cut link comes back. */
                 "--threads=1", other_size ? "memory" : "file", other_size ? other_size : file, NULL
         };
-        double deadline = now_ms() + 20000;
 
-        s->proc = spawn(s->in_netns ? argv : argv + 4);
-        while (!port_open(s)) {
-                g_assert_cmpfloat(now_ms(), <, deadline);
-                g_usleep(5 * 1000);
-        }
+        s->proc = nbdkit_start_listening(s->in_netns ? argv : argv + 4, s->addr, s->port, 20000);
 }
 
 static void server_new(Server *s, const char *addr, gboolean in_netns) {
         *s = (Server) { .addr = addr, .in_netns = in_netns, .port = free_port() };
         s->file = g_strdup_printf("/tmp/persist-%u.img", s->port);
         const char *argv[] = { "truncate", "-s", DISK_SIZE, s->file, NULL };
-        run(argv);
+        run_ok(argv);
         server_start(s, NULL);
 }
 
 static void server_free(Server *s) {
-        stop(&s->proc);
+        child_kill(&s->proc);
         (void) unlink(s->file);
         g_free(s->file);
-}
-
-static gboolean device_running(const char *dev) {
-        g_autofree char *pid = g_strdup_printf("/sys/block/%s/pid", dev + strlen("/dev/"));
-        return g_file_test(pid, G_FILE_TEST_EXISTS);
-}
-
-static void wait_device_stopped(const char *dev) {
-        double deadline = now_ms() + 30000;
-
-        while (device_running(dev)) {
-                if (now_ms() > deadline)
-                        g_error("%s still has a pid in sysfs", dev);
-                g_usleep(10 * 1000);
-        }
-}
-
-static gboolean name_has_owner(void) {
-        g_autoptr(GVariant) r = g_dbus_connection_call_sync(bus,
-                        "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                        "NameHasOwner", g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(b)"),
-                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
-        gboolean owned = FALSE;
-
-        if (r)
-                g_variant_get(r, "(b)", &owned);
-        return owned;
-}
-
-static void daemon_start(void) {
-        const char *argv[] = { daemon_path, NULL };
-        double deadline = now_ms() + 30000;
-
-        g_assert_null(daemon_proc);
-        daemon_proc = spawn(argv);
-        while (!name_has_owner()) {
-                if (now_ms() > deadline)
-                        g_error("nbdlinkd did not take %s within 30 s", BUS_NAME);
-                g_usleep(10 * 1000);
-        }
 }
 
 static char *attach_persist(const Server *s, guint32 dead_timeout, guint32 timeout, char **ret_object) {
         g_autofree char *host = g_strdup_printf("%s:%u", s->addr, s->port);
         g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = NULL;
         GVariantBuilder b;
-        char *object = NULL, *dev = NULL;
+        char *dev;
 
         g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
         g_variant_builder_add(&b, "{sv}", "persist", g_variant_new_boolean(TRUE));
         g_variant_builder_add(&b, "{sv}", "dead-timeout", g_variant_new_uint32(dead_timeout));
         if (timeout)
                 g_variant_builder_add(&b, "{sv}", "timeout", g_variant_new_uint32(timeout));
-        r = g_dbus_connection_call_sync(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "AttachWithOptions",
-                                        g_variant_new("(sssa{sv})", "", host, "", &b),
-                                        G_VARIANT_TYPE("(os)"), G_DBUS_CALL_FLAGS_NONE, 120000, NULL, &error);
+        dev = attach_call(bus, "", host, "", g_variant_builder_end(&b), NULL, ret_object, &error);
         g_assert_no_error(error);
-        g_variant_get(r, "(os)", &object, &dev);
-        if (!g_str_has_prefix(dev, "/dev/")) {
-                char *full = g_strconcat("/dev/", dev, NULL);
-                g_free(dev);
-                dev = full;
-        }
         g_assert_true(device_running(dev));
-        *ret_object = object;
         return dev;
 }
 
 static void detach_ok(const char *dev) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = g_dbus_connection_call_sync(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
-                        "Detach", g_variant_new("(s)", dev), NULL, G_DBUS_CALL_FLAGS_NONE, 120000, NULL, &error);
-        (void) r;       /* held only to be freed: Detach returns nothing */
-
-        g_assert_no_error(error);
-        wait_device_stopped(dev);
+        detach_and_wait(bus, dev);
 }
 
 static GVariant *get_property(const char *object, const char *name) {
@@ -260,14 +132,7 @@ static void wait_state(const char *object, const char *state, double timeout_ms)
 
 /* Deterministic data, so that what was written can be checked later. */
 static void fill(uint8_t *buf, size_t len, uint64_t seed) {
-        uint64_t x = seed * UINT64_C(0x9E3779B97F4A7C15) | 1;
-        for (size_t i = 0; i + 8 <= len; i += 8) {
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                uint64_t v = x * UINT64_C(0x2545F4914F6CDD1D);
-                memcpy(buf + i, &v, 8);
-        }
+        fill_pattern(buf, len, 0, seed);
 }
 
 static char *sum_of(size_t bytes, uint64_t seed) {
@@ -278,24 +143,6 @@ static char *sum_of(size_t bytes, uint64_t seed) {
                 fill(buf, CHUNK, seed + off / CHUNK);
                 g_checksum_update(sum, buf, CHUNK);
         }
-        return g_strdup(g_checksum_get_string(sum));
-}
-
-static char *read_sum(const char *dev, size_t bytes) {
-        g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-        uint8_t *buf = NULL;
-        int fd = open(dev, O_RDONLY | O_DIRECT | O_CLOEXEC);
-
-        g_assert_cmpint(fd, >=, 0);
-        g_assert_cmpint(posix_memalign((void **) &buf, 4096, CHUNK), ==, 0);
-        for (size_t off = 0; off < bytes; off += CHUNK) {
-                ssize_t n = pread(fd, buf, CHUNK, off);
-                if (n != (ssize_t) CHUNK)
-                        g_error("read %s at %zu: %s", dev, off, n < 0 ? g_strerror(errno) : "short");
-                g_checksum_update(sum, buf, CHUNK);
-        }
-        close(fd);
-        free(buf);
         return g_strdup(g_checksum_get_string(sum));
 }
 
@@ -312,10 +159,9 @@ typedef struct {
 
 static gpointer writer_thread(gpointer data) {
         Writer *w = data;
-        uint8_t *buf = NULL;
+        uint8_t *buf = alloc_aligned(CHUNK);
         int fd = open(w->dev, O_WRONLY | O_DIRECT | O_CLOEXEC);
 
-        g_assert_cmpint(posix_memalign((void **) &buf, 4096, CHUNK), ==, 0);
         for (size_t off = 0; fd >= 0 && off < w->bytes; off += CHUNK) {
                 fill(buf, CHUNK, w->seed + off / CHUNK);
                 ssize_t n = pwrite(fd, buf, CHUNK, off);
@@ -364,51 +210,6 @@ static double first_done_after(const Writer *w, double t) {
         return best;
 }
 
-typedef struct {
-        const char *object;
-        gboolean disconnected, removed;
-        char *error_name, *message;
-} Watch;
-
-static void on_disconnected(GDBusConnection *c, const char *sender, const char *path, const char *iface,
-                            const char *signal, GVariant *params, gpointer data) {
-        Watch *w = data;
-
-        g_variant_get(params, "(ss)", &w->error_name, &w->message);
-        g_test_message("Disconnected(%s, %s)", w->error_name, w->message);
-        w->disconnected = TRUE;
-}
-
-static void on_removed(GDBusConnection *c, const char *sender, const char *path, const char *iface,
-                       const char *signal, GVariant *params, gpointer data) {
-        Watch *w = data;
-        const char *object;
-
-        g_variant_get(params, "(&o@as)", &object, NULL);
-        if (g_str_equal(object, w->object))
-                w->removed = TRUE;
-}
-
-/* Subscribed before the event, so that a quick one is not missed. */
-static void watch_begin(Watch *w, guint *ids) {
-        ids[0] = g_dbus_connection_signal_subscribe(bus, BUS_NAME, DEVICE_IFACE, "Disconnected", w->object,
-                                                    NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_disconnected, w, NULL);
-        ids[1] = g_dbus_connection_signal_subscribe(bus, BUS_NAME, "org.freedesktop.DBus.ObjectManager",
-                                                    "InterfacesRemoved", MANAGER_PATH, NULL,
-                                                    G_DBUS_SIGNAL_FLAGS_NONE, on_removed, w, NULL);
-        (void) name_has_owner();        /* the match rules are in place after this round trip */
-}
-
-static void watch_until_gone(Watch *w, guint *ids, double timeout_ms) {
-        double deadline = now_ms() + timeout_ms;
-
-        while (!(w->disconnected && w->removed) && now_ms() < deadline)
-                if (!g_main_context_iteration(NULL, FALSE))
-                        g_usleep(5000);
-        g_dbus_connection_signal_unsubscribe(bus, ids[0]);
-        g_dbus_connection_signal_unsubscribe(bus, ids[1]);
-}
-
 /* An outage under a running writer: broken by cut(), healed by heal() after
  * OUTAGE_US. The writer must finish without an error, the data must read
  * back, and the figures go to the TAP output. */
@@ -437,7 +238,7 @@ static void outage_under_writer(const char *label, Server *s, guint32 timeout,
         g_assert_cmpstr(state, ==, "attached");
 
         want = sum_of(DATA_BYTES, w.seed);
-        got = read_sum(dev, DATA_BYTES);
+        got = read_direct_sum(dev, DATA_BYTES, NULL);
         g_assert_cmpstr(got, ==, want);
         g_print("# persist %s: outage survived %.1f s, I/O resumed %.0f ms after the server was back\n",
                 label, (t_back - t_cut) / 1000.0, t_resumed - t_back);
@@ -448,7 +249,7 @@ static void outage_under_writer(const char *label, Server *s, guint32 timeout,
 /* ---- (a) server restart ------------------------------------------------------ */
 
 static void kill_server(Server *s) {
-        stop(&s->proc);
+        child_kill(&s->proc);
 }
 
 static void restart_server(Server *s) {
@@ -478,22 +279,22 @@ static void netns_setup(void) {
                 { "ip", "-n", NETNS, "link", "set", "lo", "up", NULL },
         };
         for (size_t i = 0; i < G_N_ELEMENTS(cmds); i++)
-                run(cmds[i]);
+                run_ok(cmds[i]);
 }
 
 static void netns_teardown(void) {
         const char *argv[] = { "ip", "netns", "del", NETNS, NULL };
-        run(argv);
+        run_ok(argv);
 }
 
 static void link_down(Server *s) {
         const char *argv[] = { "ip", "link", "set", VETH_HOST, "down", NULL };
-        run(argv);
+        run_ok(argv);
 }
 
 static void link_up(Server *s) {
         const char *argv[] = { "ip", "link", "set", VETH_HOST, "up", NULL };
-        run(argv);
+        run_ok(argv);
 }
 
 static void test_network_cut(void) {
@@ -514,16 +315,14 @@ static void test_dead_timeout(void) {
         Server s;
         g_autofree char *object = NULL, *dev = NULL;
         g_autofree uint8_t *buf = NULL;
-        Watch w = { 0 };
-        guint ids[2];
+        DeviceWatch w;
         double t_cut, t_failed;
         ssize_t n;
         int fd, e;
 
         server_new(&s, "127.0.0.1", FALSE);
         dev = attach_persist(&s, 10, 0, &object);
-        w.object = object;
-        watch_begin(&w, ids);
+        device_watch_start(&w, bus, object);
         t_cut = now_ms();
         kill_server(&s);
 
@@ -539,7 +338,7 @@ static void test_dead_timeout(void) {
                        (t_failed - t_cut) / 1000.0);
         g_assert_cmpint(n, <, 0);
 
-        watch_until_gone(&w, ids, 30000);
+        device_watch_wait_gone(&w, 30000);
         g_assert_true(w.disconnected);
         g_assert_true(w.removed);
         g_assert_true(g_str_has_prefix(w.error_name, ERROR_PREFIX));
@@ -547,8 +346,7 @@ static void test_dead_timeout(void) {
         wait_device_stopped(dev);
         g_print("# persist dead timeout 10 s: I/O failed after %.1f s, device gone after %.1f s\n",
                 (t_failed - t_cut) / 1000.0, (now_ms() - t_cut) / 1000.0);
-        g_free(w.error_name);
-        g_free(w.message);
+        device_watch_done(&w);
         server_free(&s);
 }
 
@@ -557,28 +355,25 @@ static void test_dead_timeout(void) {
 static void test_changed_size(void) {
         Server s;
         g_autofree char *object = NULL, *dev = NULL;
-        Watch w = { 0 };
-        guint ids[2];
+        DeviceWatch w;
         double t_back;
 
         server_new(&s, "127.0.0.1", FALSE);
         dev = attach_persist(&s, 30, 0, &object);
-        w.object = object;
-        watch_begin(&w, ids);
+        device_watch_start(&w, bus, object);
         kill_server(&s);
         wait_state(object, "reconnecting", 30000);
         server_start(&s, "32M");
         t_back = now_ms();
 
-        watch_until_gone(&w, ids, 30000);
+        device_watch_wait_gone(&w, 30000);
         g_assert_true(w.disconnected);
         g_assert_true(w.removed);
         g_assert_nonnull(strstr(w.message, "came back changed"));
         g_assert_nonnull(strstr(w.message, "size 33554432"));
         wait_device_stopped(dev);
         g_print("# persist changed size: refused %.0f ms after the server was back\n", now_ms() - t_back);
-        g_free(w.error_name);
-        g_free(w.message);
+        device_watch_done(&w);
         server_free(&s);
 }
 
@@ -587,7 +382,6 @@ static void test_changed_size(void) {
 static void test_daemon_restart(void) {
         Server s;
         g_autofree char *object = NULL, *dev = NULL, *want = NULL, *got = NULL, *got2 = NULL;
-        g_autoptr(GError) error = NULL;
         const char *props[] = { "Host", "Port", "Export", "Size", "Flags", "BlockSize", "ReadOnly",
                                 "Persistent", "OwnerUID", "AttachedSince", "Device" };
         GVariant *before[G_N_ELEMENTS(props)];
@@ -605,19 +399,15 @@ static void test_daemon_restart(void) {
         wait_chunks(&w, 1);
         t_stop = now_ms();
         g_subprocess_send_signal(daemon_proc, SIGTERM);
-        g_subprocess_wait(daemon_proc, NULL, &error);
-        g_assert_no_error(error);
-        g_assert_true(g_subprocess_get_if_exited(daemon_proc));
-        g_assert_cmpint(g_subprocess_get_exit_status(daemon_proc), ==, 0);
-        g_clear_object(&daemon_proc);
+        child_wait_exit_0(&daemon_proc);
         g_assert_true(device_running(dev));
 
-        daemon_start();
+        daemon_proc = daemon_start_on_bus(bus, daemon_path);
         t_back = now_ms();
         g_thread_join(t);
         g_assert_cmpint(w.error, ==, 0);
         want = sum_of(DATA_BYTES, w.seed);
-        got = read_sum(dev, DATA_BYTES);
+        got = read_direct_sum(dev, DATA_BYTES, NULL);
         g_assert_cmpstr(got, ==, want);
 
         for (size_t i = 0; i < G_N_ELEMENTS(props); i++) {
@@ -637,7 +427,7 @@ static void test_daemon_restart(void) {
         wait_state(object, "reconnecting", 30000);
         restart_server(&s);
         wait_state(object, "attached", 30000);
-        got2 = read_sum(dev, DATA_BYTES);
+        got2 = read_direct_sum(dev, DATA_BYTES, NULL);
         g_assert_cmpstr(got2, ==, want);
 
         detach_ok(dev);
@@ -646,19 +436,14 @@ static void test_daemon_restart(void) {
 }
 
 int main(int argc, char **argv) {
-        g_autoptr(GError) error = NULL;
         int r;
 
         g_test_init(&argc, &argv, NULL);
-        if (geteuid() != 0)
-                g_error("the vm suite's guest program runs as root inside the guest (see vm-run)");
-        daemon_path = g_getenv("NBDLINKD");
-        if (!daemon_path || !*daemon_path)
-                g_error("NBDLINKD does not name the nbdlinkd to test");
+        guest_require_root();
+        daemon_path = guest_daemon_path();
 
-        bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
-        g_assert_no_error(error);
-        daemon_start();
+        bus = guest_system_bus();
+        daemon_proc = daemon_start_on_bus(bus, daemon_path);
 
         g_test_add_func("/vm/persist/server-restart", test_server_restart);
         g_test_add_func("/vm/persist/network-cut", test_network_cut);
@@ -667,7 +452,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/vm/persist/daemon-restart", test_daemon_restart);
         r = g_test_run();
 
-        stop(&daemon_proc);
+        child_kill(&daemon_proc);
         g_object_unref(bus);
         return r;
 }

@@ -18,11 +18,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "guest-util.h"
 #include "polkit-env.h"
 
-#define MANAGER_PATH  "/org/nbdlink/NBD1"
 #define DEVICES_PATH  MANAGER_PATH "/devices/"
-#define DEVICE_IFACE  "org.nbdlink.NBD1.Device"
 #define EXPORT        "disk"
 #define BLOCK         4096
 
@@ -36,40 +35,6 @@ static char *nbdkit_log;        /* what nbdkit's log filter writes */
 
 /* ---- the guest's devices ---------------------------------------------- */
 
-static char *sysfs_read(const char *name, const char *attr) {
-        g_autofree char *path = g_strdup_printf("/sys/block/%s/%s", name, attr);
-        char *text = NULL;
-
-        if (!g_file_get_contents(path, &text, NULL, NULL))
-                return NULL;
-        return g_strchomp(text);
-}
-
-/* The kernel's view: a configured nbd device has a pid (the task in
- * NBD_DO_IT) and a size. */
-static gboolean device_running(const char *name) {
-        g_autofree char *pid = sysfs_read(name, "pid");
-
-        return pid != NULL;
-}
-
-static guint64 device_size(const char *name) {
-        g_autofree char *size = sysfs_read(name, "size");
-
-        g_assert_nonnull(size);
-        return g_ascii_strtoull(size, NULL, 10);
-}
-
-static void wait_device_stopped(const char *name) {
-        gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
-
-        while (device_running(name)) {
-                if (g_get_monotonic_time() > deadline)
-                        g_error("%s still has a pid in sysfs", name);
-                g_usleep(10 * 1000);
-        }
-}
-
 static void assert_never_configured(const char *name) {
         g_assert_false(device_running(name));
         g_assert_cmpuint(device_size(name), ==, 0);
@@ -79,14 +44,9 @@ static void assert_never_configured(const char *name) {
  * bypassing the page cache, and reads it back. */
 static void assert_block_works(const char *name) {
         g_autofree char *dev = g_strdup_printf("/dev/%s", name);
-        g_autofree guint8 *out = NULL, *in = NULL;
-        void *p = NULL;
+        g_autofree guint8 *out = alloc_aligned(BLOCK), *in = alloc_aligned(BLOCK);
         int fd;
 
-        g_assert_cmpint(posix_memalign(&p, BLOCK, BLOCK), ==, 0);
-        out = p;
-        g_assert_cmpint(posix_memalign(&p, BLOCK, BLOCK), ==, 0);
-        in = p;
         for (size_t i = 0; i < BLOCK; i += 4)
                 *(guint32 *) (out + i) = g_random_int();
         memset(in, 0, BLOCK);
@@ -159,16 +119,6 @@ static guint32 uid_of(const char *user) {
 
 /* What the daemon holds: open fds and threads. A request that was never
  * carried out must leave both where they were. */
-static guint count_entries(const char *dir) {
-        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-        guint n = 0;
-
-        g_assert_nonnull(d);
-        while (g_dir_read_name(d))
-                n++;
-        return n;
-}
-
 typedef struct Usage {
         guint fds, threads;
 } Usage;
@@ -180,7 +130,7 @@ static Usage daemon_usage(void) {
         g_assert_nonnull(pid);
         fd_dir = g_strdup_printf("/proc/%s/fd", pid);
         task_dir = g_strdup_printf("/proc/%s/task", pid);
-        return (Usage) { .fds = count_entries(fd_dir), .threads = count_entries(task_dir) };
+        return (Usage) { .fds = count_dir_entries(fd_dir), .threads = count_dir_entries(task_dir) };
 }
 
 /* Back to the baseline within a few seconds (the daemon may still be
@@ -416,39 +366,12 @@ static void test_slow_caller_leaves(void) {
 
 /* ---- the server -------------------------------------------------------- */
 
-static void child_setup(gpointer data) {
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static guint16 free_port(void) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        g_assert_cmpint(fd, >=, 0);
-        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &len), ==, 0);
-        close(fd);
-        return ntohs(sa.sin_port);
-}
-
-static gboolean port_open(guint16 port) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        gboolean ok = connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0;
-
-        close(fd);
-        return ok;
-}
-
 /* nbdkit on loopback, one memory disk under the export name "disk", with
  * its log filter outermost: every connection that reaches it shows. */
 static void nbdkit_start(void) {
         g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
         g_autoptr(GError) error = NULL;
         g_autofree char *port_arg = NULL;
-        gint64 deadline;
         guint16 port = free_port();
 
         port_arg = g_strdup_printf("%u", port);
@@ -462,15 +385,11 @@ static void nbdkit_start(void) {
         };
         /* Its log goes to the test log, not into the TAP stream. */
         g_subprocess_launcher_take_stdout_fd(l, dup(STDERR_FILENO));
-        g_subprocess_launcher_set_child_setup(l, child_setup, NULL, NULL);
+        g_subprocess_launcher_set_child_setup(l, child_setup_die_with_parent, NULL, NULL);
         nbdkit = g_subprocess_launcher_spawnv(l, argv, &error);
         g_assert_no_error(error);
 
-        deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
-        while (!port_open(port)) {
-                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-                g_usleep(10 * 1000);
-        }
+        wait_port_open("127.0.0.1", port, 20000, "nbdkit");
         host = g_strdup_printf("127.0.0.1:%u", port);
 }
 
@@ -479,14 +398,13 @@ int main(int argc, char **argv) {
         const char *daemon_path;
         int r;
 
-        if (geteuid() != 0) {
-                g_test_init(&argc, &argv, NULL);
-                g_error("the vm suite's guest program runs as root inside the guest (see vm-run)");
-        }
+        /* g_test_init() normally comes after polkit_env_enter(); these
+         * errors go to the TAP output before it. */
         daemon_path = g_getenv("NBDLINKD");
-        if (!daemon_path || !*daemon_path) {
+        if (geteuid() != 0 || !daemon_path || !*daemon_path) {
                 g_test_init(&argc, &argv, NULL);
-                g_error("NBDLINKD does not name the nbdlinkd to test");
+                guest_require_root();
+                daemon_path = guest_daemon_path();
         }
 
         polkit_env_enter(tmpdir);
@@ -505,9 +423,7 @@ int main(int argc, char **argv) {
 
         r = g_test_run();
 
-        g_subprocess_send_signal(nbdkit, SIGKILL);
-        (void) g_subprocess_wait(nbdkit, NULL, NULL);
-        g_clear_object(&nbdkit);
+        child_kill(&nbdkit);
         g_free(host);
         g_free(nbdkit_log);
         if (!polkit_env_teardown() && r == 0)

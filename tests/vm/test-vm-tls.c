@@ -21,18 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest-util.h"
 #include "pki.h"
 #include "servers.h"
 
-#define BUS_NAME      "org.nbdlink.NBD1"
-#define MANAGER_PATH  "/org/nbdlink/NBD1"
-#define MANAGER_IFACE "org.nbdlink.NBD1.Manager"
-#define DEVICE_IFACE  "org.nbdlink.NBD1.Device"
-#define ERROR_PREFIX  "org.nbdlink.NBD1.Error."
-
-#define MiB (1024u * 1024u)
 #define DATA_BYTES (32u * MiB)
-#define IO_CHUNK   (1u * MiB)
 
 typedef struct Server {
         GSubprocess *proc;
@@ -57,75 +50,10 @@ static Figure fig_relay_psk = { "relay PSK" }, fig_ktls_psk = { "kTLS PSK" };
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static double now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
-
-static void child_setup(gpointer data) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static GSubprocess *spawn(const char *const *argv) {
-        g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
-        g_autoptr(GError) error = NULL;
-        GSubprocess *p;
-
-        g_subprocess_launcher_set_child_setup(l, child_setup, NULL, NULL);
-        p = g_subprocess_launcher_spawnv(l, argv, &error);
-        g_assert_no_error(error);
-        return p;
-}
-
-static void run_ok(const char *const *argv) {
-        g_autoptr(GSubprocess) p = spawn(argv);
-        g_autoptr(GError) error = NULL;
-
-        g_subprocess_wait_check(p, NULL, &error);
-        g_assert_no_error(error);
-}
-
-static void stop(GSubprocess **p) {
-        if (!*p)
-                return;
-        g_subprocess_send_signal(*p, SIGKILL);
-        g_subprocess_wait(*p, NULL, NULL);
-        g_clear_object(p);
-}
-
-static guint16 free_port(void) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        g_assert_cmpint(fd, >=, 0);
-        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &len), ==, 0);
-        close(fd);
-        return ntohs(sa.sin_port);
-}
-
-static int connect_port(guint16 port) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        g_assert_cmpint(fd, >=, 0);
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                close(fd);
-                return -errno;
-        }
-        return fd;
-}
-
 /* nbdkit on loopback with a memory disk, TLS required unless CREDS_NONE. */
 static void server_start(Server *s, Creds creds) {
         g_autofree char *port = NULL, *certs = NULL, *psk = NULL;
         g_autoptr(GPtrArray) argv = g_ptr_array_new();
-        double deadline;
-        int fd;
 
         s->port = free_port();
         port = g_strdup_printf("%u", s->port);
@@ -147,104 +75,7 @@ static void server_start(Server *s, Creds creds) {
         g_ptr_array_add(argv, (char *) "memory");
         g_ptr_array_add(argv, (char *) "size=64M");
         g_ptr_array_add(argv, NULL);
-        s->proc = spawn((const char *const *) argv->pdata);
-
-        deadline = now_ms() + 30000;
-        while ((fd = connect_port(s->port)) < 0) {
-                g_assert_cmpfloat(now_ms(), <, deadline);
-                g_usleep(10 * 1000);
-        }
-        close(fd);
-}
-
-static void *alloc_aligned(size_t size) {
-        void *p = NULL;
-
-        g_assert_cmpint(posix_memalign(&p, 4096, size), ==, 0);
-        return p;
-}
-
-/* Cheap random bytes: urandom costs more emulated CPU than the I/O. */
-static void fill_random(uint8_t *buf, size_t len, uint64_t *state) {
-        for (size_t i = 0; i + 8 <= len; i += 8) {
-                uint64_t x = *state;
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                *state = x;
-                x *= UINT64_C(0x2545F4914F6CDD1D);
-                memcpy(buf + i, &x, 8);
-        }
-}
-
-/* Writes DATA_BYTES of random data with O_DIRECT, fsyncs; returns the
- * SHA-256 and the throughput. */
-static char *write_random(const char *dev, double *ret_mbps) {
-        g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-        g_autofree uint8_t *buf = alloc_aligned(IO_CHUNK);
-        uint64_t state = ((uint64_t) g_random_int() << 32) | g_random_int() | 1;
-        double elapsed = 0, t0;
-        int fd = open(dev, O_WRONLY | O_DIRECT | O_CLOEXEC);
-
-        if (fd < 0)
-                g_error("open %s for writing: %s", dev, g_strerror(errno));
-        for (size_t off = 0; off < DATA_BYTES; off += IO_CHUNK) {
-                fill_random(buf, IO_CHUNK, &state);
-                g_checksum_update(sum, buf, IO_CHUNK);
-                /* Only the I/O counts, not making up the data. */
-                t0 = now_ms();
-                ssize_t n = pwrite(fd, buf, IO_CHUNK, (off_t) off);
-                elapsed += now_ms() - t0;
-                if (n != (ssize_t) IO_CHUNK)
-                        g_error("write %s at %zu: %s", dev, off, n < 0 ? g_strerror(errno) : "short");
-        }
-        t0 = now_ms();
-        g_assert_cmpint(fsync(fd), ==, 0);
-        elapsed += now_ms() - t0;
-        close(fd);
-        *ret_mbps = DATA_BYTES / 1e6 / (elapsed / 1000.0);
-        return g_strdup(g_checksum_get_string(sum));
-}
-
-static char *read_back(const char *dev, double *ret_mbps) {
-        g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
-        g_autofree uint8_t *buf = alloc_aligned(IO_CHUNK);
-        double elapsed = 0, t0;
-        int fd = open(dev, O_RDONLY | O_DIRECT | O_CLOEXEC);
-
-        if (fd < 0)
-                g_error("open %s for reading: %s", dev, g_strerror(errno));
-        for (size_t off = 0; off < DATA_BYTES; off += IO_CHUNK) {
-                t0 = now_ms();
-                ssize_t n = pread(fd, buf, IO_CHUNK, (off_t) off);
-                elapsed += now_ms() - t0;
-                if (n != (ssize_t) IO_CHUNK)
-                        g_error("read %s at %zu: %s", dev, off, n < 0 ? g_strerror(errno) : "short");
-                g_checksum_update(sum, buf, IO_CHUNK);
-        }
-        close(fd);
-        *ret_mbps = DATA_BYTES / 1e6 / (elapsed / 1000.0);
-        return g_strdup(g_checksum_get_string(sum));
-}
-
-static const char *dev_name(const char *dev) {
-        return g_str_has_prefix(dev, "/dev/") ? dev + 5 : dev;
-}
-
-static gboolean device_running(const char *dev) {
-        g_autofree char *pid = g_strdup_printf("/sys/block/%s/pid", dev_name(dev));
-
-        return g_file_test(pid, G_FILE_TEST_EXISTS);
-}
-
-static void wait_device_stopped(const char *dev) {
-        double deadline = now_ms() + 30000;
-
-        while (device_running(dev)) {
-                if (now_ms() > deadline)
-                        g_error("%s still has a pid in sysfs", dev);
-                g_usleep(10 * 1000);
-        }
+        s->proc = nbdkit_start_listening((const char *const *) argv->pdata, "127.0.0.1", s->port, 30000);
 }
 
 /* /proc/net/tls_stat, one counter: how many kTLS contexts the kernel set
@@ -274,30 +105,8 @@ static guint64 tls_stat(const char *name) {
 
 /* ---- the daemon over the bus -------------------------------------------- */
 
-static gboolean name_has_owner(void) {
-        g_autoptr(GVariant) r = g_dbus_connection_call_sync(bus,
-                        "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                        "NameHasOwner", g_variant_new("(s)", BUS_NAME), G_VARIANT_TYPE("(b)"),
-                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
-        gboolean owned = FALSE;
-
-        if (r)
-                g_variant_get(r, "(b)", &owned);
-        return owned;
-}
-
 static void daemon_start(void) {
-        const char *path = g_getenv("NBDLINKD");
-        double deadline = now_ms() + 30000;
-
-        if (!path || !*path)
-                g_error("NBDLINKD does not name the nbdlinkd to test");
-        daemon_proc = spawn((const char *const[]) { path, NULL });
-        while (!name_has_owner()) {
-                if (now_ms() > deadline)
-                        g_error("nbdlinkd did not take %s within 30 s", BUS_NAME);
-                g_usleep(10 * 1000);
-        }
+        daemon_proc = daemon_start_on_bus(bus, guest_daemon_path());
 }
 
 typedef struct AttachArgs {
@@ -325,45 +134,24 @@ static void add_fd(GVariantBuilder *b, GUnixFDList *fds, const char *key, const 
 static char *attach(const Server *s, const AttachArgs *a, char **ret_object, GError **error) {
         g_autofree char *host = g_strdup_printf("127.0.0.1:%u", s->port);
         g_autoptr(GUnixFDList) fds = g_unix_fd_list_new();
-        g_autoptr(GVariant) r = NULL;
         GVariantBuilder b;
-        char *object = NULL, *dev = NULL;
 
         if (a->plain_attach)
-                r = g_dbus_connection_call_sync(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Attach",
-                                                g_variant_new("(sssb)", "", host, "", FALSE),
-                                                G_VARIANT_TYPE("(os)"), G_DBUS_CALL_FLAGS_NONE, 120000, NULL, error);
-        else {
-                g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
-                if (a->creds != CREDS_NONE) {
-                        g_variant_builder_add(&b, "{sv}", "tls", g_variant_new_string("require"));
-                        g_variant_builder_add(&b, "{sv}", "tls-ktls", g_variant_new_boolean(a->ktls));
-                }
-                if (a->creds == CREDS_X509)
-                        add_fd(&b, fds, "tls-ca", a->ca ?: pki->ca_cert);
-                if (a->hostname)
-                        g_variant_builder_add(&b, "{sv}", "tls-hostname", g_variant_new_string(a->hostname));
-                if (a->creds == CREDS_PSK) {
-                        add_fd(&b, fds, "tls-psk", a->psk ?: pki->psk_file);
-                        g_variant_builder_add(&b, "{sv}", "tls-username", g_variant_new_string(pki->psk_username));
-                }
-                r = g_dbus_connection_call_with_unix_fd_list_sync(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
-                                "AttachWithOptions", g_variant_new("(sssa{sv})", "", host, "", &b),
-                                G_VARIANT_TYPE("(os)"), G_DBUS_CALL_FLAGS_NONE, 120000, fds, NULL, NULL, error);
+                return attach_call(bus, "", host, "", NULL, NULL, ret_object, error);
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        if (a->creds != CREDS_NONE) {
+                g_variant_builder_add(&b, "{sv}", "tls", g_variant_new_string("require"));
+                g_variant_builder_add(&b, "{sv}", "tls-ktls", g_variant_new_boolean(a->ktls));
         }
-        if (!r)
-                return NULL;
-        g_variant_get(r, "(os)", &object, &dev);
-        if (!g_str_has_prefix(dev, "/dev/")) {
-                char *full = g_strconcat("/dev/", dev, NULL);
-                g_free(dev);
-                dev = full;
+        if (a->creds == CREDS_X509)
+                add_fd(&b, fds, "tls-ca", a->ca ?: pki->ca_cert);
+        if (a->hostname)
+                g_variant_builder_add(&b, "{sv}", "tls-hostname", g_variant_new_string(a->hostname));
+        if (a->creds == CREDS_PSK) {
+                add_fd(&b, fds, "tls-psk", a->psk ?: pki->psk_file);
+                g_variant_builder_add(&b, "{sv}", "tls-username", g_variant_new_string(pki->psk_username));
         }
-        if (ret_object)
-                *ret_object = object;
-        else
-                g_free(object);
-        return dev;
+        return attach_call(bus, "", host, "", g_variant_builder_end(&b), fds, ret_object, error);
 }
 
 static char *attach_ok(const Server *s, const AttachArgs *a, char **ret_object) {
@@ -389,25 +177,7 @@ static char *device_property_string(const char *dev, const char *name) {
 }
 
 static void detach_ok(const char *dev) {
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GVariant) r = g_dbus_connection_call_sync(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE,
-                        "Detach", g_variant_new("(s)", dev), NULL, G_DBUS_CALL_FLAGS_NONE, 120000, NULL, &error);
-        (void) r;       /* held only to be freed: Detach returns nothing */
-
-        g_assert_no_error(error);
-        wait_device_stopped(dev);
-}
-
-static void assert_bus_error(GError *error, const char *name, const char *must_mention) {
-        g_autofree char *remote = NULL;
-
-        g_assert_nonnull(error);
-        remote = g_dbus_error_get_remote_error(error);
-        g_dbus_error_strip_remote_error(error);
-        g_test_message("got %s: %s", remote, error->message);
-        g_assert_cmpstr(remote, ==, name);
-        if (must_mention && !strstr(error->message, must_mention))
-                g_error("\"%s\" does not mention \"%s\"", error->message, must_mention);
+        detach_and_wait(bus, dev);
 }
 
 /* ---- round trips ---------------------------------------------------------- */
@@ -429,13 +199,13 @@ static void roundtrip(const Server *s, Creds creds, gboolean ktls, Figure *fig) 
         dev = attach_ok(s, &a, NULL);
         mode1 = device_property_string(dev, "TLSMode");
         g_assert_cmpstr(mode1, ==, mode);
-        wrote = write_random(dev, &fig->write_mbps);
+        wrote = write_random_sum(dev, DATA_BYTES, FALSE, &fig->write_mbps);
         detach_ok(dev);
 
         dev2 = attach_ok(s, &a, NULL);
         mode2 = device_property_string(dev2, "TLSMode");
         g_assert_cmpstr(mode2, ==, mode);
-        read = read_back(dev2, &fig->read_mbps);
+        read = read_direct_sum(dev2, DATA_BYTES, &fig->read_mbps);
         g_assert_cmpstr(read, ==, wrote);
         detach_ok(dev2);
 
@@ -477,7 +247,6 @@ static void test_tls13_only_falls_back_to_relay(void) {
         g_autofree char *port = NULL, *dev = NULL, *mode = NULL;
         const AttachArgs a = { .creds = CREDS_X509, .ktls = TRUE };
         Server s = { 0 };
-        double deadline;
         int fd;
 
         g_assert_nonnull(dir);
@@ -488,21 +257,18 @@ static void test_tls13_only_falls_back_to_relay(void) {
 
         s.port = free_port();
         port = g_strdup_printf("%u", s.port);
-        s.proc = spawn((const char *const[]) { "qemu-nbd", "--persistent", "--bind=127.0.0.1", "--port", port,
-                                               "--format=raw", "--object", object, "--tls-creds=tls0", image, NULL });
-        deadline = now_ms() + 30000;
-        while ((fd = connect_port(s.port)) < 0) {
-                g_assert_cmpfloat(now_ms(), <, deadline);
-                g_usleep(10 * 1000);
-        }
-        close(fd);
+        s.proc = child_spawn(G_SUBPROCESS_FLAGS_NONE,
+                             (const char *const[]) { "qemu-nbd", "--persistent", "--bind=127.0.0.1", "--port", port,
+                                                     "--format=raw", "--object", object, "--tls-creds=tls0", image,
+                                                     NULL });
+        wait_port_open("127.0.0.1", s.port, 30000, "qemu-nbd");
 
         dev = attach_ok(&s, &a, NULL);
         mode = device_property_string(dev, "TLSMode");
         g_assert_cmpstr(mode, ==, "relay");
         detach_ok(dev);
 
-        stop(&s.proc);
+        child_kill(&s.proc);
         (void) unlink(image);
         (void) rmdir(dir);
 }
@@ -554,59 +320,16 @@ static void test_wrong_credentials(void) {
 
 /* ---- the server goes away ------------------------------------------------- */
 
-typedef struct Watch {
-        const char *object;
-        gboolean disconnected, removed;
-        char *error_name, *message;
-} Watch;
-
-static void on_disconnected(GDBusConnection *c, const char *sender, const char *path, const char *iface,
-                            const char *signal, GVariant *params, gpointer data) {
-        Watch *w = data;
-
-        g_variant_get(params, "(ss)", &w->error_name, &w->message);
-        g_test_message("Disconnected(%s, %s) from %s", w->error_name, w->message, path);
-        w->disconnected = TRUE;
-}
-
-static void on_removed(GDBusConnection *c, const char *sender, const char *path, const char *iface,
-                       const char *signal, GVariant *params, gpointer data) {
-        Watch *w = data;
-        const char *object;
-
-        g_variant_get(params, "(&o@as)", &object, NULL);
-        if (g_str_equal(object, w->object))
-                w->removed = TRUE;
-}
-
 /* Runs kill_it(data) while watching the device's object, then waits for
  * Disconnected and InterfacesRemoved. */
-static void watch_disconnect(const char *object, void (*kill_it)(gpointer), gpointer data, Watch *w) {
-        double deadline;
-        guint s1, s2;
-
-        w->object = object;
-        s1 = g_dbus_connection_signal_subscribe(bus, BUS_NAME, DEVICE_IFACE, "Disconnected", object, NULL,
-                                                G_DBUS_SIGNAL_FLAGS_NONE, on_disconnected, w, NULL);
-        s2 = g_dbus_connection_signal_subscribe(bus, BUS_NAME, "org.freedesktop.DBus.ObjectManager",
-                                                "InterfacesRemoved", MANAGER_PATH, NULL,
-                                                G_DBUS_SIGNAL_FLAGS_NONE, on_removed, w, NULL);
-        /* A round trip to the bus puts the match rules in place first. */
-        g_assert_true(name_has_owner());
-
+static void watch_disconnect(const char *object, void (*kill_it)(gpointer), gpointer data, DeviceWatch *w) {
+        device_watch_start(w, bus, object);
         kill_it(data);
-        deadline = now_ms() + 60000;
-        while (!(w->disconnected && w->removed) && now_ms() < deadline)
-                if (!g_main_context_iteration(NULL, FALSE))
-                        g_usleep(5000);
-        g_dbus_connection_signal_unsubscribe(bus, s1);
-        g_dbus_connection_signal_unsubscribe(bus, s2);
-        g_assert_true(w->disconnected);
-        g_assert_true(w->removed);
+        g_assert_true(device_watch_wait_gone(w, 60000));
 }
 
 static void kill_server(gpointer data) {
-        stop(&((Server *) data)->proc);
+        child_kill(&((Server *) data)->proc);
 }
 
 /* nbdkit killed under a relayed device: the TCP connection ends without a
@@ -614,7 +337,7 @@ static void kill_server(gpointer data) {
 static void test_server_killed(void) {
         Server doomed = {};
         g_autofree char *object = NULL, *dev = NULL;
-        Watch w = {};
+        DeviceWatch w;
 
         server_start(&doomed, CREDS_X509);
         dev = attach_ok(&doomed, &(AttachArgs) { .creds = CREDS_X509, .ktls = FALSE }, &object);
@@ -622,8 +345,7 @@ static void test_server_killed(void) {
         g_assert_cmpstr(w.error_name, ==, ERROR_PREFIX "Failed");
         g_assert_nonnull(strstr(w.message, "close_notify"));
         wait_device_stopped(dev);
-        g_free(w.error_name);
-        g_free(w.message);
+        device_watch_done(&w);
 }
 
 /* A TCP proxy between nbdlinkd and nbdkit that can write garbage into the
@@ -658,7 +380,7 @@ static gpointer proxy_thread(gpointer data) {
 
         if (client < 0)
                 return NULL;
-        server = connect_port(p->target);
+        server = connect_port("127.0.0.1", p->target);
         if (server < 0) {
                 close(client);
                 return NULL;
@@ -700,7 +422,7 @@ static void test_bad_record(void) {
         g_autofree char *object = NULL, *dev = NULL;
         Server target = {};
         Proxy p = {};
-        Watch w = {};
+        DeviceWatch w;
 
         server_start(&target, CREDS_X509);
         p.target = target.port;
@@ -721,9 +443,8 @@ static void test_bad_record(void) {
         g_atomic_int_set(&p.stop, 1);
         g_thread_join(p.thread);
         close(p.listen_fd);
-        stop(&target.proc);
-        g_free(w.error_name);
-        g_free(w.message);
+        child_kill(&target.proc);
+        device_watch_done(&w);
 }
 
 /* ---- main ----------------------------------------------------------------- */
@@ -741,19 +462,16 @@ static void print_figure(const Figure *f) {
 }
 
 int main(int argc, char **argv) {
-        g_autoptr(GError) error = NULL;
         int r;
 
         g_test_init(&argc, &argv, NULL);
-        if (geteuid() != 0)
-                g_error("the vm suite's guest program runs as root inside the guest (see vm-run)");
+        guest_require_root();
 
         /* The daemon cannot load modules; an administrator (or
          * modules-load.d) does, and then kTLS is offered. */
         run_ok((const char *const[]) { "modprobe", "tls", NULL });
 
-        bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
-        g_assert_no_error(error);
+        bus = guest_system_bus();
         pki = test_pki_new();
         server_start(&plain_server, CREDS_NONE);
         server_start(&x509_server, CREDS_X509);
@@ -778,10 +496,10 @@ int main(int argc, char **argv) {
         print_figure(&fig_relay_psk);
         print_figure(&fig_ktls_psk);
 
-        stop(&daemon_proc);
-        stop(&plain_server.proc);
-        stop(&x509_server.proc);
-        stop(&psk_server.proc);
+        child_kill(&daemon_proc);
+        child_kill(&plain_server.proc);
+        child_kill(&x509_server.proc);
+        child_kill(&psk_server.proc);
         test_pki_free(pki);
         test_servers_cleanup();
         g_object_unref(bus);
