@@ -197,6 +197,21 @@ static int take_socket_fd(int fd, int *slot, char *error, size_t error_size) {
         return 0;
 }
 
+/* A duration option: 1 to ATTACH_MAX_TIMEOUT_SEC seconds. */
+static int read_seconds(sd_bus_message *m, const char *key, uint32_t *ret, char *error, size_t error_size) {
+        uint32_t v;
+        int r;
+
+        r = sd_bus_message_read_basic(m, 'u', &v);
+        if (r < 0)
+                return r;
+        if (v < 1 || v > ATTACH_MAX_TIMEOUT_SEC)
+                return fail(-EINVAL, error, error_size,
+                            "option '%s' must be between 1 and %u seconds", key, ATTACH_MAX_TIMEOUT_SEC);
+        *ret = v;
+        return 0;
+}
+
 static int parse_one(sd_bus_message *m, const char *key, AttachOptions *o, char *error, size_t error_size) {
         int r;
 
@@ -256,24 +271,10 @@ static int parse_one(sd_bus_message *m, const char *key, AttachOptions *o, char 
                 return take_socket_fd(fd, &o->socket_fd, error, error_size);
 
         } else if (strcmp(key, "timeout") == 0) {
-                uint32_t v;
-                r = sd_bus_message_read_basic(m, 'u', &v);
-                if (r < 0)
-                        return r;
-                if (v < 1 || v > ATTACH_MAX_TIMEOUT_SEC)
-                        return fail(-EINVAL, error, error_size,
-                                    "option 'timeout' must be between 1 and %u seconds", ATTACH_MAX_TIMEOUT_SEC);
-                o->timeout_sec = v;
+                return read_seconds(m, key, &o->timeout_sec, error, error_size);
 
         } else if (strcmp(key, "dead-timeout") == 0) {
-                uint32_t v;
-                r = sd_bus_message_read_basic(m, 'u', &v);
-                if (r < 0)
-                        return r;
-                if (v < 1 || v > ATTACH_MAX_TIMEOUT_SEC)
-                        return fail(-EINVAL, error, error_size,
-                                    "option 'dead-timeout' must be between 1 and %u seconds", ATTACH_MAX_TIMEOUT_SEC);
-                o->dead_timeout_sec = v;
+                return read_seconds(m, key, &o->dead_timeout_sec, error, error_size);
 
         } else if (strcmp(key, "connections") == 0) {
                 uint32_t v;
