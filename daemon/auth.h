@@ -14,11 +14,6 @@
 #define ACTION_DETACH_OTHER POLKIT_ACTION_DETACH_OTHER
 #define ACTION_LIST         POLKIT_ACTION_LIST
 
-/* The caller's effective uid, as the bus itself vouches for it (never read
- * from /proc, where a recycled pid could name another process). This is the
- * uid polkit decides about and the one recorded as a device's OwnerUID. */
-int bus_sender_uid(sd_bus_message *m, uid_t *ret);
-
 /* Which action a Detach needs: ACTION_DETACH when `caller` is the uid that
  * attached the device (`owner`), ACTION_DETACH_OTHER otherwise. A Detach of a
  * device nbdlinkd does not know is checked as ACTION_DETACH (pass the
@@ -30,8 +25,9 @@ const char *auth_detach_action(uid_t caller, uid_t owner);
  * caller leaves meanwhile, the handler never runs again). Negative: refused,
  * with error set (NotAuthorized, or InteractiveAuthorizationRequired when
  * polkit would have asked for a password but the call did not allow it).
- * Root is allowed without asking polkit. `details` is NULL or "device",
+ * `uid` is the caller's, from bus_sender_uid(); root is allowed without
+ * asking polkit. `details` is NULL or "device",
  * "/dev/nbdN", "host", ..., "export", ..., NULL: what the authentication
  * agent shows, and what polkit rules can look up. */
-int auth_check(PolkitRegistry *registry, sd_bus_message *m, const char *action,
+int auth_check(PolkitRegistry *registry, sd_bus_message *m, uid_t uid, const char *action,
                const char *const *details, sd_bus_error *error);

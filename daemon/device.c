@@ -223,7 +223,7 @@ static int method_device_detach(sd_bus_message *msg, void *userdata, sd_bus_erro
         if (r < 0)
                 return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
         const char *details[] = { "device", d->node, "host", d->host, "export", d->export_name, NULL };
-        r = auth_check(d->manager->polkit, msg, auth_detach_action(uid, d->owner_uid), details, error);
+        r = auth_check(d->manager->polkit, msg, uid, auth_detach_action(uid, d->owner_uid), details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 

@@ -287,7 +287,7 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
                 "host", *host ? host : "a connection the caller opened",
                 "export", export_name,
                 NULL };
-        r = auth_check(m->polkit, msg, ACTION_ATTACH, details, error);
+        r = auth_check(m->polkit, msg, uid, ACTION_ATTACH, details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -421,7 +421,7 @@ static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         char node[32];
         (void) snprintf(node, sizeof(node), "/dev/nbd%d", index);
         const char *details[] = { "device", node, "host", d ? d->host : "", "export", d ? d->export_name : "", NULL };
-        r = auth_check(m->polkit, msg, auth_detach_action(uid, d ? d->owner_uid : uid), details, error);
+        r = auth_check(m->polkit, msg, uid, auth_detach_action(uid, d ? d->owner_uid : uid), details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -457,7 +457,7 @@ static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const c
 
         const char *details[] = { "host", *host ? host : "a connection the caller opened",
                                   "export", strempty(export_name), NULL };
-        r = auth_check(m->polkit, msg, ACTION_LIST, details, error);
+        r = auth_check(m->polkit, msg, uid, ACTION_LIST, details, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 

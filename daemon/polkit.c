@@ -195,15 +195,15 @@ static int append_details(sd_bus_message *m, const char *const *details) {
         return sd_bus_message_close_container(m);
 }
 
-static int sender_uid(sd_bus_message *call, uid_t *ret) {
+int bus_sender_uid(sd_bus_message *m, uid_t *ret) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         int r;
 
-        r = sd_bus_query_sender_creds(call, SD_BUS_CREDS_EUID, &creds);
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
         if (r < 0)
                 return r;
-        /* A uid read from /proc/<pid> could belong to a process that reused
-         * the caller's pid: only what the bus itself vouches for counts. */
+        /* Only what the bus vouches for counts: an augmented (from /proc)
+         * uid could belong to a process that reused the caller's pid. */
         if (sd_bus_creds_get_augmented_mask(creds) & SD_BUS_CREDS_EUID)
                 return -EPERM;
         return sd_bus_creds_get_euid(creds, ret);
@@ -234,7 +234,7 @@ int polkit_authorize_async(
         if (!sender || sender[0] != ':')
                 return -EINVAL;
 
-        r = sender_uid(call, &uid);
+        r = bus_sender_uid(call, &uid);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)

@@ -140,3 +140,10 @@ int polkit_registry_check(
  * callback's) NULL. For any other r returns 0 and leaves `error` alone, so
  * that the caller's own error mapping takes over. */
 int polkit_set_bus_error(sd_bus_error *error, int r, const char *action, uid_t uid, const char *reason);
+
+/* The caller's effective uid, as the bus itself vouches for it (never read
+ * from /proc, where a recycled pid could name another process). The same
+ * source everywhere: the uid that decides "root needs no polkit", the one
+ * polkit is asked about and the one recorded as a device's OwnerUID must
+ * never differ. */
+int bus_sender_uid(sd_bus_message *m, uid_t *ret);
