@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "conn-internal.h"
+#include "gnutls-dl.h"
 
 int conn_new_fd(Conn **ret, int fd) {
         Conn *c;
@@ -129,7 +130,7 @@ static ssize_t conn_read_some(Conn *c, void *buf, size_t n) {
                 int r;
 
                 if (c->session) {
-                        k = gnutls_record_recv(c->session, buf, n);
+                        k = sym_gnutls_record_recv(c->session, buf, n);
                         if (k >= 0)
                                 return k;
                         if (k == GNUTLS_E_INTERRUPTED)
@@ -137,7 +138,7 @@ static ssize_t conn_read_some(Conn *c, void *buf, size_t n) {
                         if (k != GNUTLS_E_AGAIN) {
                                 /* A warning alert or a renegotiation request
                                  * consumed a record; read on. */
-                                if (!gnutls_error_is_fatal((int) k))
+                                if (!sym_gnutls_error_is_fatal((int) k))
                                         continue;
                                 return tls_error_to_errno(k);
                         }
@@ -163,7 +164,7 @@ static ssize_t conn_write_some(Conn *c, const void *buf, size_t n) {
                 int r;
 
                 if (c->session) {
-                        k = gnutls_record_send(c->session, buf, n);
+                        k = sym_gnutls_record_send(c->session, buf, n);
                         if (k >= 0)
                                 return k;
                         if (k == GNUTLS_E_INTERRUPTED)

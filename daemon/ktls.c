@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "gnutls-dl.h"
 #include "ktls.h"
 
 #ifndef SOL_TLS
@@ -104,10 +105,10 @@ int ktls_facts_from_conn(KtlsFacts *ret, const Conn *conn, bool wanted) {
                 .wanted = wanted,
                 .kernel = ktls_kernel_supported(),
                 .tcp = fd_is_tcp(conn_fd(conn)),
-                .version = gnutls_protocol_get_version(s),
-                .cipher = gnutls_cipher_get(s),
-                .gnutls_ktls = gnutls_transport_is_ktls_enabled(s),
-                .pending = gnutls_record_check_pending(s),
+                .version = sym_gnutls_protocol_get_version(s),
+                .cipher = sym_gnutls_cipher_get(s),
+                .gnutls_ktls = sym_gnutls_transport_is_ktls_enabled(s),
+                .pending = sym_gnutls_record_check_pending(s),
         };
         return 0;
 }
@@ -162,7 +163,7 @@ static int install_direction(int fd, gnutls_session_t s, gnutls_cipher_algorithm
         socklen_t len;
         int r;
 
-        r = gnutls_record_get_state(s, read, &mac, &iv, &key, seq);
+        r = sym_gnutls_record_get_state(s, read, &mac, &iv, &key, seq);
         if (r < 0)
                 return -EINVAL;
 
@@ -296,7 +297,7 @@ Ktls *ktls_free(Ktls *k) {
                 send_close_notify(conn_fd(k->conn));
                 /* GnuTLS does not know its keys moved: its own goodbye
                  * would be encrypted twice and land in the data stream. */
-                gnutls_transport_set_push_function(s, discard_push);
+                sym_gnutls_transport_set_push_function(s, discard_push);
         }
         /* With keys GnuTLS installed, its gnutls_bye() in conn_free()
          * already goes through the kernel correctly. */
@@ -315,8 +316,8 @@ Ktls *ktls_leave(Ktls *k) {
                 /* conn_free()'s gnutls_bye() must not reach the socket,
                  * through the kernel (GnuTLS's own kTLS send uses the
                  * transport fd) or through the push function. */
-                gnutls_transport_set_int(s, -1);
-                gnutls_transport_set_push_function(s, discard_push);
+                sym_gnutls_transport_set_int(s, -1);
+                sym_gnutls_transport_set_push_function(s, discard_push);
         }
         conn_free(k->conn);
         free(k);

@@ -17,6 +17,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include "gnutls-dl.h"
 #include "relay.h"
 
 /* Bigger socketpair buffers let the kernel queue a few large requests
@@ -94,23 +95,23 @@ static void relay_set_tls_error(Relay *r, ssize_t k, bool sending) {
                 /* A socket error (reset, broken pipe): the server went
                  * away, nothing TLS-specific. */
                 relay_set_result(r, -EPIPE, "relay: the connection to the server failed while %s (%s)",
-                                 sending ? "sending" : "receiving", gnutls_strerror((int) k));
+                                 sending ? "sending" : "receiving", sym_gnutls_strerror((int) k));
                 break;
         case GNUTLS_E_FATAL_ALERT_RECEIVED: {
-                const char *name = gnutls_alert_get_name(gnutls_alert_get(r->session));
+                const char *name = sym_gnutls_alert_get_name(sym_gnutls_alert_get(r->session));
 
                 relay_set_result(r, -ECONNABORTED, "tls: the server sent a fatal alert (%s)", name ?: "unknown");
                 break;
         }
         default:
                 relay_set_result(r, -ECONNABORTED, "tls: %s the server failed: %s",
-                                 sending ? "sending to" : "receiving from", gnutls_strerror((int) k));
+                                 sending ? "sending to" : "receiving from", sym_gnutls_strerror((int) k));
                 break;
         }
 }
 
 static short direction_events(gnutls_session_t s) {
-        return gnutls_record_get_direction(s) ? POLLOUT : POLLIN;
+        return sym_gnutls_record_get_direction(s) ? POLLOUT : POLLIN;
 }
 
 typedef struct RelayFlow {
@@ -160,7 +161,7 @@ static bool step_buffer_to_server(Relay *r, RelayFlow *f, bool *progress) {
                 return true;
 
         n = f->send_pending > 0 ? f->send_pending : buffer_used(&r->up);
-        k = gnutls_record_send(r->session, r->up.data + r->up.start, n);
+        k = sym_gnutls_record_send(r->session, r->up.data + r->up.start, n);
         if (k >= 0) {
                 r->up.start += (size_t) k;
                 f->send_pending = 0;
@@ -194,7 +195,7 @@ static bool step_server_to_buffer(Relay *r, RelayFlow *f, bool *progress) {
         if (f->server_eof || buffer_space(&r->down) == 0)
                 return true;
 
-        k = gnutls_record_recv(r->session, r->down.data + r->down.end, buffer_space(&r->down));
+        k = sym_gnutls_record_recv(r->session, r->down.data + r->down.end, buffer_space(&r->down));
         if (k > 0) {
                 r->down.end += (size_t) k;
                 *progress = true;
@@ -211,7 +212,7 @@ static bool step_server_to_buffer(Relay *r, RelayFlow *f, bool *progress) {
                 f->net_events |= direction_events(r->session);
                 return true;
         }
-        if (k == GNUTLS_E_INTERRUPTED || k == GNUTLS_E_REHANDSHAKE || !gnutls_error_is_fatal((int) k)) {
+        if (k == GNUTLS_E_INTERRUPTED || k == GNUTLS_E_REHANDSHAKE || !sym_gnutls_error_is_fatal((int) k)) {
                 /* Warning alerts, and a TLS 1.2 HelloRequest: renegotiation
                  * is refused by ignoring it, which RFC 5246 allows. TLS 1.3
                  * session tickets and key updates are handled inside

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "conn-internal.h"
+#include "gnutls-dl.h"
 #include "ktls.h"
 #include "tls.h"
 
@@ -133,16 +134,16 @@ void conn_tls_free(Conn *c) {
         if (c->session) {
                 /* One non-blocking attempt at close_notify: polite, but
                  * never worth waiting for. */
-                (void) gnutls_bye(c->session, GNUTLS_SHUT_WR);
-                gnutls_deinit(c->session);
+                (void) sym_gnutls_bye(c->session, GNUTLS_SHUT_WR);
+                sym_gnutls_deinit(c->session);
                 c->session = NULL;
         }
         if (c->x509_cred) {
-                gnutls_certificate_free_credentials(c->x509_cred);
+                sym_gnutls_certificate_free_credentials(c->x509_cred);
                 c->x509_cred = NULL;
         }
         if (c->psk_cred) {
-                gnutls_psk_free_client_credentials(c->psk_cred);
+                sym_gnutls_psk_free_client_credentials(c->psk_cred);
                 c->psk_cred = NULL;
         }
 }
@@ -218,20 +219,20 @@ static int psk_load(const Blob *file, const char *username, gnutls_psk_client_cr
                         hexkey[key_len] = 0;
                         datum = (gnutls_datum_t) { .data = (unsigned char *) hexkey, .size = (unsigned) key_len };
 
-                        r = gnutls_psk_allocate_client_credentials(&cred);
+                        r = sym_gnutls_psk_allocate_client_credentials(&cred);
                         if (r < 0) {
                                 explicit_bzero(hexkey, sizeof(hexkey));
-                                return tls_fail(error, error_size, -ENOMEM, "tls: cannot allocate PSK credentials: %s", gnutls_strerror(r));
+                                return tls_fail(error, error_size, -ENOMEM, "tls: cannot allocate PSK credentials: %s", sym_gnutls_strerror(r));
                         }
-                        r = gnutls_psk_set_client_credentials(cred, user, &datum, GNUTLS_PSK_KEY_HEX);
+                        r = sym_gnutls_psk_set_client_credentials(cred, user, &datum, GNUTLS_PSK_KEY_HEX);
                         explicit_bzero(hexkey, sizeof(hexkey));
                         if (r < 0) {
-                                gnutls_psk_free_client_credentials(cred);
+                                sym_gnutls_psk_free_client_credentials(cred);
                                 /* By line, not by user: the name is the file's
                                  * bytes, maybe not UTF-8 (which a bus error must
                                  * be) or with terminal escapes. */
                                 return tls_fail(error, error_size, -EINVAL, "tls: bad PSK on line %u of the PSK file: %s",
-                                                lineno, gnutls_strerror(r));
+                                                lineno, sym_gnutls_strerror(r));
                         }
                         *ret = cred;
                         return 0;
@@ -247,35 +248,35 @@ static int x509_load(const TlsConfig *cfg, gnutls_certificate_credentials_t *ret
         gnutls_certificate_credentials_t cred;
         int r;
 
-        r = gnutls_certificate_allocate_credentials(&cred);
+        r = sym_gnutls_certificate_allocate_credentials(&cred);
         if (r < 0)
-                return tls_fail(error, error_size, -ENOMEM, "tls: cannot allocate certificate credentials: %s", gnutls_strerror(r));
+                return tls_fail(error, error_size, -ENOMEM, "tls: cannot allocate certificate credentials: %s", sym_gnutls_strerror(r));
 
         if (cfg->ca.size > 0) {
                 gnutls_datum_t d = { .data = cfg->ca.data, .size = (unsigned) cfg->ca.size };
 
-                r = gnutls_certificate_set_x509_trust_mem(cred, &d, GNUTLS_X509_FMT_PEM);
+                r = sym_gnutls_certificate_set_x509_trust_mem(cred, &d, GNUTLS_X509_FMT_PEM);
                 if (r <= 0) {
-                        gnutls_certificate_free_credentials(cred);
+                        sym_gnutls_certificate_free_credentials(cred);
                         return tls_fail(error, error_size, -EINVAL, "tls: no usable CA certificate in the CA bundle%s%s",
-                                        r < 0 ? ": " : "", r < 0 ? gnutls_strerror(r) : "");
+                                        r < 0 ? ": " : "", r < 0 ? sym_gnutls_strerror(r) : "");
                 }
         } else if (cfg->ca_dir) {
-                r = gnutls_certificate_set_x509_trust_dir(cred, cfg->ca_dir, GNUTLS_X509_FMT_PEM);
+                r = sym_gnutls_certificate_set_x509_trust_dir(cred, cfg->ca_dir, GNUTLS_X509_FMT_PEM);
                 if (r <= 0) {
-                        gnutls_certificate_free_credentials(cred);
+                        sym_gnutls_certificate_free_credentials(cred);
                         /* Not the caller's doing: the administrator's
                          * directory (nbdlinkd --tls-ca-dir) is empty or
                          * unreadable. */
                         return tls_fail(error, error_size, -ECONNABORTED, "tls: no usable CA certificate in the CA directory %s%s%s",
-                                        cfg->ca_dir, r < 0 ? ": " : "", r < 0 ? gnutls_strerror(r) : "");
+                                        cfg->ca_dir, r < 0 ? ": " : "", r < 0 ? sym_gnutls_strerror(r) : "");
                 }
         } else {
-                r = gnutls_certificate_set_x509_system_trust(cred);
+                r = sym_gnutls_certificate_set_x509_system_trust(cred);
                 if (r <= 0) {
-                        gnutls_certificate_free_credentials(cred);
+                        sym_gnutls_certificate_free_credentials(cred);
                         return tls_fail(error, error_size, -EINVAL, "tls: no CA given and the system trust store is empty%s%s",
-                                        r < 0 ? ": " : "", r < 0 ? gnutls_strerror(r) : "");
+                                        r < 0 ? ": " : "", r < 0 ? sym_gnutls_strerror(r) : "");
                 }
         }
 
@@ -284,13 +285,13 @@ static int x509_load(const TlsConfig *cfg, gnutls_certificate_credentials_t *ret
                 gnutls_datum_t k = { .data = cfg->key.data, .size = (unsigned) cfg->key.size };
 
                 if (cfg->cert.size == 0 || cfg->key.size == 0) {
-                        gnutls_certificate_free_credentials(cred);
+                        sym_gnutls_certificate_free_credentials(cred);
                         return tls_fail(error, error_size, -EINVAL, "tls: a client certificate needs both the certificate and its key");
                 }
-                r = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+                r = sym_gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
                 if (r < 0) {
-                        gnutls_certificate_free_credentials(cred);
-                        return tls_fail(error, error_size, -EINVAL, "tls: cannot load the client certificate and key: %s", gnutls_strerror(r));
+                        sym_gnutls_certificate_free_credentials(cred);
+                        return tls_fail(error, error_size, -EINVAL, "tls: cannot load the client certificate and key: %s", sym_gnutls_strerror(r));
                 }
         }
 
@@ -332,24 +333,24 @@ static int handshake_error(Conn *c, const TlsConfig *cfg, bool psk, int r, char 
                 c->tls_ktls_refused = true;
 
         if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
-                unsigned status = gnutls_session_get_verify_cert_status(c->session);
+                unsigned status = sym_gnutls_session_get_verify_cert_status(c->session);
                 gnutls_datum_t out = {};
                 int k;
 
-                k = gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
+                k = sym_gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
                 r = tls_fail(error, error_size, -ECONNABORTED, "tls: certificate verification failed: %s%s%s%s (%s)",
                              verify_status_to_string(status),
                              (status & GNUTLS_CERT_UNEXPECTED_OWNER) && cfg->hostname ? " for \"" : "",
                              (status & GNUTLS_CERT_UNEXPECTED_OWNER) && cfg->hostname ? cfg->hostname : "",
                              (status & GNUTLS_CERT_UNEXPECTED_OWNER) && cfg->hostname ? "\"" : "",
                              k >= 0 && out.data ? (const char *) out.data : "no details");
-                gnutls_free(out.data);
+                sym_gnutls_free(out.data);
                 return r;
         }
 
         if (r == GNUTLS_E_FATAL_ALERT_RECEIVED) {
-                gnutls_alert_description_t a = gnutls_alert_get(c->session);
-                const char *name = gnutls_alert_get_name(a);
+                gnutls_alert_description_t a = sym_gnutls_alert_get(c->session);
+                const char *name = sym_gnutls_alert_get_name(a);
 
                 if (psk && (a == GNUTLS_A_DECRYPT_ERROR || a == GNUTLS_A_UNKNOWN_PSK_IDENTITY ||
                             a == GNUTLS_A_ILLEGAL_PARAMETER || a == GNUTLS_A_BAD_RECORD_MAC ||
@@ -366,7 +367,7 @@ static int handshake_error(Conn *c, const TlsConfig *cfg, bool psk, int r, char 
         }
 
         if (psk && (r == GNUTLS_E_DECRYPTION_FAILED || r == GNUTLS_E_MAC_VERIFY_FAILED))
-                return tls_fail(error, error_size, -ECONNABORTED, "tls: bad PSK: the keys do not match (%s)", gnutls_strerror(r));
+                return tls_fail(error, error_size, -ECONNABORTED, "tls: bad PSK: the keys do not match (%s)", sym_gnutls_strerror(r));
 
         /* Bytes that are no TLS record at all: the server acknowledged
          * STARTTLS and then spoke something else. No key is to blame for
@@ -375,19 +376,19 @@ static int handshake_error(Conn *c, const TlsConfig *cfg, bool psk, int r, char 
             r == GNUTLS_E_UNSUPPORTED_VERSION_PACKET)
                 return tls_fail(error, error_size, -ECONNABORTED,
                                 "tls: the server acknowledged NBD_OPT_STARTTLS but does not speak TLS (%s)",
-                                gnutls_strerror(r));
+                                sym_gnutls_strerror(r));
 
         if (psk)
                 /* A server that does not know the identity or derives a
                  * different key tends to just hang up (TLS 1.3 binders). */
                 return tls_fail(error, error_size, -ECONNABORTED, "tls: bad PSK or unknown PSK user%s%s%s: the server ended the TLS handshake (%s)",
                                 cfg->psk_username ? " \"" : "", cfg->psk_username ?: "", cfg->psk_username ? "\"" : "",
-                                gnutls_strerror(r));
+                                sym_gnutls_strerror(r));
 
         if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PULL_ERROR || r == GNUTLS_E_PUSH_ERROR || r == GNUTLS_E_SESSION_EOF)
-                return tls_fail(error, error_size, -ECONNABORTED, "tls: the server closed the connection during the TLS handshake (%s)", gnutls_strerror(r));
+                return tls_fail(error, error_size, -ECONNABORTED, "tls: the server closed the connection during the TLS handshake (%s)", sym_gnutls_strerror(r));
 
-        return tls_fail(error, error_size, -ECONNABORTED, "tls: TLS handshake failed: %s", gnutls_strerror(r));
+        return tls_fail(error, error_size, -ECONNABORTED, "tls: TLS handshake failed: %s", sym_gnutls_strerror(r));
 }
 
 static bool is_ip_literal(const char *s) {
@@ -397,6 +398,8 @@ static bool is_ip_literal(const char *s) {
 }
 
 int conn_prepare_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size) {
+        int r;
+
         if (!c || !cfg)
                 return tls_fail(error, error_size, -EINVAL, "tls: no TLS configuration");
         if (c->is_memory)
@@ -404,6 +407,11 @@ int conn_prepare_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_si
                 return 0;
         if (c->psk_cred || c->x509_cred)
                 return 0;
+
+        /* Every path into GnuTLS passes here first. */
+        r = dlopen_gnutls(error, error_size);
+        if (r < 0)
+                return r;
 
         if (cfg->psk_file.size > 0)
                 return psk_load(&cfg->psk_file, cfg->psk_username, &c->psk_cred, error, error_size);
@@ -427,53 +435,53 @@ int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size
         if (r < 0)
                 goto fail;
 
-        r = gnutls_init(&c->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+        r = sym_gnutls_init(&c->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
         if (r < 0) {
                 c->session = NULL;
-                r = tls_fail(error, error_size, -ENOMEM, "tls: cannot create a TLS session: %s", gnutls_strerror(r));
+                r = tls_fail(error, error_size, -ENOMEM, "tls: cannot create a TLS session: %s", sym_gnutls_strerror(r));
                 goto fail;
         }
 
         if (cfg->ktls)
                 /* TLS 1.2 with AES-GCM, so that the kernel can take the
                  * session over after the handshake; ktls.c says why. */
-                r = gnutls_priority_set_direct(c->session, psk ? KTLS_PRIORITY_PSK : KTLS_PRIORITY_X509, NULL);
+                r = sym_gnutls_priority_set_direct(c->session, psk ? KTLS_PRIORITY_PSK : KTLS_PRIORITY_X509, NULL);
         else
-                r = gnutls_priority_set_direct(c->session, psk ? TLS_PRIORITY_PSK : TLS_PRIORITY_X509, NULL);
+                r = sym_gnutls_priority_set_direct(c->session, psk ? TLS_PRIORITY_PSK : TLS_PRIORITY_X509, NULL);
         if (r < 0) {
-                r = tls_fail(error, error_size, -EINVAL, "tls: cannot set TLS priorities: %s", gnutls_strerror(r));
+                r = tls_fail(error, error_size, -EINVAL, "tls: cannot set TLS priorities: %s", sym_gnutls_strerror(r));
                 goto fail;
         }
 
         if (psk)
-                r = gnutls_credentials_set(c->session, GNUTLS_CRD_PSK, c->psk_cred);
+                r = sym_gnutls_credentials_set(c->session, GNUTLS_CRD_PSK, c->psk_cred);
         else
-                r = gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, c->x509_cred);
+                r = sym_gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, c->x509_cred);
         if (r < 0) {
-                r = tls_fail(error, error_size, -EINVAL, "tls: cannot set TLS credentials: %s", gnutls_strerror(r));
+                r = tls_fail(error, error_size, -EINVAL, "tls: cannot set TLS credentials: %s", sym_gnutls_strerror(r));
                 goto fail;
         }
 
         if (!psk) {
                 /* SNI takes names only; the certificate check takes both. */
                 if (cfg->hostname && !is_ip_literal(cfg->hostname))
-                        (void) gnutls_server_name_set(c->session, GNUTLS_NAME_DNS, cfg->hostname, strlen(cfg->hostname));
+                        (void) sym_gnutls_server_name_set(c->session, GNUTLS_NAME_DNS, cfg->hostname, strlen(cfg->hostname));
                 /* Chain and (when we know it) host name are checked inside
                  * the handshake, which then fails with
                  * GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR. */
-                gnutls_session_set_verify_cert(c->session, cfg->hostname, 0);
+                sym_gnutls_session_set_verify_cert(c->session, cfg->hostname, 0);
         }
 
-        gnutls_transport_set_int(c->session, c->fd);
+        sym_gnutls_transport_set_int(c->session, c->fd);
         /* Our own deadline governs, through conn_wait(). */
-        gnutls_handshake_set_timeout(c->session, GNUTLS_INDEFINITE_TIMEOUT);
+        sym_gnutls_handshake_set_timeout(c->session, GNUTLS_INDEFINITE_TIMEOUT);
 
         for (;;) {
-                r = gnutls_handshake(c->session);
+                r = sym_gnutls_handshake(c->session);
                 if (r == GNUTLS_E_SUCCESS)
                         break;
                 if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
-                        int k = conn_wait(c, gnutls_record_get_direction(c->session) ? POLLOUT : POLLIN);
+                        int k = conn_wait(c, sym_gnutls_record_get_direction(c->session) ? POLLOUT : POLLIN);
                         if (k == -ETIMEDOUT) {
                                 r = tls_fail(error, error_size, -ETIMEDOUT, "tls: timed out during the TLS handshake");
                                 goto fail;
@@ -484,7 +492,7 @@ int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size
                         }
                         continue;
                 }
-                if (r < 0 && !gnutls_error_is_fatal(r))
+                if (r < 0 && !sym_gnutls_error_is_fatal(r))
                         continue;       /* warning alerts */
 
                 r = handshake_error(c, cfg, psk, r, error, error_size);
@@ -496,7 +504,7 @@ int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size
 fail:
         /* No close_notify after a failed handshake: just drop it all. */
         if (c->session) {
-                gnutls_deinit(c->session);
+                sym_gnutls_deinit(c->session);
                 c->session = NULL;
         }
         conn_tls_free(c);

@@ -125,6 +125,34 @@ static void probe_fails(const TestServer *s, const ProbeArgs *a, const char *nam
         sd_bus_error_free(&e);
 }
 
+/* Whether nbdlinkd has libgnutls mapped. */
+static bool daemon_maps_gnutls(void) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int) fx.daemon_pid);
+        g_autofree char *maps = NULL;
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true(g_file_get_contents(path, &maps, NULL, &error));
+        g_assert_no_error(error);
+        return strstr(maps, "/libgnutls.so") != NULL;
+}
+
+/* GnuTLS is loaded by the first TLS connection, not at start and not by
+ * plaintext ones (daemon/gnutls-dl.h). The first case of the program: the
+ * daemon has seen no TLS yet. */
+static void test_gnutls_loaded_on_first_use(void) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        bool tls = true;
+
+        g_assert_false(daemon_maps_gnutls());
+        g_assert_cmpint(probe(plain, &(ProbeArgs) { .tls = "off" }, &e, &tls), >=, 0);
+        g_assert_false(tls);
+        g_assert_false(daemon_maps_gnutls());
+
+        probe_ok(x509, &(ProbeArgs) { .ca = pki->ca_cert });
+        g_assert_true(daemon_maps_gnutls());
+        sd_bus_error_free(&e);
+}
+
 static void restart_daemon(const char *const *args) {
         stop_all();
         start_all_with_args(args);
@@ -263,6 +291,7 @@ int main(int argc, char **argv) {
 
         start_all();
 
+        g_test_add_func("/tls/gnutls-loaded-on-first-use", test_gnutls_loaded_on_first_use);
         g_test_add_func("/tls/wrong-ca", test_wrong_ca);
         g_test_add_func("/tls/wrong-host", test_wrong_host);
         g_test_add_func("/tls/expired", test_expired);
