@@ -219,6 +219,29 @@ static void test_ca_dir_bad_option(void) {
         }
 }
 
+/* A machine without GnuTLS: here a file of the library's name that is no
+ * library, found first through LD_LIBRARY_PATH. TLS fails with
+ * Unsupported and a message that says why; plaintext still works. */
+static void test_gnutls_missing(void) {
+        g_autofree char *dir = test_scratch_subdir("no-gnutls");
+        g_autofree char *bogus = test_write_file(dir, "libgnutls.so.30", "not a library\n");
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+        bool tls = true;
+
+        g_setenv("LD_LIBRARY_PATH", dir, TRUE);
+        restart_daemon(NULL);
+        g_unsetenv("LD_LIBRARY_PATH");
+
+        probe_fails(x509, &(ProbeArgs) { .ca = pki->ca_cert }, ERROR_PREFIX "Unsupported", EOPNOTSUPP,
+                    "tls: ", "TLS is not available: cannot load libgnutls.so.30");
+        g_assert_cmpint(probe(plain, &(ProbeArgs) { .tls = "off" }, &e, &tls), >=, 0);
+        g_assert_false(tls);
+        sd_bus_error_free(&e);
+
+        restart_daemon(NULL);
+        probe_ok(x509, &(ProbeArgs) { .ca = pki->ca_cert });
+}
+
 static void test_wrong_ca(void) {
         probe_fails(x509, &(ProbeArgs) { .ca = pki->other_ca_cert }, ERROR_PREFIX "TLSFailed", ECONNABORTED,
                     "tls: certificate verification failed: ", "unknown CA");
@@ -304,6 +327,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/tls/ca-dir/system-trust", test_system_trust);
         g_test_add_func("/tls/ca-dir/empty", test_ca_dir_empty);
         g_test_add_func("/tls/ca-dir/bad-option", test_ca_dir_bad_option);
+        g_test_add_func("/tls/gnutls-missing", test_gnutls_missing);
         r = g_test_run();
 
         stop_all();
