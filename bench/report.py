@@ -129,6 +129,10 @@ for mode in ("plain", "tls"):
 
 # ---- TLS paths against plaintext ---------------------------------------------------
 lines.append("\n### TLS paths, one connection, against plaintext (same run)\n")
+aes = num("cipher.aes128gcm_mbps")
+if aes is not None:
+    lines.append(f"One guest vCPU encrypts {fmt(aes)} MB/s with AES-128-GCM in user space "
+                 "(`gnutls-cli --benchmark-ciphers`); the server encrypts and the client decrypts every byte.\n")
 lines.append("| path | read MB/s | read vs plaintext | write MB/s | write vs plaintext | goal |")
 lines.append("|---|---:|---:|---:|---:|---|")
 plain_r = mean2("nbdlink.plain.c1.read.{r}.mbps")
@@ -205,6 +209,37 @@ try:
 except OSError:
     pass
 
+# ---- profiles ----------------------------------------------------------------
+profiles = (("nbdlink-tls-read", "TLS sequential read, 1 connection, nbdlink (kTLS)"),
+            ("nbdlink-relay-read", "TLS sequential read, 1 connection, nbdlink (relay, `--no-ktls`)"),
+            ("nbd-client-tls-read", "TLS sequential read, 1 connection, nbd-client"),
+            ("nbdlink-plain-c4-read", "plaintext sequential read, 4 connections, nbdlink"),
+            ("nbdlink-parallel-64", "64 nbdlink attaches at once"))
+prof_lines = []
+for key, label in profiles:
+    try:
+        with open(os.path.join(a.results, f"profile-{key}-comm.txt")) as f:
+            comm = [l.split(None, 1) for l in f if l.strip()]
+        with open(os.path.join(a.results, f"profile-{key}-sym.txt")) as f:
+            sym = [l.rstrip() for l in f if l.strip()]
+    except OSError:
+        continue
+    shares = ", ".join(f"{c[1].strip()} {c[0]}" for c in comm if len(c) == 2)
+    prof_lines.append(f"\n**{label}.** Guest CPU time by process (swapper is idle): {shares}.\n")
+    prof_lines.append("```\n" + "\n".join(sym) + "\n```")
+    for comm in ("nbdlinkd", "dbus-daemon"):
+        try:
+            with open(os.path.join(a.results, f"profile-{key}-in-{comm}.txt")) as f:
+                inner = [l.rstrip() for l in f if l.strip()]
+        except OSError:
+            continue
+        prof_lines.append(f"\nWithin {comm}'s own share:\n")
+        prof_lines.append("```\n" + "\n".join(inner) + "\n```")
+if prof_lines:
+    prof_lines.insert(0, "### Where the guest's CPU goes (perf, cpu-clock samples on every vCPU; "
+                         "separate runs after the figures above)")
+profile_text = "\n".join(prof_lines)
+
 table = "\n".join(lines)
 tlines = ["| target | measured | goal | verdict |", "|---|---:|---:|---|"]
 tlines += [f"| {n} | {v} | {g} | {ok} |" for n, v, g, ok in targets]
@@ -212,6 +247,9 @@ ttable = "\n".join(tlines)
 print(table)
 print()
 print(ttable)
+if profile_text:
+    print()
+    print(profile_text)
 
 if a.write:
     def cpu():
@@ -234,3 +272,6 @@ if a.write:
                 "(a second one with `--tls=require` and a generated PKI)\n")
         f.write(f"- whole run (boot included): {a.wall} s\n\n")
         f.write(table + "\n\n### Targets\n\n" + ttable + "\n")
+        if profile_text:
+            f.write("\n" + profile_text + "\n")
+        f.write("\nWhat bounds each target that is not met, and how to read these figures: bench/README.md.\n")
