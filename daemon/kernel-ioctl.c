@@ -8,8 +8,11 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/nbd.h>
+#include <linux/netlink.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,27 +44,69 @@ static int real_flush(void *u, int fd) {
         return fsync(fd) < 0 ? negative_errno() : 0;
 }
 
+/* A socket on the kernel's uevent broadcast (what udev listens to), or
+ * -errno. Any process may join the group; nothing is sent on it. */
+static int uevent_socket_open(void) {
+        struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1 };
+        int fd;
+
+        fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
+        if (fd < 0)
+                return negative_errno();
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int r = negative_errno();
+                safe_close(fd);
+                return r;
+        }
+        return fd;
+}
+
+static void uevent_socket_drain(int fd) {
+        char buf[4096];
+
+        for (;;) {
+                ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+                /* ENOBUFS: events were lost to an overrun; the look after
+                 * the drain decides anyway. */
+                if (n < 0 && errno == ENOBUFS)
+                        continue;
+                if (n <= 0)
+                        return;
+        }
+}
+
 static int real_wait_started(void *u, int index, uint64_t timeout_usec, const int *stop) {
         usec_t deadline = deadline_after(timeout_usec);
-        long pause_ns = 50 * 1000;
+        _cleanup_close_ int uevent_fd = -EBADF;
         char path[64];
         int fd;
 
         /* The kernel publishes "pid" once NBD_DO_IT has started the device,
-         * which takes it microseconds after the call; nothing announces it
-         * (no uevent for a size set from zero, no notification on sysfs
-         * attributes). So look at once, then with pauses that start short
-         * and double up to 10 ms: a fixed 10 ms pause cost every attach 5 ms
-         * on average and up to 10. */
+         * microseconds after the call, and announces it with a "change"
+         * uevent for the disk (its new capacity). Joining the broadcast
+         * before the first look means the event cannot slip between the
+         * look and the wait; any uevent wakes us, and the look decides.
+         * The wait is capped at 10 ms only so that `stop` is seen, and so
+         * that a kernel that sends no event, or a socket that cannot be
+         * had, still gets there by looking. */
+        uevent_fd = uevent_socket_open();
         (void) snprintf(path, sizeof(path), "/sys/block/nbd%d/pid", index);
         while (access(path, F_OK) < 0) {
+                usec_t now = now_usec(CLOCK_MONOTONIC);
+
                 if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE))
                         return -ECANCELED;
-                if (now_usec(CLOCK_MONOTONIC) >= deadline)
+                if (now >= deadline)
                         return -ETIMEDOUT;
-                (void) nanosleep(&(struct timespec) { .tv_nsec = pause_ns }, NULL);
-                pause_ns = MIN(pause_ns * 2, 10L * 1000 * 1000);
+                if (uevent_fd >= 0) {
+                        (void) poll(&(struct pollfd) { .fd = uevent_fd, .events = POLLIN }, 1,
+                                    (int) MIN((deadline - now + 999) / 1000, 10));
+                        uevent_socket_drain(uevent_fd);
+                } else
+                        (void) nanosleep(&(struct timespec) { .tv_nsec = 1000 * 1000 }, NULL);
         }
+        uevent_fd = safe_close(uevent_fd);
 
         /* Partitions are scanned on the first open after start; do it now so
          * nbdNpM exist by the time the caller hears "attached". */
