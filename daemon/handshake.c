@@ -16,6 +16,7 @@
 #include "handshake.h"
 #include "nbd-errors.h"
 #include "nbd-protocol.h"
+#include "utf8.h"
 
 /* The transmission-phase request that ends a session politely after a
  * Probe had to enter transmission through NBD_OPT_EXPORT_NAME. */
@@ -91,85 +92,6 @@ static bool is_power_of_2(uint32_t v) {
         return v != 0 && (v & (v - 1)) == 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0.
- * Overlong forms, surrogates and code points past U+10FFFF are rejected,
- * as D-Bus does. */
-static size_t utf8_sequence_len(const uint8_t *s, size_t n) {
-        uint32_t cp;
-        size_t len;
-
-        if (n == 0)
-                return 0;
-        if (s[0] < 0x80)
-                return 1;
-        if ((s[0] & 0xe0) == 0xc0) {
-                len = 2;
-                cp = s[0] & 0x1f;
-        } else if ((s[0] & 0xf0) == 0xe0) {
-                len = 3;
-                cp = s[0] & 0x0f;
-        } else if ((s[0] & 0xf8) == 0xf0) {
-                len = 4;
-                cp = s[0] & 0x07;
-        } else
-                return 0;
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3f);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000))
-                return 0;
-        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return len;
-}
-
-/* Names travel back to the server and onto the bus unchanged, so they must
- * be valid UTF-8 without NUL, as the spec demands of strings. */
-static bool utf8_is_valid(const char *s, size_t n) {
-        const uint8_t *p = (const uint8_t *) s;
-
-        while (n > 0) {
-                size_t k = utf8_sequence_len(p, n);
-
-                if (k == 0 || *p == 0)
-                        return false;
-                p += k;
-                n -= k;
-        }
-        return true;
-}
-
-/* A copy of text the server sent for people to read (error messages,
- * descriptions) with control characters and broken UTF-8 replaced by '?',
- * so it can go into logs and D-Bus strings as it is. */
-static char *utf8_sanitize(const char *s, size_t n) {
-        const uint8_t *p = (const uint8_t *) s;
-        char *ret, *q;
-
-        ret = q = malloc(n + 1);
-        if (!ret)
-                return NULL;
-        while (n > 0) {
-                size_t k = utf8_sequence_len(p, n);
-
-                if (k == 0 || (k == 1 && (*p < 0x20 || *p == 0x7f))) {
-                        *q++ = '?';
-                        k = 1;
-                } else {
-                        memcpy(q, p, k);
-                        q += k;
-                }
-                p += k;
-                n -= k;
-        }
-        *q = 0;
-        return ret;
-}
-
 /* Records the first failure: errno and message. Later failures (say, the
  * NBD_OPT_ABORT that follows) never overwrite it. Returns error. */
 _printf_(3, 4)
@@ -183,6 +105,9 @@ static int hs_fail(Handshake *hs, int error, const char *fmt, ...) {
         va_start(ap, fmt);
         (void) vsnprintf(hs->error, sizeof(hs->error), fmt, ap);
         va_end(ap);
+        /* A long message (a server's text, a caller's name) is cut by
+         * bytes; it must stay UTF-8 to become a bus error. */
+        utf8_trim_partial(hs->error);
         return error;
 }
 

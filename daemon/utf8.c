@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* UTF-8 decoding by hand (RFC 3629): no locale, so the result does not
- * depend on the user's LANG. */
+/* UTF-8 by hand (RFC 3629), with no locale, so that results do not depend
+ * on anybody's LANG: nbdlinkd checks and mends what goes onto the bus,
+ * nbdlink what goes into tables and JSON. */
+
+#include <stdlib.h>
 #include <string.h>
 
 #include "utf8.h"
@@ -67,4 +70,44 @@ size_t utf8_width(const char *s) {
                 w++;
         }
         return w;
+}
+
+char *utf8_sanitize(const char *s, size_t n) {
+        char *ret, *q;
+
+        ret = q = malloc(n + 1);
+        if (!ret)
+                return NULL;
+        while (n > 0) {
+                uint32_t c;
+                size_t k = utf8_decode(s, n, &c);
+
+                if (k == 0 || c < 0x20 || c == 0x7f) {
+                        *q++ = '?';
+                        k = k ?: 1;
+                } else {
+                        memcpy(q, s, k);
+                        q += k;
+                }
+                s += k;
+                n -= k;
+        }
+        *q = 0;
+        return ret;
+}
+
+void utf8_trim_partial(char *s) {
+        size_t n = strlen(s), start = n;
+        uint32_t c;
+
+        /* Back up over at most three continuation bytes, and the lead byte
+         * before them: that is where the last sequence starts. */
+        while (start > 0 && n - start < 3 && ((unsigned char) s[start - 1] & 0xc0) == 0x80)
+                start--;
+        if (start > 0 && ((unsigned char) s[start - 1] & 0xc0) == 0xc0)
+                start--;
+        if (start == n)
+                return;         /* it ends in ASCII */
+        if (utf8_decode(s + start, n - start, &c) != n - start)
+                s[start] = 0;
 }
