@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bus-error.h"
+#include "utf8.h"
 #include "util/macro.h"
 
 const sd_bus_error_map nbdlink_bus_error_map[] = {
@@ -57,6 +58,16 @@ int nbdlink_bus_error_set(sd_bus_error *e, int r, const char *message) {
 
         if (!message || !*message)
                 message = strerror(-r);
+
+        /* sd-bus refuses to send a string that is not UTF-8, and the
+         * caller would get a bare error instead of ours: whatever slipped
+         * through upstream is mended here, where every error passes. */
+        if (!utf8_is_valid(message, strlen(message))) {
+                _cleanup_free_ char *clean = utf8_sanitize(message, strlen(message));
+
+                (void) sd_bus_error_set(e, nbdlink_bus_error_name_from_errno(r), clean ?: strerror(-r));
+                return r;
+        }
 
         (void) sd_bus_error_set(e, nbdlink_bus_error_name_from_errno(r), message);
         return r;

@@ -17,6 +17,7 @@
 #include "gnutls-dl.h"
 #include "ktls.h"
 #include "tls.h"
+#include "utf8.h"
 
 /* TLS 1.2 at least, as the NBD spec asks; PSK key exchanges added for
  * PSK sessions only. */
@@ -156,6 +157,9 @@ static int tls_fail(char *error, size_t error_size, int r, const char *fmt, ...)
                 va_start(ap, fmt);
                 (void) vsnprintf(error, error_size, fmt, ap);
                 va_end(ap);
+                /* Cut by bytes, maybe inside the caller's user name; it
+                 * must stay UTF-8 to become a bus error. */
+                utf8_trim_partial(error);
         }
         return r;
 }

@@ -80,9 +80,26 @@ static void test_unknown_errno(void) {
         sd_bus_error_free(&e);
 }
 
+/* A message that is not UTF-8 (cut inside a character upstream, or a
+ * stray byte) is mended, not lost: sd-bus would refuse to send it. */
+static void test_message_not_utf8(void) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        g_assert_cmpint(nbdlink_bus_error_set(&e, -ECONNABORTED, "tls: no key for user \"\xed\x90\""), ==,
+                        -ECONNABORTED);
+        g_assert_cmpstr(e.name, ==, NBDLINK_ERROR_TLS_FAILED);
+        g_assert_cmpstr(e.message, ==, "tls: no key for user \"??\"");
+        sd_bus_error_free(&e);
+
+        g_assert_cmpint(nbdlink_bus_error_set(&e, -EPROTO, "server said \xff\xfe caf\xc3\xa9"), ==, -EPROTO);
+        g_assert_cmpstr(e.message, ==, "server said ?? caf\xc3\xa9");
+        sd_bus_error_free(&e);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/bus-error/table", test_table);
         g_test_add_func("/bus-error/unknown-errno", test_unknown_errno);
+        g_test_add_func("/bus-error/message-not-utf8", test_message_not_utf8);
         return g_test_run();
 }
