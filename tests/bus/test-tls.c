@@ -228,6 +228,7 @@ static void test_gnutls_missing(void) {
         sd_bus_error e = SD_BUS_ERROR_NULL;
         bool tls = true;
 
+        g_assert_nonnull(bogus);
         g_setenv("LD_LIBRARY_PATH", dir, TRUE);
         restart_daemon(NULL);
         g_unsetenv("LD_LIBRARY_PATH");

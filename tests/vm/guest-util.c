@@ -323,6 +323,7 @@ void bus_round_trip(GDBusConnection *bus) {
                         "GetId", NULL, G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
 
         g_assert_no_error(error);
+        g_assert_nonnull(r);
 }
 
 gboolean bus_name_has_owner(GDBusConnection *bus) {

@@ -352,7 +352,6 @@ static void monitor_stop(Monitor *m) {
 
 static void daemon_start(void) {
         g_autoptr(GDBusConnection) bus = NULL;
-        g_autoptr(GError) error = NULL;
 
         bus = guest_system_bus();
         daemon_proc = daemon_start_on_bus(bus, daemon_path);
