@@ -15,10 +15,5 @@ const char *auth_detach_action(uid_t caller, uid_t owner) {
 
 int auth_check(PolkitRegistry *registry, sd_bus_message *m, uid_t uid, const char *action,
                const char *const *details, sd_bus_error *error) {
-        /* The caller looked the uid up already (bus_sender_uid()): asking
-         * the bus a second time would cost root's every call another
-         * synchronous round trip on the main thread. */
-        if (uid == 0)
-                return 1;
-        return polkit_registry_check(registry, m, action, details, error);
+        return polkit_registry_check(registry, m, uid, action, details, error);
 }

@@ -212,6 +212,7 @@ int bus_sender_uid(sd_bus_message *m, uid_t *ret) {
 int polkit_authorize_async(
                 sd_bus *bus,
                 sd_bus_message *call,
+                uid_t uid,
                 const char *action,
                 const char *const *details,
                 PolkitCallback callback,
@@ -222,7 +223,6 @@ int polkit_authorize_async(
         _cleanup_(polkit_query_freep) PolkitQuery *q = NULL;
         char match[256];
         const char *sender;
-        uid_t uid;
         int r;
 
         if (!bus || !call || !action || !callback || !ret_query)
@@ -234,11 +234,6 @@ int polkit_authorize_async(
         if (!sender || sender[0] != ':')
                 return -EINVAL;
 
-        r = bus_sender_uid(call, &uid);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return POLKIT_NOT_AUTHORIZED;
         if (uid == 0) {
                 *ret_query = NULL;
                 return 1;
@@ -480,6 +475,7 @@ static void on_registry_answer(PolkitQuery *q, int r, const char *reason, void *
 int polkit_registry_check(
                 PolkitRegistry *reg,
                 sd_bus_message *call,
+                uid_t uid,
                 const char *action,
                 const char *const *details,
                 sd_bus_error *error) {
@@ -490,6 +486,8 @@ int polkit_registry_check(
 
         if (!reg || !call || !action)
                 return -EINVAL;
+        if (uid == 0)
+                return 1;
 
         registry_purge_stale(reg);
         e = registry_find(reg, call);
@@ -527,15 +525,13 @@ int polkit_registry_check(
                 return sd_bus_error_set_errno(error, -ENOMEM);
         }
 
-        r = polkit_authorize_async(sd_bus_message_get_bus(call), call, action, details,
+        r = polkit_authorize_async(sd_bus_message_get_bus(call), call, uid, action, details,
                                    on_registry_answer, e, &e->query);
         if (r != 0) {
+                /* Not 1: root was answered above. */
                 registry_entry_free(e);
-                if (r > 0)
-                        return 1;
                 if (r == POLKIT_NOT_AUTHORIZED)
-                        return polkit_set_bus_error(error, r, action, POLKIT_UID_UNKNOWN,
-                                                    "cannot tell who is calling, or cannot ask polkit");
+                        return polkit_set_bus_error(error, r, action, uid, "cannot ask polkit");
                 return sd_bus_error_set_errno(error, r);
         }
 

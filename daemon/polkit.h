@@ -55,13 +55,15 @@ typedef void (*PolkitCallback)(PolkitQuery *q, int r, const char *reason, void *
  * Interaction (a password dialog) is asked for iff the call carries the
  * ALLOW_INTERACTIVE_AUTHORIZATION flag.
  *
+ * `uid` is the sender's, from bus_sender_uid() (the caller has it already;
+ * asking the bus again would cost another synchronous round trip).
+ *
  * Returns:
- *   1   the sender is root (effective uid 0, as the bus reports it, never
- *       read from /proc): authorized at once, no query, no callback;
+ *   1   `uid` is 0: authorized at once, no query, no callback;
  *   0   a query is under way: *ret_query is set and `callback` will be
  *       called exactly once, unless polkit_query_free() comes first;
  *   <0  no query, no callback: POLKIT_NOT_AUTHORIZED when polkit cannot even
- *       be asked (or the sender's credentials cannot be known), -ENOMEM, or
+ *       be asked, -ENOMEM, or
  *       -EINVAL for a call without a sender.
  *
  * While the query is pending the caller's unique name is watched; when it
@@ -73,6 +75,7 @@ typedef void (*PolkitCallback)(PolkitQuery *q, int r, const char *reason, void *
 int polkit_authorize_async(
                 sd_bus *bus,
                 sd_bus_message *call,
+                uid_t uid,
                 const char *action,
                 const char *const *details,
                 PolkitCallback callback,
@@ -112,8 +115,9 @@ static inline void polkit_registry_freep(PolkitRegistry **reg) {
         polkit_registry_free(*reg);
 }
 
-/* Called by a method handler with its message:
- *   1   authorized: go on and act;
+/* Called by a method handler with its message and its sender's uid (from
+ * bus_sender_uid()):
+ *   1   authorized (root at once): go on and act;
  *   0   a check is under way: the handler returns 1 without replying; when
  *       polkit answers, the same message is put back on the bus's read queue
  *       (sd_bus_enqueue_for_read) and the handler runs again, reaching this
@@ -129,6 +133,7 @@ static inline void polkit_registry_freep(PolkitRegistry **reg) {
 int polkit_registry_check(
                 PolkitRegistry *reg,
                 sd_bus_message *call,
+                uid_t uid,
                 const char *action,
                 const char *const *details,
                 sd_bus_error *error);

@@ -87,7 +87,14 @@ static int method_authorize(sd_bus_message *m, void *userdata, sd_bus_error *err
                 return sd_bus_error_set(error, SD_BUS_ERROR_LIMITS_EXCEEDED, "Too many pending checks.");
 
         const char *details[] = { "device", device, "host", host, "export", export, NULL };
-        r = polkit_authorize_async(sd_bus_message_get_bus(m), m, action, details, on_authorized, s, &q);
+        uid_t uid;
+        r = bus_sender_uid(m, &uid);
+        if (r == -ENOMEM)
+                return r;
+        if (r >= 0)
+                r = polkit_authorize_async(sd_bus_message_get_bus(m), m, uid, action, details, on_authorized, s, &q);
+        else
+                r = POLKIT_NOT_AUTHORIZED;      /* who is calling cannot be known */
         if (r < 0) {
                 s->refused++;
                 if (polkit_set_bus_error(error, r, action, POLKIT_UID_UNKNOWN, NULL) < 0)
@@ -118,7 +125,11 @@ static int method_authorize_registry(sd_bus_message *m, void *userdata, sd_bus_e
                 return r;
 
         const char *details[] = { "device", device, "host", host, "export", export, NULL };
-        r = polkit_registry_check(s->registry, m, action, details, error);
+        uid_t uid;
+        r = bus_sender_uid(m, &uid);
+        if (r < 0)
+                return sd_bus_error_set_errno(error, r);
+        r = polkit_registry_check(s->registry, m, uid, action, details, error);
         if (r < 0) {
                 s->refused++;
                 fprintf(stderr, "polkit-test-service: registry refused: %s\n", strna(error->name));
