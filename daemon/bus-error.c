@@ -53,6 +53,8 @@ const char *nbdlink_bus_error_name_from_errno(int error) {
 }
 
 int nbdlink_bus_error_set(sd_bus_error *e, int r, const char *message) {
+        _cleanup_free_ char *clean = NULL;
+
         if (r >= 0)
                 r = -EIO;       /* a caller bug, but never answer success by accident */
 
@@ -63,10 +65,8 @@ int nbdlink_bus_error_set(sd_bus_error *e, int r, const char *message) {
          * caller would get a bare error instead of ours: whatever slipped
          * through upstream is mended here, where every error passes. */
         if (!utf8_is_valid(message, strlen(message))) {
-                _cleanup_free_ char *clean = utf8_sanitize(message, strlen(message));
-
-                (void) sd_bus_error_set(e, nbdlink_bus_error_name_from_errno(r), clean ?: strerror(-r));
-                return r;
+                clean = utf8_sanitize(message, strlen(message));
+                message = clean ?: strerror(-r);
         }
 
         (void) sd_bus_error_set(e, nbdlink_bus_error_name_from_errno(r), message);
