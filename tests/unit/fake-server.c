@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The scripted NBD server of the unit tests: plays its steps on a thread,
  * with a bounded wait on every read so that a broken client fails the test
- * instead of hanging it. */
+ * instead of hanging it, then checks that the client said nothing more. */
 
 /* nbdlink headers first: GLib redefines MIN/MAX after them quietly, the
  * other way round warns. */
@@ -16,11 +16,14 @@
 #include <stdarg.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 
 #define FS_READ_TIMEOUT_MS 10000
+/* How many of the client's surplus bytes a mismatch shows. */
+#define FS_TRAILING_SHOWN 16
 
 typedef enum StepType {
         STEP_SEND,
@@ -29,6 +32,7 @@ typedef enum StepType {
         STEP_TRICKLE,
         STEP_DRAIN,
         STEP_EXPECT_EOF,
+        STEP_EXPECT_CLIENT_HELLO,
         STEP_TLS_X509,
         STEP_TLS_PSK,
         STEP_ALLOW_EARLY_CLOSE,
@@ -44,6 +48,8 @@ typedef struct Step {
 struct FakeServer {
         GArray *steps;
         int fd;
+        int done_fd;            /* eventfd, written by join: the client has said all it will say */
+        bool peer_closed;       /* a read already saw the client's end of the stream */
         pthread_t thread;
         bool started;
         bool allow_early_close;
@@ -69,6 +75,8 @@ FakeServer *fake_server_new(void) {
         s->steps = g_array_new(FALSE, TRUE, sizeof(Step));
         g_array_set_clear_func(s->steps, step_clear);
         s->fd = -1;
+        s->done_fd = eventfd(0, EFD_CLOEXEC);
+        g_assert_cmpint(s->done_fd, >=, 0);
         return s;
 }
 
@@ -85,6 +93,7 @@ void fake_server_free(FakeServer *s) {
                 gnutls_psk_free_server_credentials(s->psk);
         if (s->fd >= 0)
                 close(s->fd);
+        close(s->done_fd);
         g_free(s->error);
         g_free(s);
 }
@@ -144,6 +153,10 @@ void fs_drain(FakeServer *s) {
 
 void fs_expect_eof(FakeServer *s) {
         add_step(s, STEP_EXPECT_EOF, NULL, 0, 0);
+}
+
+void fs_expect_tls_client_hello(FakeServer *s) {
+        add_step(s, STEP_EXPECT_CLIENT_HELLO, NULL, 0, 0);
 }
 
 void fake_server_allow_early_close(FakeServer *s) {
@@ -313,10 +326,14 @@ static ssize_t srv_read(FakeServer *s, void *p, size_t n) {
                         k = gnutls_record_recv(s->session, p, n);
                 while (k == GNUTLS_E_AGAIN || k == GNUTLS_E_INTERRUPTED);
                 if (k == GNUTLS_E_PREMATURE_TERMINATION)
-                        return 0;
+                        k = 0;
+                if (k == 0)
+                        s->peer_closed = true;
                 return k < 0 ? -EIO : k;
         }
         ssize_t k = recv(s->fd, p, n, 0);
+        if (k == 0 || (k < 0 && errno == ECONNRESET))
+                s->peer_closed = true;
         return k < 0 ? -errno : k;
 }
 
@@ -371,6 +388,10 @@ static int srv_tls(FakeServer *s, const Step *st) {
         if (r < 0) {
                 if (!st->expect_failure)
                         fail(s, "server TLS handshake failed: %s", gnutls_strerror(r));
+                /* Nothing goes through a failed session: whatever the
+                 * client says next is checked as it comes off the wire. */
+                gnutls_deinit(s->session);
+                s->session = NULL;
                 return -1;
         }
         if (st->expect_failure) {
@@ -384,15 +405,164 @@ static int srv_tls(FakeServer *s, const Step *st) {
         return 0;
 }
 
-static bool script_expects_more(FakeServer *s, guint from) {
+static bool script_has_step(FakeServer *s, guint from, StepType type) {
         for (guint i = from; i < s->steps->len; i++)
-                if (g_array_index(s->steps, Step, i).type == STEP_EXPECT)
+                if (g_array_index(s->steps, Step, i).type == type)
                         return true;
         return false;
 }
 
+/* One read for the end-of-script check, on the non-blocking socket: > 0
+ * bytes, 0 when the client has closed (a TLS close_notify, end of file, a
+ * reset), -EAGAIN when nothing (or no whole TLS record) is there yet, and
+ * -EPROTO for bytes that are not TLS where TLS was spoken. */
+static ssize_t srv_read_trailing(FakeServer *s, void *p, size_t n) {
+        ssize_t k;
+
+        if (s->session) {
+                do
+                        k = gnutls_record_recv(s->session, p, n);
+                while (k == GNUTLS_E_INTERRUPTED);
+                if (k >= 0)
+                        return k;
+                if (k == GNUTLS_E_AGAIN)
+                        return -EAGAIN;
+                /* A reset surfaces as a pull error. */
+                if (k == GNUTLS_E_PREMATURE_TERMINATION || k == GNUTLS_E_PULL_ERROR)
+                        return 0;
+                fail(s, "after the script: the client sent something that is not a TLS record: %s",
+                     gnutls_strerror((int) k));
+                return -EPROTO;
+        }
+        do
+                k = recv(s->fd, p, n, MSG_DONTWAIT);
+        while (k < 0 && errno == EINTR);
+        if (k >= 0)
+                return k;
+        if (errno == ECONNRESET)
+                return 0;
+        return errno == EAGAIN ? -EAGAIN : -errno;
+}
+
+/* The end of every script: the client must not say another word. Waits
+ * until the client closes, or until join says the client is done (by then
+ * everything it wrote is in our receive queue, so that is no race), and at
+ * most FS_READ_TIMEOUT_MS, as a guard only: every test joins as soon as its
+ * client is finished, so this neither slows a passing script nor depends on
+ * how fast the machine is. */
+static void srv_check_trailing(FakeServer *s) {
+        struct pollfd p[2] = {
+                { .fd = s->fd, .events = POLLIN },
+                { .fd = s->done_fd, .events = POLLIN },
+        };
+        gint64 deadline = g_get_monotonic_time() + FS_READ_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+        uint8_t shown[FS_TRAILING_SHOWN];
+        size_t total = 0;
+        bool fragment = false;  /* TLS bytes read that are not yet a whole record */
+        int flags;
+
+        if (s->peer_closed)
+                return;
+        /* Non-blocking, so that a partial TLS record cannot stall the read. */
+        flags = fcntl(s->fd, F_GETFL);
+        g_assert_cmpint(flags, >=, 0);
+        g_assert_cmpint(fcntl(s->fd, F_SETFL, flags | O_NONBLOCK), ==, 0);
+
+        for (;;) {
+                uint8_t buf[4096];
+                bool done = false;
+                ssize_t k;
+
+                if (!(s->session && gnutls_record_check_pending(s->session) > 0)) {
+                        gint64 left = deadline - g_get_monotonic_time();
+                        int r;
+
+                        if (left <= 0)
+                                break;
+                        r = poll(p, G_N_ELEMENTS(p), (int) ((left + 999) / 1000));
+                        if (r < 0 && errno == EINTR)
+                                continue;
+                        g_assert_cmpint(r, >=, 0);
+                        if (r == 0)
+                                break;
+                        done = p[1].revents & POLLIN;
+                        /* Join came and the queue is empty: the client is
+                         * finished and said nothing more. */
+                        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+                                if (done)
+                                        break;
+                                continue;
+                        }
+                }
+
+                k = srv_read_trailing(s, buf, sizeof(buf));
+                if (k == -EAGAIN) {
+                        fragment = s->session != NULL;
+                        if (done && fragment)
+                                break;
+                        continue;
+                }
+                if (k < 0) {
+                        if (k != -EPROTO)
+                                fail(s, "after the script: read failed: %s", g_strerror((int) -k));
+                        return;
+                }
+                if (k == 0)
+                        break;
+                fragment = false;
+                memcpy(shown + MIN(total, sizeof(shown)), buf,
+                       MIN((size_t) k, sizeof(shown) - MIN(total, sizeof(shown))));
+                total += (size_t) k;
+        }
+
+        if (total > 0) {
+                GString *hex = g_string_new(NULL);
+
+                for (size_t j = 0; j < MIN(total, sizeof(shown)); j++)
+                        g_string_append_printf(hex, "%02x", shown[j]);
+                fail(s, "client sent %zu unexpected byte%s after the script%s: %s%s",
+                     total, total == 1 ? "" : "s", s->session ? " (inside TLS)" : "",
+                     hex->str, total > sizeof(shown) ? "..." : "");
+                g_string_free(hex, TRUE);
+        } else if (fragment)
+                fail(s, "after the script: the client left a partial TLS record");
+}
+
+/* One TLS record holding one whole ClientHello, read off the wire: its
+ * bytes are random, its frame is not. */
+static void srv_expect_client_hello(FakeServer *s, guint step) {
+        g_autofree uint8_t *rec = NULL;
+        uint8_t h[5];
+        size_t len, hello_len;
+        int r;
+
+        r = srv_read_full(s, h, sizeof(h));
+        if (r < 0) {
+                fail(s, "step %u: expected a TLS ClientHello, read failed: %s", step, g_strerror(-r));
+                return;
+        }
+        len = (size_t) h[3] << 8 | h[4];
+        /* Handshake record, TLS 1.x, no bigger than a record may be. */
+        if (h[0] != 0x16 || h[1] != 3 || len < 4 || len > 16384) {
+                fail(s, "step %u: expected a TLS handshake record, got header %02x%02x%02x%02x%02x",
+                     step, h[0], h[1], h[2], h[3], h[4]);
+                return;
+        }
+        rec = g_malloc(len);
+        r = srv_read_full(s, rec, len);
+        if (r < 0) {
+                fail(s, "step %u: TLS record of %zu bytes cut short: %s", step, len, g_strerror(-r));
+                return;
+        }
+        hello_len = (size_t) rec[1] << 16 | (size_t) rec[2] << 8 | rec[3];
+        if (rec[0] != 1 || hello_len != len - 4)
+                fail(s, "step %u: expected a ClientHello filling its record, got handshake type %u of %zu bytes",
+                     step, rec[0], hello_len);
+}
+
 static void *server_thread(void *userdata) {
         FakeServer *s = userdata;
+        bool check_trailing = true;
 
         for (guint i = 0; i < s->steps->len && !s->error; i++) {
                 const Step *st = &g_array_index(s->steps, Step, i);
@@ -405,8 +575,11 @@ static void *server_thread(void *userdata) {
                                 /* The client hung up while we were still
                                  * talking: fine for a client that gave up,
                                  * unless it still owed us bytes. */
-                                if (!s->allow_early_close && script_expects_more(s, i))
+                                if (!s->allow_early_close && script_has_step(s, i, STEP_EXPECT))
                                         fail(s, "step %u: send failed, the client closed before sending what the script expects", i);
+                                /* A drain step would have taken whatever
+                                 * the client said on its way out. */
+                                check_trailing = !script_has_step(s, i, STEP_DRAIN);
                                 goto out;
                         }
                         break;
@@ -433,8 +606,11 @@ static void *server_thread(void *userdata) {
                         break;
                 case STEP_TRICKLE:
                         for (size_t j = 0; j < n; j++) {
-                                if (srv_write(s, data + j, 1) < 0)
-                                        goto out; /* the client gave up: that is the point */
+                                if (srv_write(s, data + j, 1) < 0) {
+                                        /* The client gave up: that is the point. */
+                                        check_trailing = !script_has_step(s, i, STEP_DRAIN);
+                                        goto out;
+                                }
                                 g_usleep(st->ms * 1000);
                         }
                         break;
@@ -454,6 +630,9 @@ static void *server_thread(void *userdata) {
                                 fail(s, "step %u: expected the client to close: %s", i, g_strerror((int) -k));
                         break;
                 }
+                case STEP_EXPECT_CLIENT_HELLO:
+                        srv_expect_client_hello(s, i);
+                        break;
                 case STEP_TLS_X509:
                 case STEP_TLS_PSK:
                         if (srv_tls(s, st) < 0)
@@ -469,7 +648,11 @@ static void *server_thread(void *userdata) {
 out:
         if (s->session)
                 (void) gnutls_bye(s->session, GNUTLS_SHUT_WR);
-        /* Closing tells the client the script is over. */
+        /* Closing our side tells the client the script is over; our reading
+         * side stays open to catch whatever it says after that. */
+        shutdown(s->fd, SHUT_WR);
+        if (check_trailing && !s->error)
+                srv_check_trailing(s);
         shutdown(s->fd, SHUT_RDWR);
         return NULL;
 }
@@ -486,6 +669,9 @@ int fake_server_start(FakeServer *s) {
 
 char *fake_server_join(FakeServer *s) {
         g_assert_true(s->started);
+        /* Our caller's client is finished: the end-of-script check need
+         * not wait for it to close. */
+        g_assert_cmpint(eventfd_write(s->done_fd, 1), ==, 0);
         g_assert_cmpint(pthread_join(s->thread, NULL), ==, 0);
         s->started = false;
         return g_steal_pointer(&s->error);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A scripted NBD server for unit tests: a thread on one end of a
  * socketpair plays a list of steps (send these bytes, expect those bytes,
- * wait, trickle, start TLS) and records the first mismatch. */
+ * wait, trickle, start TLS) and records the first mismatch, including any
+ * byte the client sends after the script's last step. */
 #pragma once
 
 #include <gnutls/gnutls.h>
@@ -13,8 +14,13 @@ typedef struct FakeServer FakeServer;
 FakeServer *fake_server_new(void);
 /* Starts the thread; returns the client's end of the socketpair. */
 int fake_server_start(FakeServer *s);
-/* Waits for the thread (which ends with the script, or when the client
- * closes during a drain step) and returns its first mismatch, or NULL. */
+/* Call once the client has said all it will say, whether or not its end is
+ * still open. After the last step the thread closes its writing side, then
+ * takes any further byte from the client (through TLS if the script started
+ * it; a close_notify is fine) as a mismatch, until the client closes or
+ * this call says it is done. Waits for the thread and returns its first
+ * mismatch, or NULL. A script whose client legitimately goes on talking
+ * ends with fs_drain() instead. */
 char *fake_server_join(FakeServer *s);
 void fake_server_free(FakeServer *s);
 /* Send failures after this point are not mismatches (the client is
@@ -31,10 +37,15 @@ void fs_expect_u32(FakeServer *s, uint32_t v);
 void fs_sleep(FakeServer *s, unsigned ms);
 /* Sends the bytes one at a time, ms apart. */
 void fs_trickle(FakeServer *s, const void *data, size_t n, unsigned ms);
-/* Reads and throws away everything until the client closes. */
+/* Reads and throws away everything until the client closes: the one way
+ * for a script to accept whatever the client says from there on. */
 void fs_drain(FakeServer *s);
 /* Expects the client to close without sending anything more. */
 void fs_expect_eof(FakeServer *s);
+/* Reads, outside any TLS session, one record holding a whole ClientHello:
+ * what a client sends first after STARTTLS, to a server that will not
+ * answer it. */
+void fs_expect_tls_client_hello(FakeServer *s);
 /* Server side of a TLS handshake; further steps go through the session.
  * Credentials are taken over by the FakeServer. A failed handshake ends
  * the script without a mismatch when expect_failure is set. */
