@@ -17,8 +17,12 @@
 
 typedef struct Shared {
         const ConnectManyParams *p;
+        const HandshakeOptions *options;        /* p->handshake, and what n asks for */
         pthread_mutex_t lock;
         int live[CONNECT_MANY_MAX];
+        /* In the transmission phase: a sibling's failure must not cut
+         * these off, they leave with NBD_CMD_DISC. */
+        bool negotiated[CONNECT_MANY_MAX];
         bool failed;
         int error_code;
         char *error;
@@ -59,7 +63,7 @@ static void fail(Shared *sh, int r, const char *message) {
                 sh->error_code = r;
                 (void) snprintf(sh->error, sh->error_size, "%s", message);
                 for (size_t i = 0; i < sh->p->n; i++)
-                        if (sh->live[i] >= 0)
+                        if (sh->live[i] >= 0 && !sh->negotiated[i])
                                 (void) shutdown(sh->live[i], SHUT_RDWR);
         }
         pthread_mutex_unlock(&sh->lock);
@@ -104,15 +108,19 @@ static int dial_and_negotiate(Slot *s, int fd, const HandshakeOptions *options, 
 
         handshake_init(s->hs, TAKE_PTR(conn), options);
         r = handshake_run(s->hs);
-        if (r < 0)
+        if (r < 0) {
                 (void) snprintf(message, size, "%s", s->hs->error);
-        return r;
+                return r;
+        }
+        pthread_mutex_lock(&sh->lock);
+        sh->negotiated[s->index] = true;
+        pthread_mutex_unlock(&sh->lock);
+        return 0;
 }
 
 static void *connect_one(void *userdata) {
         Slot *s = userdata;
         Shared *sh = s->shared;
-        const ConnectManyParams *p = sh->p;
         char message[HANDSHAKE_ERROR_MAX] = "";
         HandshakeOptions relaxed;
         bool dialed = s->sock < 0;
@@ -123,7 +131,7 @@ static void *connect_one(void *userdata) {
                 return NULL;
         }
 
-        r = dial_and_negotiate(s, TAKE_FD(s->sock), &p->handshake, message, sizeof(message));
+        r = dial_and_negotiate(s, TAKE_FD(s->sock), sh->options, message, sizeof(message));
         if (r < 0 && s->hs->tls_ktls_refused && dialed && !stopped(sh)) {
                 /* The session was held to TLS 1.2 with AES-GCM so that the
                  * kernel could take it over, and the server would not have
@@ -132,9 +140,9 @@ static void *connect_one(void *userdata) {
                  * the transport then picks the relay (ktls_new() says why). */
                 set_live(sh, s->index, -EBADF);
                 handshake_done(s->hs);
-                s->without_ktls = *p->handshake.tls_config;
+                s->without_ktls = *sh->options->tls_config;
                 s->without_ktls.ktls = false;
-                relaxed = p->handshake;
+                relaxed = *sh->options;
                 relaxed.tls_config = &s->without_ktls;
                 r = dial_and_negotiate(s, -EBADF, &relaxed, message, sizeof(message));
                 /* Nothing reads it after the handshake; the slot goes away
@@ -158,6 +166,7 @@ int connect_many(const ConnectManyParams *p, Handshake *hs, char *error, size_t 
                 .error_size = error_size,
         };
         Slot slots[CONNECT_MANY_MAX];
+        HandshakeOptions multi;
         int r = 0;
 
         if (p->n < 1 || p->n > CONNECT_MANY_MAX) {
@@ -177,6 +186,11 @@ int connect_many(const ConnectManyParams *p, Handshake *hs, char *error, size_t 
                         .hs = &hs[i],
                 };
         }
+        /* The server's NBD_FLAG_CAN_MULTI_CONN is checked by every
+         * connection before it enters transmission (handshake.h). */
+        multi = p->handshake;
+        multi.require_multi_conn = p->n > 1;
+        sh.options = &multi;
 
         if (p->n == 1)
                 /* Nothing to overlap: no thread. */
@@ -235,6 +249,9 @@ int connect_many(const ConnectManyParams *p, Handshake *hs, char *error, size_t 
                         r = -ECANCELED;
                         (void) snprintf(error, error_size, "cancelled");
                 }
+                /* Those that made it into transmission are told goodbye. */
+                for (size_t i = 0; i < p->n; i++)
+                        (void) handshake_end_transmission(&hs[i]);
                 for (size_t i = 0; i < p->n; i++)
                         if (sh.live[i] >= 0)
                                 set_live(&sh, i, -EBADF);

@@ -12,16 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "handshake.h"
 #include "nbd-errors.h"
 #include "nbd-protocol.h"
 #include "utf8.h"
 
-/* The transmission-phase request that ends a session politely after a
- * Probe had to enter transmission through NBD_OPT_EXPORT_NAME. */
-#define NBD_REQUEST_MAGIC UINT32_C(0x25609513)
-#define NBD_CMD_DISC      2u
 
 /* How long, within the deadline, we wait for the server's answer to
  * NBD_OPT_ABORT: the spec lets either side close without it. */
@@ -43,7 +40,7 @@ enum HandshakeState {
         HS_RECV_EXPORT_NAME_REPLY,
         HS_SEND_LIST,
         HS_RECV_LIST_REPLY,             /* repeated: SERVER replies until ACK */
-        HS_SEND_DISC,                   /* Probe that entered transmission */
+        HS_SEND_DISC,                   /* in transmission, but not staying: Probe, or a failure */
         HS_SEND_ABORT,
         HS_RECV_ABORT_REPLY,
         HS_DONE,
@@ -222,6 +219,15 @@ static int hs_fail_soft(Handshake *hs) {
         return 0;
 }
 
+/* A failure after the server entered transmission (oldstyle greeting,
+ * NBD_OPT_EXPORT_NAME answered, NBD_OPT_GO acknowledged): it now expects
+ * requests, so the goodbye is NBD_CMD_DISC, never a bare close. Returns 0:
+ * the state machine goes on to the goodbye. */
+static int hs_fail_in_transmission(Handshake *hs) {
+        hs->state = HS_SEND_DISC;
+        return 0;
+}
+
 /* An error reply: keeps the server's message in hs->error and maps the
  * type to errno (unknown types become -EIO with their number). */
 static int handle_error_reply(Handshake *hs, uint32_t option, const struct nbd_option_reply *rep) {
@@ -304,11 +310,21 @@ static int state_recv_greeting(Handshake *hs) {
 static int set_export(Handshake *hs, uint64_t size, uint16_t flags) {
         if (!(flags & NBD_FLAG_HAS_FLAGS))
                 return hs_fail(hs, -EPROTO, "handshake: transmission flags 0x%04x lack NBD_FLAG_HAS_FLAGS", flags);
-        if (size > INT64_MAX)
-                return hs_fail(hs, -EPROTO, "handshake: export size %" PRIu64 " is out of range", size);
         hs->info.size = size;
         hs->info.flags = flags;
         hs->got_export = true;
+        return 0;
+}
+
+/* Once the export is settled (GO or INFO acknowledged, EXPORT_NAME
+ * answered, oldstyle greeting read): what no kernel could attach is
+ * TooLarge for every goal, Probe included, so that Probe never promises
+ * what Attach cannot do. The block layer counts bytes in a signed 64-bit
+ * loff_t. Records the error and returns it, or 0. */
+static int check_export(Handshake *hs) {
+        if (hs->info.size > INT64_MAX)
+                return hs_fail(hs, -EFBIG, "handshake: export \"%s\" has %" PRIu64 " bytes, more than the kernel can address",
+                               export_name(hs), hs->info.size);
         return 0;
 }
 
@@ -328,6 +344,18 @@ static int state_recv_oldstyle(Handshake *hs) {
         r = set_export(hs, be64toh(o.size), (uint16_t) (flags & 0xffff) | NBD_FLAG_HAS_FLAGS);
         if (r < 0)
                 return r;
+
+        /* Oldstyle serves one export and cannot be asked for another:
+         * attaching it under a name it never heard of would hand the
+         * caller the wrong disk. */
+        if (*export_name(hs)) {
+                (void) hs_fail(hs, -ENOENT,
+                               "handshake: the server speaks oldstyle negotiation, which serves one unnamed export and cannot select \"%s\"",
+                               export_name(hs));
+                return hs_fail_in_transmission(hs);
+        }
+        if (check_export(hs) < 0)
+                return hs_fail_in_transmission(hs);
 
         /* A Probe has what it wants; the server expects transmission
          * requests now, so it gets a proper NBD_CMD_DISC. */
@@ -421,8 +449,13 @@ static int state_recv_starttls_reply(Handshake *hs) {
                 return hs_fail_soft(hs);
         }
 
-        /* TLS_MODE_ON: the server cannot or will not upgrade; the spec lets
-         * the client carry on without TLS. */
+        /* TLS_MODE_ON: a server that does not know STARTTLS (UNSUP) or will
+         * not do it for us (POLICY) leaves us free to carry on in
+         * plaintext. Any other error is not such an answer: SHUTDOWN
+         * demands a soft disconnect, and INVALID, PLATFORM or an unknown
+         * error from a server that claims TLS is nothing to downgrade on. */
+        if (rep.type != NBD_REP_ERR_UNSUP && rep.type != NBD_REP_ERR_POLICY)
+                return handle_error_reply(hs, NBD_OPT_STARTTLS, &rep);
         if (rep.length > NBD_MAX_STRING)
                 return hs_fail(hs, -EPROTO, "handshake: server's error message for NBD_OPT_STARTTLS claims %" PRIu32 " bytes, over the limit of %u",
                                (uint32_t) rep.length, NBD_MAX_STRING);
@@ -494,7 +527,11 @@ static int state_send_go(Handshake *hs) {
                 p += 2;
         }
 
-        hs->current_option = hs->options.goal == HANDSHAKE_INFO ? NBD_OPT_INFO : NBD_OPT_GO;
+        /* With require_multi_conn, NBD_OPT_INFO first: a server that does
+         * not allow several connections is told goodbye with NBD_OPT_ABORT
+         * before it entered transmission on any of them. */
+        hs->current_option = hs->options.goal == HANDSHAKE_INFO ||
+                             (hs->options.require_multi_conn && !hs->multi_conn_checked) ? NBD_OPT_INFO : NBD_OPT_GO;
         r = send_option(hs, hs->current_option, buf, (uint32_t) (p - buf));
         if (r < 0)
                 return r;
@@ -506,14 +543,20 @@ static int state_send_go(Handshake *hs) {
 }
 
 static int set_block_size(Handshake *hs, uint32_t min, uint32_t pref, uint32_t max) {
-        /* The constraints the spec puts on NBD_INFO_BLOCK_SIZE. */
+        /* The constraints proto.md ("Block size constraints") puts on
+         * NBD_INFO_BLOCK_SIZE: the minimum a power of two up to 64 KiB, the
+         * preferred size a power of two of at least 512 and the minimum,
+         * and a maximum payload that is at least the minimum. The maximum
+         * need not be a multiple of the minimum, nor reach the preferred
+         * size. */
         if (!is_power_of_2(min) || min > 64 * 1024)
                 return hs_fail(hs, -EPROTO, "handshake: minimum block size %" PRIu32 " is not a power of two up to 64 KiB", min);
-        if (!is_power_of_2(pref) || pref < min)
-                return hs_fail(hs, -EPROTO, "handshake: preferred block size %" PRIu32 " is not a power of two at least the minimum %" PRIu32, pref, min);
-        if (max < pref || (max != UINT32_MAX && max % min != 0))
-                return hs_fail(hs, -EPROTO, "handshake: maximum block size %" PRIu32 " is below the preferred %" PRIu32 " or not a multiple of the minimum %" PRIu32,
-                               max, pref, min);
+        if (!is_power_of_2(pref) || pref < min || pref < 512)
+                return hs_fail(hs, -EPROTO, "handshake: preferred block size %" PRIu32 " is not a power of two of at least 512 and the minimum %" PRIu32,
+                               pref, min);
+        if (max < min)
+                return hs_fail(hs, -EPROTO, "handshake: maximum payload %" PRIu32 " is below the minimum block size %" PRIu32,
+                               max, min);
         hs->info.block_min = min;
         hs->info.block_preferred = pref;
         hs->info.block_max = max;
@@ -632,20 +675,42 @@ static int state_recv_go_reply(Handshake *hs) {
                 if (!hs->got_export)
                         return hs_fail(hs, -EPROTO, "handshake: server acknowledged %s without sending NBD_INFO_EXPORT",
                                        option_to_string(option));
-                /* GO: transmission starts now. INFO: done, leave politely. */
-                hs->state = option == NBD_OPT_GO ? HS_DONE : HS_SEND_ABORT;
+                if (option == NBD_OPT_GO)
+                        /* Transmission starts now. */
+                        return check_export(hs) < 0 ? hs_fail_in_transmission(hs) : (hs->state = HS_DONE, 0);
+                if (check_export(hs) < 0)
+                        return hs_fail_soft(hs);
+                if (hs->options.goal == HANDSHAKE_GO) {
+                        /* The INFO that goes before GO (require_multi_conn). */
+                        hs->multi_conn_checked = true;
+                        if (!(hs->info.flags & NBD_FLAG_CAN_MULTI_CONN)) {
+                                (void) hs_fail(hs, -EINVAL,
+                                               "handshake: the server does not allow more than one connection to export \"%s\" "
+                                               "(no NBD_FLAG_CAN_MULTI_CONN): more than one could see stale data",
+                                               export_name(hs));
+                                return hs_fail_soft(hs);
+                        }
+                        hs->state = HS_SEND_GO;
+                        return 0;
+                }
+                /* INFO: done, leave politely. */
+                hs->state = HS_SEND_ABORT;
                 return 0;
 
         case NBD_REP_ERR_UNSUP:
                 /* A server that predates NBD_OPT_GO/INFO: fall back to
-                 * NBD_OPT_EXPORT_NAME, which every newstyle server has. */
+                 * NBD_OPT_EXPORT_NAME, which every newstyle server has,
+                 * after asking NBD_OPT_LIST whether the export exists:
+                 * EXPORT_NAME cannot say "no such export", only hang up. */
                 if (rep.length > NBD_MAX_STRING)
                         return hs_fail(hs, -EPROTO, "handshake: server's error message for %s claims %" PRIu32 " bytes, over the limit of %u",
                                        option_to_string(option), (uint32_t) rep.length, NBD_MAX_STRING);
                 r = hs_discard(hs, rep.length, "reading an error message");
                 if (r < 0)
                         return r;
-                hs->state = HS_SEND_EXPORT_NAME;
+                hs->multi_conn_checked = true;
+                hs->checking_listed = *export_name(hs) != 0;
+                hs->state = hs->checking_listed ? HS_SEND_LIST : HS_SEND_EXPORT_NAME;
                 return 0;
 
         default:
@@ -675,9 +740,11 @@ static int state_recv_export_name_reply(Handshake *hs) {
 
         r = conn_read_full(hs->conn, &e, sizeof(e));
         if (r == -EPIPE || r == -ECONNRESET)
-                /* The only way NBD_OPT_EXPORT_NAME can say no. */
-                return hs_fail(hs, -EPROTO, "handshake: server closed the connection after NBD_OPT_EXPORT_NAME (no export \"%s\", or TLS required?)",
-                               export_name(hs));
+                /* The only way NBD_OPT_EXPORT_NAME can say no, and a missing
+                 * export is the likeliest reason (a listed export was
+                 * checked for before, where the server could list). */
+                return hs_fail(hs, -ENOENT, "handshake: server closed the connection after NBD_OPT_EXPORT_NAME: no export \"%s\" "
+                               "(or the server wants TLS first)", export_name(hs));
         if (r < 0)
                 return hs_io_fail(hs, r, "reading the NBD_OPT_EXPORT_NAME reply");
 
@@ -691,7 +758,31 @@ static int state_recv_export_name_reply(Handshake *hs) {
                         return r;
         }
 
+        if (check_export(hs) < 0)
+                return hs_fail_in_transmission(hs);
         hs->state = hs->options.goal == HANDSHAKE_GO ? HS_DONE : HS_SEND_DISC;
+        return 0;
+}
+
+/* The listing asked for before NBD_OPT_EXPORT_NAME is in: go on only if
+ * the export is there. The list itself is not a result of this goal. */
+static int check_listed(Handshake *hs) {
+        bool found = false;
+
+        for (size_t i = 0; i < hs->n_exports; i++)
+                if (strcmp(hs->exports[i].name, export_name(hs)) == 0)
+                        found = true;
+        nbd_export_entries_free(hs->exports, hs->n_exports);
+        hs->exports = NULL;
+        hs->n_exports = hs->n_allocated = hs->list_bytes = 0;
+        hs->checking_listed = false;
+
+        if (!found) {
+                (void) hs_fail(hs, -ENOENT, "handshake: server has no export \"%s\" (not in its NBD_OPT_LIST)",
+                               export_name(hs));
+                return hs_fail_soft(hs);
+        }
+        hs->state = HS_SEND_EXPORT_NAME;
         return 0;
 }
 
@@ -718,8 +809,23 @@ static int state_recv_list_reply(Handshake *hs) {
         if (rep.type == NBD_REP_ACK) {
                 if (rep.length != 0)
                         return hs_fail(hs, -EPROTO, "handshake: NBD_REP_ACK to NBD_OPT_LIST with %" PRIu32 " bytes of payload", (uint32_t) rep.length);
+                if (hs->checking_listed)
+                        return check_listed(hs);
                 /* Non-fixed newstyle servers know no NBD_OPT_ABORT. */
                 hs->state = hs->info.fixed_newstyle ? HS_SEND_ABORT : HS_DONE;
+                return 0;
+        }
+        if ((rep.type & NBD_REP_FLAG_ERROR) && hs->checking_listed && rep.type != NBD_REP_ERR_SHUTDOWN) {
+                /* A server that will not list (UNSUP, POLICY, …) may still
+                 * have the export: ask for it. */
+                if (rep.length > NBD_MAX_STRING)
+                        return hs_fail(hs, -EPROTO, "handshake: server's error message for NBD_OPT_LIST claims %" PRIu32 " bytes, over the limit of %u",
+                                       (uint32_t) rep.length, NBD_MAX_STRING);
+                r = hs_discard(hs, rep.length, "reading an error message");
+                if (r < 0)
+                        return r;
+                hs->checking_listed = false;
+                hs->state = HS_SEND_EXPORT_NAME;
                 return 0;
         }
         if (rep.type & NBD_REP_FLAG_ERROR)
@@ -772,23 +878,43 @@ static int state_recv_list_reply(Handshake *hs) {
         return 0;
 }
 
-static int state_send_disc(Handshake *hs) {
-        struct {
-                uint32_t magic;
-                uint16_t flags;
-                uint16_t type;
-                uint64_t cookie;
-                uint64_t offset;
-                uint32_t length;
-        } _packed_ req = {
+static struct nbd_request disc_request(void) {
+        return (struct nbd_request) {
                 .magic = htobe32(NBD_REQUEST_MAGIC),
                 .type = htobe16(NBD_CMD_DISC),
         };
+}
 
-        /* Best effort: the Probe already has its answer. */
+static int state_send_disc(Handshake *hs) {
+        struct nbd_request req = disc_request();
+
+        /* Best effort: a Probe already has its answer, a failure its error. */
         (void) conn_write_full(hs->conn, &req, sizeof(req));
-        hs->state = HS_DONE;
+        hs->state = hs->error_code < 0 ? HS_FAILED : HS_DONE;
         return 0;
+}
+
+int handshake_end_transmission(Handshake *hs) {
+        struct nbd_request req = disc_request();
+        int r;
+
+        if (!hs->conn || hs->state != HS_DONE || hs->options.goal != HANDSHAKE_GO)
+                return 0;
+        r = conn_write_full(hs->conn, &req, sizeof(req));
+        hs->state = HS_FAILED;
+        return r;
+}
+
+int nbd_send_disc(int fd) {
+        struct nbd_request req = disc_request();
+        ssize_t n;
+
+        /* 28 bytes fit any socket buffer that is not full; never wait on a
+         * server that stopped reading. */
+        n = send(fd, &req, sizeof(req), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0)
+                return negative_errno();
+        return (size_t) n == sizeof(req) ? 0 : -EAGAIN;
 }
 
 static int state_send_abort(Handshake *hs) {

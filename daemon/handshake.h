@@ -39,6 +39,10 @@ typedef struct HandshakeOptions {
         const char *export_name;        /* GO and INFO; "" is the default export */
         TlsMode tls;
         const TlsConfig *tls_config;    /* required unless tls is TLS_MODE_OFF */
+        /* GO for one of several connections: NBD_OPT_INFO first, and a
+         * server without NBD_FLAG_CAN_MULTI_CONN is -EINVAL before it
+         * entered transmission. */
+        bool require_multi_conn;
 } HandshakeOptions;
 
 typedef struct NbdExportInfo {
@@ -77,6 +81,8 @@ typedef struct Handshake {
         size_t n_allocated;             /* capacity of exports */
         size_t list_bytes;              /* names and descriptions listed so far */
         bool tls_ktls_refused;          /* see conn_tls_ktls_refused() */
+        bool multi_conn_checked;        /* the INFO before GO is behind us */
+        bool checking_listed;           /* LIST before EXPORT_NAME: is the export there? */
 
         /* Results. */
         NbdExportInfo info;
@@ -98,6 +104,15 @@ void handshake_init(Handshake *hs, Conn *conn, const HandshakeOptions *options);
  * Conn is in the transmission phase); negative errno on failure with
  * hs->error set. */
 int handshake_run(Handshake *hs);
+/* After a successful HANDSHAKE_GO whose connection will not be handed on
+ * (a sibling failed, the kernel refused): NBD_CMD_DISC through the Conn (TLS
+ * or not), the one clean way out of transmission. No-op in any other state.
+ * Returns what the write returned. */
+int handshake_end_transmission(Handshake *hs);
+/* The same on a plain descriptor in the transmission phase: the kernel's
+ * end of a relay, a kTLS socket, or a plaintext TCP socket. Never blocks;
+ * 0 or negative errno. */
+int nbd_send_disc(int fd);
 /* Hands the connection out (for the kernel or the TLS relay). */
 Conn *handshake_take_conn(Handshake *hs);
 /* Frees what the handshake still owns (results included). */

@@ -71,6 +71,11 @@
 #define NBD_INFO_DESCRIPTION 2u
 #define NBD_INFO_BLOCK_SIZE  3u
 
+/* Transmission-phase requests: the daemon itself only ever sends one, the
+ * NBD_CMD_DISC that ends a session the kernel will not take over. */
+#define NBD_REQUEST_MAGIC UINT32_C(0x25609513)
+#define NBD_CMD_DISC      2u
+
 /* Transmission-phase error values (the spec's own numbering, not errno). */
 #define NBD_EPERM      1u
 #define NBD_EIO        5u
@@ -142,3 +147,13 @@ struct nbd_info_block_size {
         uint32_t maximum;
 } _packed_;
 static_assert(sizeof(struct nbd_info_block_size) == 14, "wire size");
+
+struct nbd_request {
+        uint32_t magic;
+        uint16_t flags;
+        uint16_t type;
+        uint64_t cookie;
+        uint64_t offset;
+        uint32_t length;
+} _packed_;
+static_assert(sizeof(struct nbd_request) == 28, "wire size");

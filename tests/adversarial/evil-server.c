@@ -402,20 +402,35 @@ static After sc_no_has_flags(Peer *p) {
         return export_of_size(p, GIB, TX_SEND_FLUSH);
 }
 
-/* GO refused as unknown, then NBD_OPT_EXPORT_NAME answered with 2^64-1. */
+/* GO and LIST refused as unknown, then NBD_OPT_EXPORT_NAME answered with
+ * 2^64-1. */
 static After sc_size_max_export_name(Peer *p) {
         OPTION_OR_GONE(p);
-        if (!reply(p, o, REP_ERR_UNSUP, NULL, 0) || read_option(p) != OPT_EXPORT_NAME)
+        if (!reply(p, o, REP_ERR_UNSUP, NULL, 0) || read_option(p) != OPT_LIST ||
+            !reply(p, OPT_LIST, REP_ERR_UNSUP, NULL, 0) || read_option(p) != OPT_EXPORT_NAME)
                 return AFTER_DRAIN;
         (void) (put_u64(p, UINT64_MAX) && put_u16(p, TX_HAS_FLAGS));
         return AFTER_DRAIN;
 }
 
+/* GO refused as unknown; LIST names the export; NBD_OPT_EXPORT_NAME is
+ * answered by hanging up, the only "no" it has. */
 static After sc_export_name_close(Peer *p) {
         OPTION_OR_GONE(p);
-        if (reply(p, o, REP_ERR_UNSUP, "no GO", 5))
+        if (!reply(p, o, REP_ERR_UNSUP, "no GO", 5) || read_option(p) != OPT_LIST)
+                return AFTER_CLOSE;
+        if (server_entry(p, "disk", "") && reply(p, OPT_LIST, REP_ACK, NULL, 0))
                 (void) read_option(p);
         return AFTER_CLOSE;
+}
+
+/* GO refused as unknown; LIST does not name the export. */
+static After sc_export_name_unlisted(Peer *p) {
+        OPTION_OR_GONE(p);
+        if (!reply(p, o, REP_ERR_UNSUP, NULL, 0) || read_option(p) != OPT_LIST)
+                return AFTER_CLOSE;
+        (void) (server_entry(p, "other", "") && reply(p, OPT_LIST, REP_ACK, NULL, 0));
+        return AFTER_DRAIN;
 }
 
 static After block_size(Peer *p, uint32_t min, uint32_t pref, uint32_t max) {
@@ -434,6 +449,14 @@ static After sc_block_pref_below_min(Peer *p) {
 
 static After sc_block_max_below_pref(Peer *p) {
         return block_size(p, 512, 4096, 1024);
+}
+
+static After sc_block_max_below_min(Peer *p) {
+        return block_size(p, 4096, 4096, 2048);
+}
+
+static After sc_block_pref_below_512(Peer *p) {
+        return block_size(p, 1, 256, 65536);
 }
 
 static After sc_block_min_over_64k(Peer *p) {
@@ -763,9 +786,12 @@ static const Scenario scenarios[] = {
         { "size-max-export-name",       sc_size_max_export_name },
         { "no-has-flags",               sc_no_has_flags },
         { "export-name-close",          sc_export_name_close },
+        { "export-name-unlisted",       sc_export_name_unlisted },
         { "block-min-3",                sc_block_min_3 },
         { "block-pref-below-min",       sc_block_pref_below_min },
         { "block-max-below-pref",       sc_block_max_below_pref },
+        { "block-max-below-min",        sc_block_max_below_min },
+        { "block-pref-below-512",       sc_block_pref_below_512 },
         { "block-min-over-64k",         sc_block_min_over_64k },
         { "info-len0",                  sc_info_len0 },
         { "info-export-11",             sc_info_export_11 },

@@ -33,6 +33,7 @@
 #define ABORT "abort"
 #define CLOSE "close"
 #define GONE "gone"
+#define DISC "disc"
 
 const AdvCase adv_cases[] = {
         /* Controls: the server itself works. */
@@ -57,10 +58,11 @@ const AdvCase adv_cases[] = {
         { "non-fixed-newstyle-tls-required", "non-fixed-newstyle", TLS_MODE_REQUIRE, false,
           ALL(FAIL(-EPROTONOSUPPORT, "does not speak fixed newstyle negotiation", NULL)) },
         { "oldstyle-garbage-flags", "oldstyle-garbage-flags", TLS_MODE_OFF, false, {
-                /* The high half (handshake flags) is dropped, the reserved
-                 * bytes ignored: nothing there forbids the export. */
-                [ADV_GO] = OK(CLOSE, .check_size = true, .size = GIB, .flags = 0xffff),
-                [ADV_INFO] = OK("disc", .check_size = true, .size = GIB, .flags = 0xffff),
+                /* Oldstyle cannot select the export asked for ("disk"): the
+                 * server is in transmission already, so it gets
+                 * NBD_CMD_DISC, not a bare close. */
+                [ADV_GO] = FAIL(-ENOENT, "oldstyle negotiation, which serves one unnamed export and cannot select \"disk\"", DISC),
+                [ADV_INFO] = FAIL(-ENOENT, "oldstyle negotiation, which serves one unnamed export", DISC),
                 [ADV_LIST] = FAIL(-EOPNOTSUPP, "oldstyle negotiation, which cannot list exports", CLOSE),
         } },
         { "oldstyle-tls-required", "oldstyle-garbage-flags", TLS_MODE_REQUIRE, false,
@@ -91,13 +93,19 @@ const AdvCase adv_cases[] = {
                 [ADV_LIST] = FAIL(-EPROTO, "server closed the connection while", GONE),
         } },
         { "export-name-close", "export-name-close", TLS_MODE_OFF, false,
-          GO_INFO(FAIL(-EPROTO, "server closed the connection after NBD_OPT_EXPORT_NAME", GONE)) },
+          GO_INFO(FAIL(-ENOENT, "server closed the connection after NBD_OPT_EXPORT_NAME: no export \"disk\"", GONE)) },
+        /* Before NBD_OPT_EXPORT_NAME, which cannot say no, LIST is asked. */
+        { "export-name-unlisted", "export-name-unlisted", TLS_MODE_OFF, false,
+          GO_INFO(FAIL(-ENOENT, "server has no export \"disk\" (not in its NBD_OPT_LIST)", ABORT)) },
 
-        /* Export sizes and flags. */
-        { "size-2p63", "size-2p63", TLS_MODE_OFF, false,
-          GO_INFO(FAIL(-EPROTO, "export size 9223372036854775808 is out of range", CLOSE)) },
+        /* Export sizes and flags: what no kernel can address is TooLarge
+         * for Probe too, and a server in transmission gets NBD_CMD_DISC. */
+        { "size-2p63", "size-2p63", TLS_MODE_OFF, false, {
+                [ADV_GO] = FAIL(-EFBIG, "has 9223372036854775808 bytes, more than the kernel can address", DISC),
+                [ADV_INFO] = FAIL(-EFBIG, "has 9223372036854775808 bytes, more than the kernel can address", ABORT),
+        } },
         { "size-max-export-name", "size-max-export-name", TLS_MODE_OFF, false,
-          GO_INFO(FAIL(-EPROTO, "export size 18446744073709551615 is out of range", CLOSE)) },
+          GO_INFO(FAIL(-EFBIG, "has 18446744073709551615 bytes, more than the kernel can address", DISC)) },
         /* Whether the kernel can take these is the attach's question, not
          * the handshake's: a Probe reports them as they are. */
         { "size-odd-max", "size-odd-max", TLS_MODE_OFF, false, {
@@ -115,9 +123,18 @@ const AdvCase adv_cases[] = {
         { "block-min-3", "block-min-3", TLS_MODE_OFF, false,
           GO_INFO(FAIL(-EPROTO, "minimum block size 3 is not a power of two", CLOSE)) },
         { "block-pref-below-min", "block-pref-below-min", TLS_MODE_OFF, false,
-          GO_INFO(FAIL(-EPROTO, "preferred block size 512 is not a power of two at least the minimum 4096", CLOSE)) },
-        { "block-max-below-pref", "block-max-below-pref", TLS_MODE_OFF, false,
-          GO_INFO(FAIL(-EPROTO, "maximum block size 1024 is below the preferred 4096", CLOSE)) },
+          GO_INFO(FAIL(-EPROTO, "preferred block size 512 is not a power of two of at least 512 and the minimum 4096", CLOSE)) },
+        { "block-pref-below-512", "block-pref-below-512", TLS_MODE_OFF, false,
+          GO_INFO(FAIL(-EPROTO, "preferred block size 256 is not a power of two of at least 512", CLOSE)) },
+        /* proto.md lets the maximum payload be below the preferred size
+         * and no multiple of the minimum (the kernel hand-off, not the
+         * handshake, decides whether it can be held to it). */
+        { "block-max-below-pref", "block-max-below-pref", TLS_MODE_OFF, false, {
+                [ADV_GO] = OK(CLOSE),
+                [ADV_INFO] = OK(ABORT),
+        } },
+        { "block-max-below-min", "block-max-below-min", TLS_MODE_OFF, false,
+          GO_INFO(FAIL(-EPROTO, "maximum payload 2048 is below the minimum block size 4096", CLOSE)) },
         { "block-min-over-64k", "block-min-over-64k", TLS_MODE_OFF, false,
           GO_INFO(FAIL(-EPROTO, "minimum block size 131072 is not a power of two up to 64 KiB", CLOSE)) },
 

@@ -42,6 +42,22 @@ static FakeServer *server_go(unsigned ms, uint64_t size, uint16_t flags) {
         return s;
 }
 
+/* One of several connections: NBD_OPT_INFO first (is multi-conn allowed?),
+ * then GO. */
+static FakeServer *server_info_go(unsigned ms, uint64_t size, uint16_t flags) {
+        FakeServer *s = opening(ms);
+
+        fs_expect_go(s, NBD_OPT_INFO, "disk");
+        fs_info_export(s, NBD_OPT_INFO, size, flags);
+        fs_reply(s, NBD_OPT_INFO, NBD_REP_ACK, NULL, 0);
+        fs_expect_go(s, NBD_OPT_GO, "disk");
+        fs_info_export(s, NBD_OPT_GO, size, flags);
+        fs_reply(s, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
+        return s;
+}
+
+static const uint8_t disc_request[28] = { 0x25, 0x60, 0x95, 0x13, 0, 0, 0, 2 };
+
 /* Answers the greeting, then says nothing until the client goes away. */
 static FakeServer *server_silent(void) {
         FakeServer *s = opening(0);
@@ -149,7 +165,7 @@ static void test_four_overlap(void) {
         Run x;
 
         for (size_t i = 0; i < 4; i++)
-                s[i] = server_go(STALL_MS, GIB, FLAGS_MULTI);
+                s[i] = server_info_go(STALL_MS, GIB, FLAGS_MULTI);
         run(s, 4, &x, false);
         g_assert_cmpint(x.r, ==, 0);
         g_assert_cmpuint(x.hs[0].info.size, ==, GIB);
@@ -177,8 +193,8 @@ static void test_one_fails_all_closed(void) {
         s[0] = server_silent();
         s[1] = server_silent();
         s[2] = opening(200);
-        fs_expect_go(s[2], NBD_OPT_GO, "disk");
-        fs_reply(s[2], NBD_OPT_GO, NBD_REP_ERR_POLICY, msg, sizeof(msg) - 1);
+        fs_expect_go(s[2], NBD_OPT_INFO, "disk");
+        fs_reply(s[2], NBD_OPT_INFO, NBD_REP_ERR_POLICY, msg, sizeof(msg) - 1);
         fake_server_allow_early_close(s[2]);
         fs_drain(s[2]);
         s[3] = server_silent();
@@ -190,30 +206,64 @@ static void test_one_fails_all_closed(void) {
         g_assert_cmpuint(x.elapsed, <, 2 * USEC_PER_SEC);
 }
 
+/* Refused after NBD_OPT_INFO, before any connection entered transmission:
+ * nobody is sent GO. Whichever connection learns it first stops the other,
+ * which may be cut off before its own goodbye: that one's end is open. */
 static void test_no_multi_conn(void) {
-        FakeServer *s[2] = {
-                server_go(0, GIB, NBD_FLAG_HAS_FLAGS),
-                server_go(0, GIB, NBD_FLAG_HAS_FLAGS),
-        };
+        FakeServer *s[2];
         Run x;
+
+        for (size_t i = 0; i < 2; i++) {
+                s[i] = opening(0);
+                fs_expect_go(s[i], NBD_OPT_INFO, "disk");
+                fs_info_export(s[i], NBD_OPT_INFO, GIB, NBD_FLAG_HAS_FLAGS);
+                fs_reply(s[i], NBD_OPT_INFO, NBD_REP_ACK, NULL, 0);
+                fake_server_allow_early_close(s[i]);
+                fs_drain(s[i]);
+        }
 
         run(s, 2, &x, false);
         g_assert_cmpint(x.r, ==, -EINVAL);
-        g_assert_true(g_str_has_prefix(x.error, "the server does not allow 2 connections"));
+        g_assert_true(g_str_has_prefix(x.error, "handshake: the server does not allow more than one connection"));
         g_assert_nonnull(strstr(x.error, "NBD_FLAG_CAN_MULTI_CONN"));
 }
 
+/* All three are in transmission when the difference shows: each gets
+ * NBD_CMD_DISC, none a bare close. */
 static void test_sizes_differ(void) {
         FakeServer *s[3] = {
-                server_go(0, GIB, FLAGS_MULTI),
-                server_go(0, GIB, FLAGS_MULTI),
-                server_go(0, 2 * GIB, FLAGS_MULTI),
+                server_info_go(0, GIB, FLAGS_MULTI),
+                server_info_go(0, GIB, FLAGS_MULTI),
+                server_info_go(0, 2 * GIB, FLAGS_MULTI),
         };
         Run x;
 
+        for (size_t i = 0; i < 3; i++)
+                fs_expect(s[i], disc_request, sizeof(disc_request));
         run(s, 3, &x, false);
         g_assert_cmpint(x.r, ==, -EPROTO);
         g_assert_cmpstr(x.error, ==, "handshake: connection 3 reports a different size or flags");
+}
+
+/* A server that claims multi-conn on INFO but not on GO: refused after GO,
+ * so with NBD_CMD_DISC on every connection. */
+static void test_multi_conn_changed_after_info(void) {
+        FakeServer *s[2];
+        Run x;
+
+        for (size_t i = 0; i < 2; i++) {
+                s[i] = opening(0);
+                fs_expect_go(s[i], NBD_OPT_INFO, "disk");
+                fs_info_export(s[i], NBD_OPT_INFO, GIB, FLAGS_MULTI);
+                fs_reply(s[i], NBD_OPT_INFO, NBD_REP_ACK, NULL, 0);
+                fs_expect_go(s[i], NBD_OPT_GO, "disk");
+                fs_info_export(s[i], NBD_OPT_GO, GIB, NBD_FLAG_HAS_FLAGS);
+                fs_reply(s[i], NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
+                fs_expect(s[i], disc_request, sizeof(disc_request));
+        }
+        run(s, 2, &x, false);
+        g_assert_cmpint(x.r, ==, -EINVAL);
+        g_assert_true(g_str_has_prefix(x.error, "the server does not allow 2 connections"));
 }
 
 /* What worker_stop() does: set the flag, shut down what is published. */
@@ -278,6 +328,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/connect-many/one-fails-all-closed", test_one_fails_all_closed);
         g_test_add_func("/connect-many/no-multi-conn", test_no_multi_conn);
         g_test_add_func("/connect-many/sizes-differ", test_sizes_differ);
+        g_test_add_func("/connect-many/multi-conn-changed-after-info", test_multi_conn_changed_after_info);
         g_test_add_func("/connect-many/cancel", test_cancel);
         g_test_add_func("/connect-many/socket-without-address", test_socket_without_address);
         g_test_add_func("/connect-many/count-checked", test_count_checked);

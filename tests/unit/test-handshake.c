@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <glib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define GIB (UINT64_C(1) << 30)
 #define FLAGS_RW (NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH)
@@ -152,12 +154,24 @@ static void export_name_reply_marker(FakeServer *s, uint64_t size, uint16_t flag
         fs_send(s, "X", 1);
 }
 
+/* Before NBD_OPT_EXPORT_NAME, which cannot say "no such export", the
+ * export is looked for in NBD_OPT_LIST. */
+static void expect_listed(FakeServer *s, const char *name) {
+        fs_expect_option(s, NBD_OPT_LIST, NULL, 0);
+        fs_server_entry(s, "other", "");
+        fs_server_entry(s, name, "the one");
+        fs_reply(s, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
+}
+
+static const uint8_t disc_request[28] = { 0x25, 0x60, 0x95, 0x13, 0, 0, 0, 2 };
+
 static void test_go_unsup_fallback_no_zeroes(void) {
         FakeServer *s = newstyle(FIXED);
         Run x;
 
         fs_expect_go(s, NBD_OPT_GO, "disk");
         fs_reply(s, NBD_OPT_GO, NBD_REP_ERR_UNSUP, "no GO here", 10);
+        expect_listed(s, "disk");
         fs_expect_option(s, NBD_OPT_EXPORT_NAME, "disk", 4);
         export_name_reply_marker(s, 8 * GIB, FLAGS_RW, false);
 
@@ -175,6 +189,9 @@ static void test_go_unsup_fallback_zeroes(void) {
 
         fs_expect_go(s, NBD_OPT_GO, "disk");
         fs_reply(s, NBD_OPT_GO, NBD_REP_ERR_UNSUP, NULL, 0);
+        /* A server that will not list may still have the export. */
+        fs_expect_option(s, NBD_OPT_LIST, NULL, 0);
+        fs_reply(s, NBD_OPT_LIST, NBD_REP_ERR_POLICY, "no lists", 8);
         fs_expect_option(s, NBD_OPT_EXPORT_NAME, "disk", 4);
         export_name_reply_marker(s, 1024, FLAGS_RW, true);
 
@@ -221,29 +238,97 @@ static void test_export_name_closed(void) {
 
         fs_expect_go(s, NBD_OPT_GO, "disk");
         fs_reply(s, NBD_OPT_GO, NBD_REP_ERR_UNSUP, NULL, 0);
+        fs_expect_option(s, NBD_OPT_LIST, NULL, 0);
+        fs_reply(s, NBD_OPT_LIST, NBD_REP_ERR_UNSUP, NULL, 0);
         fs_expect_option(s, NBD_OPT_EXPORT_NAME, "disk", 4);
         /* ... and hangs up: the only "no" EXPORT_NAME knows. */
 
         run(s, &go_opts, &x);
-        assert_failed(&x, -EPROTO, "handshake: ");
-        g_assert_nonnull(strstr(x.hs.error, "closed the connection"));
+        assert_failed(&x, -ENOENT, "handshake: ");
+        g_assert_nonnull(strstr(x.hs.error, "closed the connection after NBD_OPT_EXPORT_NAME: no export \"disk\""));
+        handshake_done(&x.hs);
+}
+
+/* Not in the list: ExportNotFound, and a soft goodbye, never EXPORT_NAME. */
+static void test_export_name_unlisted(void) {
+        FakeServer *s = newstyle(FIXED);
+        Run x;
+
+        fs_expect_go(s, NBD_OPT_GO, "disk");
+        fs_reply(s, NBD_OPT_GO, NBD_REP_ERR_UNSUP, NULL, 0);
+        expect_listed(s, "disk2");
+        expect_abort(s);
+        run(s, &go_opts, &x);
+        assert_failed(&x, -ENOENT, "handshake: ");
+        g_assert_nonnull(strstr(x.hs.error, "no export \"disk\" (not in its NBD_OPT_LIST)"));
+        g_assert_cmpuint(x.hs.n_exports, ==, 0);
+        handshake_done(&x.hs);
+}
+
+/* The default export ("") need not be listed by name: no LIST. */
+static void test_export_name_default_unlisted(void) {
+        FakeServer *s = newstyle(FIXED);
+        HandshakeOptions o = { .goal = HANDSHAKE_GO, .export_name = "" };
+        Run x;
+
+        fs_expect_go(s, NBD_OPT_GO, "");
+        fs_reply(s, NBD_OPT_GO, NBD_REP_ERR_UNSUP, NULL, 0);
+        fs_expect_option(s, NBD_OPT_EXPORT_NAME, NULL, 0);
+        export_name_reply(s, GIB, FLAGS_RW, false);
+        run(s, &o, &x);
+        g_assert_cmpint(x.r, ==, 0);
+        handshake_done(&x.hs);
+}
+
+/* NBD_REP_ERR_SHUTDOWN to the LIST: the spec's soft disconnect. */
+static void test_export_name_list_shutdown(void) {
+        FakeServer *s = newstyle(FIXED);
+        Run x;
+
+        fs_expect_go(s, NBD_OPT_GO, "disk");
+        fs_reply(s, NBD_OPT_GO, NBD_REP_ERR_UNSUP, NULL, 0);
+        fs_expect_option(s, NBD_OPT_LIST, NULL, 0);
+        fs_reply(s, NBD_OPT_LIST, NBD_REP_ERR_SHUTDOWN, "bye", 3);
+        expect_abort(s);
+        run(s, &go_opts, &x);
+        assert_failed(&x, -EIO, "handshake: ");
         handshake_done(&x.hs);
 }
 
 static void test_oldstyle(void) {
         FakeServer *s = fake_server_new();
+        HandshakeOptions o = { .goal = HANDSHAKE_GO, .export_name = "" };
         Run x;
 
         fs_greeting_oldstyle(s, 3 * GIB, NBD_FLAG_HAS_FLAGS | NBD_FLAG_READ_ONLY);
         fs_send(s, "X", 1);
 
-        run_full(s, &go_opts, 5 * USEC_PER_SEC, &x, true);
+        run_full(s, &o, 5 * USEC_PER_SEC, &x, true);
         g_assert_cmpint(x.r, ==, 0);
         g_assert_true(x.hs.info.oldstyle);
         g_assert_cmpuint(x.hs.info.size, ==, 3 * GIB);
         g_assert_true(x.hs.info.flags & NBD_FLAG_READ_ONLY);
         assert_marker_next(&x);
         handshake_done(&x.hs);
+}
+
+/* Oldstyle serves one unnamed export: a name cannot be honoured, and the
+ * server, in transmission already, gets NBD_CMD_DISC. */
+static void test_oldstyle_named(void) {
+        HandshakeOptions info = { .goal = HANDSHAKE_INFO, .export_name = "disk" };
+        const HandshakeOptions *goals[] = { &go_opts, &info };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(goals); i++) {
+                FakeServer *s = fake_server_new();
+                Run x;
+
+                fs_greeting_oldstyle(s, GIB, NBD_FLAG_HAS_FLAGS);
+                fs_expect(s, disc_request, sizeof(disc_request));
+                run(s, goals[i], &x);
+                assert_failed(&x, -ENOENT, "handshake: ");
+                g_assert_nonnull(strstr(x.hs.error, "oldstyle negotiation, which serves one unnamed export and cannot select \"disk\""));
+                handshake_done(&x.hs);
+        }
 }
 
 static void test_oldstyle_list(void) {
@@ -459,14 +544,47 @@ static void test_export_no_has_flags(void) {
         handshake_done(&x.hs);
 }
 
+/* More than the kernel can address is TooLarge for every goal. GO put
+ * the server in transmission: NBD_CMD_DISC; INFO did not: NBD_OPT_ABORT. */
 static void test_export_size_huge(void) {
+        HandshakeOptions info = { .goal = HANDSHAKE_INFO, .export_name = "disk" };
         FakeServer *s = newstyle(FIXED);
         Run x;
 
         fs_expect_go(s, NBD_OPT_GO, "disk");
         fs_info_export(s, NBD_OPT_GO, UINT64_MAX, FLAGS_RW);
+        fs_reply(s, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
+        fs_expect(s, disc_request, sizeof(disc_request));
         run(s, &go_opts, &x);
-        assert_failed(&x, -EPROTO, "handshake: ");
+        assert_failed(&x, -EFBIG, "handshake: ");
+        g_assert_nonnull(strstr(x.hs.error, "18446744073709551615 bytes, more than the kernel can address"));
+        handshake_done(&x.hs);
+
+        s = newstyle(FIXED);
+        fs_expect_go(s, NBD_OPT_INFO, "disk");
+        fs_info_export(s, NBD_OPT_INFO, (UINT64_C(1) << 63), FLAGS_RW);
+        fs_reply(s, NBD_OPT_INFO, NBD_REP_ACK, NULL, 0);
+        expect_abort(s);
+        run(s, &info, &x);
+        assert_failed(&x, -EFBIG, "handshake: ");
+        handshake_done(&x.hs);
+
+        /* Through NBD_OPT_EXPORT_NAME: in transmission too. */
+        s = newstyle(0);
+        fs_expect_option(s, NBD_OPT_EXPORT_NAME, "disk", 4);
+        export_name_reply(s, UINT64_MAX, FLAGS_RW, true);
+        fs_expect(s, disc_request, sizeof(disc_request));
+        run(s, &go_opts, &x);
+        assert_failed(&x, -EFBIG, "handshake: ");
+        handshake_done(&x.hs);
+
+        /* INT64_MAX itself is addressable. */
+        s = newstyle(FIXED);
+        fs_expect_go(s, NBD_OPT_GO, "disk");
+        fs_info_export(s, NBD_OPT_GO, INT64_MAX, FLAGS_RW);
+        fs_reply(s, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
+        run(s, &go_opts, &x);
+        g_assert_cmpint(x.r, ==, 0);
         handshake_done(&x.hs);
 }
 
@@ -499,8 +617,13 @@ static void test_block_sizes(void) {
         block_size_case(131072, 131072, 131072, -EPROTO);      /* min over 64 KiB */
         block_size_case(4096, 512, 65536, -EPROTO);            /* preferred below min */
         block_size_case(512, 3000, 65536, -EPROTO);            /* preferred not a power of two */
-        block_size_case(512, 4096, 2048, -EPROTO);             /* max below preferred */
-        block_size_case(512, 4096, 4096 + 1, -EPROTO);         /* max not a multiple of min */
+        block_size_case(1, 256, 65536, -EPROTO);               /* preferred below 512 */
+        block_size_case(4096, 4096, 2048, -EPROTO);            /* max below min */
+        /* Today's proto.md: the maximum payload need not reach the
+         * preferred size nor be a multiple of the minimum. */
+        block_size_case(512, 4096, 2048, 0);
+        block_size_case(512, 4096, 4096 + 1, 0);
+        block_size_case(1, 512, 1, 0);
 }
 
 static void error_case(uint32_t type, const char *msg, int expected, const char *needle, bool expect_abort_sent) {
@@ -619,6 +742,7 @@ static void test_info_goal_fallback(void) {
 
         fs_expect_go(s, NBD_OPT_INFO, "old");
         fs_reply(s, NBD_OPT_INFO, NBD_REP_ERR_UNSUP, NULL, 0);
+        expect_listed(s, "old");
         fs_expect_option(s, NBD_OPT_EXPORT_NAME, "old", 3);
         export_name_reply(s, GIB, FLAGS_RW, false);
         /* Transmission was entered: leave with NBD_CMD_DISC. */
@@ -824,6 +948,118 @@ static void test_tls_on_refused_continues(void) {
         handshake_done(&x.hs);
 }
 
+/* TLS "on" goes on in plaintext only when the server does not know
+ * STARTTLS or will not do it; NBD_REP_ERR_SHUTDOWN (and any other error)
+ * ends with the spec's soft disconnect instead. */
+static void test_tls_on_other_errors_stop(void) {
+        static const struct {
+                uint32_t type;
+                int error;
+                const char *needle;
+        } cases[] = {
+                { NBD_REP_ERR_SHUTDOWN, -EIO, "NBD_REP_ERR_SHUTDOWN: going down" },
+                { NBD_REP_ERR_INVALID, -EINVAL, "NBD_REP_ERR_INVALID: going down" },
+                { NBD_REP_ERR_PLATFORM, -EOPNOTSUPP, "NBD_REP_ERR_PLATFORM: going down" },
+                { NBD_REP_ERR(77), -EIO, "unknown error 77" },
+        };
+        HandshakeOptions o = { .goal = HANDSHAKE_GO, .export_name = "disk", .tls = TLS_MODE_ON, .tls_config = &dummy_tls };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                FakeServer *s = newstyle(FIXED);
+                Run x;
+
+                fs_expect_option(s, NBD_OPT_STARTTLS, NULL, 0);
+                fs_reply(s, NBD_OPT_STARTTLS, cases[i].type, "going down", 10);
+                expect_abort(s);
+                run(s, &o, &x);
+                assert_failed(&x, cases[i].error, "handshake: ");
+                if (!strstr(x.hs.error, cases[i].needle))
+                        g_error("\"%s\" not in \"%s\"", cases[i].needle, x.hs.error);
+                g_assert_false(x.hs.tried_go);
+                handshake_done(&x.hs);
+        }
+
+        /* POLICY is a refusal to upgrade, like UNSUP: plaintext follows. */
+        FakeServer *s = newstyle(FIXED);
+        Run x;
+        fs_expect_option(s, NBD_OPT_STARTTLS, NULL, 0);
+        fs_reply(s, NBD_OPT_STARTTLS, NBD_REP_ERR_POLICY, "not for you", 11);
+        fs_expect_go(s, NBD_OPT_GO, "disk");
+        fs_info_export(s, NBD_OPT_GO, GIB, FLAGS_RW);
+        fs_reply(s, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
+        run(s, &o, &x);
+        g_assert_cmpint(x.r, ==, 0);
+        g_assert_false(x.hs.info.tls);
+        handshake_done(&x.hs);
+}
+
+/* One of several connections: NBD_OPT_INFO settles NBD_FLAG_CAN_MULTI_CONN
+ * before GO puts the server in transmission. */
+static void test_multi_conn_info_first(void) {
+        HandshakeOptions o = { .goal = HANDSHAKE_GO, .export_name = "disk", .require_multi_conn = true };
+        FakeServer *s = newstyle(FIXED);
+        Run x;
+
+        fs_expect_go(s, NBD_OPT_INFO, "disk");
+        fs_info_export(s, NBD_OPT_INFO, GIB, FLAGS_RW | NBD_FLAG_CAN_MULTI_CONN);
+        fs_reply(s, NBD_OPT_INFO, NBD_REP_ACK, NULL, 0);
+        fs_expect_go(s, NBD_OPT_GO, "disk");
+        fs_info_export(s, NBD_OPT_GO, GIB, FLAGS_RW | NBD_FLAG_CAN_MULTI_CONN);
+        fs_reply(s, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
+        run(s, &o, &x);
+        g_assert_cmpint(x.r, ==, 0);
+        g_assert_true(x.hs.info.flags & NBD_FLAG_CAN_MULTI_CONN);
+        handshake_done(&x.hs);
+
+        /* Without the flag: InvalidArgument, and a soft goodbye. */
+        s = newstyle(FIXED);
+        fs_expect_go(s, NBD_OPT_INFO, "disk");
+        fs_info_export(s, NBD_OPT_INFO, GIB, FLAGS_RW);
+        fs_reply(s, NBD_OPT_INFO, NBD_REP_ACK, NULL, 0);
+        expect_abort(s);
+        run(s, &o, &x);
+        assert_failed(&x, -EINVAL, "handshake: ");
+        g_assert_nonnull(strstr(x.hs.error, "NBD_FLAG_CAN_MULTI_CONN"));
+        handshake_done(&x.hs);
+
+        /* A server without INFO: GO decides (connect_many() checks after). */
+        s = newstyle(FIXED);
+        fs_expect_go(s, NBD_OPT_INFO, "disk");
+        fs_reply(s, NBD_OPT_INFO, NBD_REP_ERR_UNSUP, NULL, 0);
+        expect_listed(s, "disk");
+        fs_expect_option(s, NBD_OPT_EXPORT_NAME, "disk", 4);
+        export_name_reply(s, GIB, FLAGS_RW | NBD_FLAG_CAN_MULTI_CONN, false);
+        run(s, &o, &x);
+        g_assert_cmpint(x.r, ==, 0);
+        handshake_done(&x.hs);
+}
+
+/* A finished GO that is not handed on leaves with NBD_CMD_DISC. */
+static void test_end_transmission(void) {
+        FakeServer *s = newstyle(FIXED);
+        Conn *c = NULL;
+        g_autofree char *error = NULL;
+        Handshake hs;
+
+        fs_expect_go(s, NBD_OPT_GO, "disk");
+        fs_info_export(s, NBD_OPT_GO, GIB, FLAGS_RW);
+        fs_reply(s, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
+        fs_expect(s, disc_request, sizeof(disc_request));
+        g_assert_cmpint(conn_new_fd(&c, fake_server_start(s)), ==, 0);
+        conn_set_deadline(c, deadline_after(5 * USEC_PER_SEC));
+        handshake_init(&hs, c, &go_opts);
+        g_assert_cmpint(handshake_run(&hs), ==, 0);
+        g_assert_cmpint(handshake_end_transmission(&hs), ==, 0);
+        /* Once only. */
+        g_assert_cmpint(handshake_end_transmission(&hs), ==, 0);
+        hs.conn = conn_free(hs.conn);
+        error = fake_server_join(s);
+        if (error)
+                g_error("fake server: %s", error);
+        fake_server_free(s);
+        handshake_done(&hs);
+}
+
 static void test_tls_on_non_fixed_plaintext(void) {
         FakeServer *s = newstyle(0);
         HandshakeOptions o = { .goal = HANDSHAKE_GO, .export_name = "disk", .tls = TLS_MODE_ON, .tls_config = &dummy_tls };
@@ -942,6 +1178,108 @@ static void test_tls_mode_strings(void) {
         g_assert_cmpint(tls_mode_from_string(NULL), ==, -EINVAL);
 }
 
+/* The fake server's own check that nothing follows a script, against a
+ * tiny client speaking raw bytes: the fixed-newstyle opening, then maybe one
+ * byte more, at once or after a pause (when the server is already past its
+ * last step), with its end closed before join or still open at join. */
+static char *tiny_client(bool extra, unsigned gap_ms, bool keep_open) {
+        FakeServer *s = newstyle(FIXED);
+        uint32_t cflags = htobe32(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+        uint8_t greeting[18];
+        char *error;
+        int fd;
+
+        fd = fake_server_start(s);
+        g_assert_cmpint(recv(fd, greeting, sizeof(greeting), MSG_WAITALL), ==, (ssize_t) sizeof(greeting));
+        g_assert_cmpint(send(fd, &cflags, sizeof(cflags), MSG_NOSIGNAL), ==, (ssize_t) sizeof(cflags));
+        if (extra) {
+                g_usleep(gap_ms * 1000);
+                g_assert_cmpint(send(fd, "X", 1, MSG_NOSIGNAL), ==, 1);
+        }
+        if (!keep_open)
+                g_assert_cmpint(close(fd), ==, 0);
+        error = fake_server_join(s);
+        if (keep_open)
+                g_assert_cmpint(close(fd), ==, 0);
+        fake_server_free(s);
+        return error;
+}
+
+static void test_fake_server_trailing_byte(void) {
+        static const unsigned gaps_ms[] = { 0, 50 };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(gaps_ms); i++)
+                for (int keep_open = 0; keep_open <= 1; keep_open++) {
+                        g_autofree char *error = tiny_client(true, gaps_ms[i], keep_open);
+
+                        g_assert_cmpstr(error, ==, "client sent 1 unexpected byte after the script: 58");
+                }
+}
+
+static void test_fake_server_exact(void) {
+        for (int keep_open = 0; keep_open <= 1; keep_open++) {
+                g_autofree char *error = tiny_client(false, 0, keep_open);
+
+                g_assert_null(error);
+        }
+}
+
+#define PSK_KEY "0123456789abcdef0123456789abcdef"
+
+static int psk_server_cb(gnutls_session_t session, const char *username, gnutls_datum_t *key) {
+        const gnutls_datum_t hex = { (unsigned char *) PSK_KEY, sizeof(PSK_KEY) - 1 };
+        size_t size = (sizeof(PSK_KEY) - 1) / 2;
+
+        if (strcmp(username, "alice") != 0)
+                return -1;
+        key->data = gnutls_malloc(size);
+        key->size = (unsigned) size;
+        return gnutls_hex_decode(&hex, key->data, &size) < 0 ? -1 : 0;
+}
+
+/* The same through TLS: the engine's whole GO over PSK, then one byte more
+ * inside the session or none; the client's close_notify is no surplus. */
+static char *tls_client(bool extra) {
+        static const char psk_file[] = "alice:" PSK_KEY "\n";
+        const TlsConfig cfg = { .psk_file = { .data = (void *) psk_file, .size = sizeof(psk_file) - 1 } };
+        HandshakeOptions o = { .goal = HANDSHAKE_GO, .export_name = "disk", .tls = TLS_MODE_REQUIRE, .tls_config = &cfg };
+        gnutls_psk_server_credentials_t cred;
+        FakeServer *s = newstyle(FIXED);
+        Handshake hs;
+        Conn *c;
+        char *error;
+
+        g_assert_cmpint(gnutls_psk_allocate_server_credentials(&cred), ==, 0);
+        gnutls_psk_set_server_credentials_function(cred, psk_server_cb);
+        fs_expect_option(s, NBD_OPT_STARTTLS, NULL, 0);
+        fs_reply(s, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0);
+        fs_start_tls_psk(s, cred, false);
+        fs_expect_go(s, NBD_OPT_GO, "disk");
+        fs_info_export(s, NBD_OPT_GO, GIB, FLAGS_RW);
+        fs_reply(s, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
+
+        g_assert_cmpint(conn_new_fd(&c, fake_server_start(s)), ==, 0);
+        conn_set_deadline(c, deadline_after(5 * USEC_PER_SEC));
+        handshake_init(&hs, c, &o);
+        g_assert_cmpint(handshake_run(&hs), ==, 0);
+        g_assert_true(hs.info.tls);
+        if (extra)
+                g_assert_cmpint(conn_write_full(hs.conn, "X", 1), ==, 0);
+        hs.conn = conn_free(hs.conn);
+        error = fake_server_join(s);
+        fake_server_free(s);
+        handshake_done(&hs);
+        return error;
+}
+
+static void test_fake_server_trailing_byte_tls(void) {
+        g_autofree char *trailing = tls_client(true);
+        g_autofree char *exact = tls_client(false);
+
+        g_assert_cmpstr(trailing, ==, "client sent 1 unexpected byte after the script (inside TLS): 58");
+        g_assert_null(exact);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -953,7 +1291,11 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/handshake/non-fixed/export-name", test_non_fixed_newstyle);
         g_test_add_func("/handshake/non-fixed/no-zeroes", test_non_fixed_no_zeroes);
         g_test_add_func("/handshake/export-name/closed", test_export_name_closed);
+        g_test_add_func("/handshake/export-name/unlisted", test_export_name_unlisted);
+        g_test_add_func("/handshake/export-name/default-unlisted", test_export_name_default_unlisted);
+        g_test_add_func("/handshake/export-name/list-shutdown", test_export_name_list_shutdown);
         g_test_add_func("/handshake/oldstyle/ok", test_oldstyle);
+        g_test_add_func("/handshake/oldstyle/named", test_oldstyle_named);
         g_test_add_func("/handshake/oldstyle/list", test_oldstyle_list);
         g_test_add_func("/handshake/oldstyle/truncated", test_truncated_oldstyle);
         g_test_add_func("/handshake/greeting/bad-magic", test_bad_magic);
@@ -995,11 +1337,17 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/handshake/tls/require-refused", test_tls_require_refused);
         g_test_add_func("/handshake/tls/on-refused-continues", test_tls_on_refused_continues);
         g_test_add_func("/handshake/tls/on-non-fixed-plaintext", test_tls_on_non_fixed_plaintext);
+        g_test_add_func("/handshake/tls/on-other-errors-stop", test_tls_on_other_errors_stop);
+        g_test_add_func("/handshake/go/multi-conn-info-first", test_multi_conn_info_first);
+        g_test_add_func("/handshake/go/end-transmission", test_end_transmission);
         g_test_add_func("/handshake/tls/starttls-bad-reply", test_starttls_bad_reply);
         g_test_add_func("/handshake/tls/without-config", test_tls_without_config);
         g_test_add_func("/handshake/memory-conn", test_memory_conn);
         g_test_add_func("/handshake/export-name-too-long", test_export_name_too_long);
         g_test_add_func("/handshake/tls-mode-strings", test_tls_mode_strings);
+        g_test_add_func("/handshake/fake-server/trailing-byte", test_fake_server_trailing_byte);
+        g_test_add_func("/handshake/fake-server/trailing-byte-tls", test_fake_server_trailing_byte_tls);
+        g_test_add_func("/handshake/fake-server/exact", test_fake_server_exact);
 
         return g_test_run();
 }
