@@ -49,6 +49,7 @@ typedef struct ConnectArgs {
         const char *device;
         bool read_only, no_ktls, persist;
         uint32_t connections, block_size, dead_timeout;
+        uint32_t io_timeout;    /* UINT32_MAX: not given (0 means never) */
 
         NbdTarget *target;
         const char *export_name;
@@ -77,7 +78,10 @@ static void help(Verb verb) {
                        "  -d --device DEV      Use this device (/dev/nbdN or nbdN); default: first free\n"
                        "  -r --read-only       Attach read-only\n"
                        "  -c --connections N   Open N connections (server must allow multi-conn)\n"
-                       "     --block-size N    Block size in bytes\n"
+                       "     --block-size N    Logical block size in bytes (default: 512, or the\n"
+                       "                       server's minimum if larger)\n"
+                       "     --io-timeout=SEC  Fail a request the server leaves unanswered SEC s\n"
+                       "                       (default 0: never; a vanished server is still noticed)\n"
                        "     --persist         Reconnect when the connection is lost\n"
                        "     --dead-timeout=SEC  With --persist: give up after SEC s (default 60)\n"
                        "     --no-ktls         Relay TLS in user space, never in the kernel\n");
@@ -96,6 +100,7 @@ static void help(Verb verb) {
                 return;
         }
         printf("  -t --timeout S       Give up connecting and negotiating after S seconds\n"
+               "                       (default 30; not the I/O timeout, see --io-timeout)\n"
                "     --tls[=MODE]      TLS: off, on (if the server offers it), require (default with --tls)\n"
                "     --ca FILE         CA certificate(s) to verify the server (PEM)\n"
                "     --cert FILE       Client certificate (PEM); needs --key\n"
@@ -119,6 +124,7 @@ enum {
         OPT_BLOCK_SIZE,
         OPT_PERSIST,
         OPT_DEAD_TIMEOUT,
+        OPT_IO_TIMEOUT,
         OPT_NO_KTLS,
 };
 
@@ -141,6 +147,7 @@ static const struct option connect_options[] = {
         { "block-size",      required_argument, NULL, OPT_BLOCK_SIZE },
         { "persist",         no_argument,       NULL, OPT_PERSIST },
         { "dead-timeout",    required_argument, NULL, OPT_DEAD_TIMEOUT },
+        { "io-timeout",      required_argument, NULL, OPT_IO_TIMEOUT },
         { "no-ktls",         no_argument,       NULL, OPT_NO_KTLS },
         {}
 };
@@ -235,6 +242,14 @@ static int parse_args(ConnectArgs *a, int argc, char **argv, bool *ret_help) {
                         if (r < 0)
                                 return usage_error(a->verb_name,
                                                    "--dead-timeout wants seconds from 1 to %u, not '%s'",
+                                                   MAX_TIMEOUT_SEC, optarg);
+                        break;
+                case OPT_IO_TIMEOUT:
+                        attach_only = true;
+                        r = parse_uint32(optarg, 0, MAX_TIMEOUT_SEC, &a->io_timeout);
+                        if (r < 0)
+                                return usage_error(a->verb_name,
+                                                   "--io-timeout wants seconds from 0 (never) to %u, not '%s'",
                                                    MAX_TIMEOUT_SEC, optarg);
                         break;
                 case OPT_NO_KTLS:
@@ -462,6 +477,9 @@ static int append_options(sd_bus_message *m, const ConnectArgs *a) {
                 if (a->dead_timeout > 0 &&
                     (r = sd_bus_message_append(m, "{sv}", "dead-timeout", "u", a->dead_timeout)) < 0)
                         return r;
+                if (a->io_timeout != UINT32_MAX &&
+                    (r = sd_bus_message_append(m, "{sv}", "io-timeout", "u", a->io_timeout)) < 0)
+                        return r;
         }
 
         return sd_bus_message_close_container(m);
@@ -629,6 +647,7 @@ static int run(Verb verb, const char *verb_name, int argc, char **argv) {
                 .verb = verb, .verb_name = verb_name,
                 .ca_fd = -EBADF, .cert_fd = -EBADF, .key_fd = -EBADF,
                 .psk_fd = -EBADF, .socket_fd = -EBADF,
+                .io_timeout = UINT32_MAX,
         };
         bool show_help = false;
         const char *method;

@@ -209,6 +209,7 @@ void device_persist_attached(Device *d) {
                 .connections = d->connections,
                 .timeout_sec = w->req.options.timeout_sec,
                 .dead_timeout_sec = w->req.persist.dead_timeout_sec,
+                .io_timeout_sec = w->req.options.io_timeout_sec,
                 .read_only = w->req.options.read_only,
                 .tls = d->tls,
                 .attached_since = d->attached_since,
@@ -406,6 +407,7 @@ static int restore_one(Manager *m, PersistState *s) {
         req.options.connections = s->connections;
         req.options.persist = true;
         req.options.dead_timeout_sec = s->dead_timeout_sec;
+        req.options.io_timeout_sec = s->io_timeout_sec;
         if (!req.host || !req.export_name || !req.persist.backend) {
                 worker_request_done(&req);
                 return -ENOMEM;

@@ -55,6 +55,18 @@ static int fake_clear_sock(void *u, int fd)                  { return fake_recor
 static int fake_flush(void *u, int fd)                       { return fake_record(u, KFAKE_FLUSH, "flush\n"); }
 static int fake_wait_started(void *u, int index, uint64_t t, const int *stop) { return fake_record(u, KFAKE_WAIT_STARTED, "wait_started nbd%d\n", index); }
 
+static int fake_get_max_request_kb(void *u, int index, uint32_t *ret_kb, uint32_t *ret_hw_kb) {
+        KernelFake *f = u;
+
+        *ret_kb = f->max_request_kb ?: 128;
+        *ret_hw_kb = f->max_hw_request_kb ?: 32768;
+        return 0;
+}
+
+static int fake_set_max_request_kb(void *u, int index, uint32_t kb) {
+        return fake_record(u, KFAKE_SET_MAX_REQUEST, "max_request_kb nbd%d %u\n", index, kb);
+}
+
 static int fake_netlink(void *u, NbdNlCommand cmd, const NbdNlConfig *c, int *ret_index) {
         static const char *const names[] = {
                 [NBD_NL_CONNECT] = "connect", [NBD_NL_DISCONNECT] = "disconnect",
@@ -101,6 +113,8 @@ const KernelOps kernel_ops_fake = {
         .clear_que = fake_clear_que,
         .clear_sock = fake_clear_sock,
         .flush = fake_flush,
+        .get_max_request_kb = fake_get_max_request_kb,
+        .set_max_request_kb = fake_set_max_request_kb,
         .wait_started = fake_wait_started,
         .backoff = fake_backoff,
         .netlink = fake_netlink,

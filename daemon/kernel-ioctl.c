@@ -11,6 +11,7 @@
 #include <linux/netlink.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -42,6 +43,66 @@ static int real_blkroset(void *u, int fd, bool ro) {
 
 static int real_flush(void *u, int fd) {
         return fsync(fd) < 0 ? negative_errno() : 0;
+}
+
+static int max_request_path(char *buf, size_t size, int index, const char *name) {
+        int k = snprintf(buf, size, "/sys/block/nbd%d/queue/%s", index, name);
+        return k < 0 || (size_t) k >= size ? -ENAMETOOLONG : 0;
+}
+
+static int read_sysfs_u32(const char *path, uint32_t *ret) {
+        _cleanup_close_ int fd = -EBADF;
+        char buf[32];
+        unsigned long v;
+        ssize_t n;
+        char *end;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno();
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n < 0)
+                return negative_errno();
+        buf[n] = 0;
+        errno = 0;
+        v = strtoul(buf, &end, 10);
+        if (errno != 0 || end == buf || (*end != '\n' && *end != 0) || v > UINT32_MAX)
+                return -EBADMSG;
+        *ret = (uint32_t) v;
+        return 0;
+}
+
+static int real_get_max_request_kb(void *u, int index, uint32_t *ret_kb, uint32_t *ret_hw_kb) {
+        char path[96];
+        int r;
+
+        r = max_request_path(path, sizeof(path), index, "max_sectors_kb");
+        if (r < 0)
+                return r;
+        r = read_sysfs_u32(path, ret_kb);
+        if (r < 0)
+                return r;
+        r = max_request_path(path, sizeof(path), index, "max_hw_sectors_kb");
+        if (r < 0)
+                return r;
+        return read_sysfs_u32(path, ret_hw_kb);
+}
+
+static int real_set_max_request_kb(void *u, int index, uint32_t kb) {
+        _cleanup_close_ int fd = -EBADF;
+        char path[96], buf[16];
+        int r, n;
+
+        r = max_request_path(path, sizeof(path), index, "max_sectors_kb");
+        if (r < 0)
+                return r;
+        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno();
+        n = snprintf(buf, sizeof(buf), "%u\n", kb);
+        if (write(fd, buf, (size_t) n) != n)
+                return errno > 0 ? -errno : -EIO;
+        return 0;
 }
 
 /* A socket on the kernel's uevent broadcast (what udev listens to), or
@@ -149,6 +210,8 @@ const KernelOps kernel_ops_real = {
         .clear_que = real_clear_que,
         .clear_sock = real_clear_sock,
         .flush = real_flush,
+        .get_max_request_kb = real_get_max_request_kb,
+        .set_max_request_kb = real_set_max_request_kb,
         .wait_started = real_wait_started,
         .backoff = real_backoff,
         .netlink = real_netlink,

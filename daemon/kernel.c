@@ -25,15 +25,20 @@ static int fail(int r, char *error, size_t error_size, const char *format, ...) 
         return r;
 }
 
-int kernel_pick_block_size(uint32_t requested, uint32_t server_min, uint32_t server_preferred,
-                           uint32_t server_max, uint32_t *ret, char *error, size_t error_size) {
-        uint32_t lo = MAX(KERNEL_DEFAULT_BLOCK_SIZE, server_min);
+int kernel_pick_block_size(uint32_t requested, uint32_t server_min, uint32_t server_max,
+                           uint32_t *ret, char *error, size_t error_size) {
         uint32_t bs;
 
-        if (lo > KERNEL_MAX_BLOCK_SIZE)
+        if (server_min > KERNEL_MAX_BLOCK_SIZE)
                 return fail(-EOPNOTSUPP, error, error_size,
                             "server's minimum block size %u is larger than the kernel's limit %u",
                             server_min, KERNEL_MAX_BLOCK_SIZE);
+        /* max_sectors_kb cannot go below a page: the kernel would send
+         * requests the server refuses. */
+        if (server_max != 0 && server_max < KERNEL_MIN_REQUEST_CAP)
+                return fail(-EOPNOTSUPP, error, error_size,
+                            "server's maximum request size %u is below the smallest the kernel can be held to (%u)",
+                            server_max, KERNEL_MIN_REQUEST_CAP);
 
         if (requested != 0) {
                 if (requested < server_min || (server_max != 0 && requested > server_max))
@@ -44,19 +49,50 @@ int kernel_pick_block_size(uint32_t requested, uint32_t server_min, uint32_t ser
                 return 0;
         }
 
-        /* The preferred size is a hint: take it when the kernel can. */
-        bs = server_preferred;
-        if (bs < lo || bs > KERNEL_MAX_BLOCK_SIZE || (bs & (bs - 1)) != 0)
-                bs = lo;
-        /* The minimum could be an odd number; round up to a power of two. */
-        while ((bs & (bs - 1)) != 0)
-                bs += bs & -bs;
-        if (bs > KERNEL_MAX_BLOCK_SIZE)
-                return fail(-EOPNOTSUPP, error, error_size,
-                            "no block size the kernel supports satisfies the server (minimum %u)", server_min);
-
+        /* The server's minimum is a power of two (handshake.c checks), so
+         * this is one too. */
+        bs = MAX(KERNEL_DEFAULT_BLOCK_SIZE, server_min);
         *ret = bs;
         return 0;
+}
+
+int kernel_limit_requests(const KernelOps *ops, void *userdata, int index, uint32_t max_payload,
+                          uint32_t *ret_saved_kb, char *error, size_t error_size) {
+        uint32_t cur_kb = 0, hw_kb = 0, want_kb;
+        int r;
+
+        *ret_saved_kb = 0;
+        if (max_payload == 0 || max_payload == UINT32_MAX)
+                return 0;
+        if (max_payload < KERNEL_MIN_REQUEST_CAP)
+                return fail(-EOPNOTSUPP, error, error_size,
+                            "device nbd%d: server's maximum request size %u is below the smallest the kernel can be held to (%u)",
+                            index, max_payload, KERNEL_MIN_REQUEST_CAP);
+
+        r = ops->get_max_request_kb(userdata, index, &cur_kb, &hw_kb);
+        if (r < 0)
+                return fail(r, error, error_size, "device nbd%d: cannot read the request size limit: %s",
+                            index, strerror(-r));
+
+        /* Whole pages: the logical block size divides it then, whatever it is. */
+        want_kb = max_payload / KERNEL_MIN_REQUEST_CAP * (KERNEL_MIN_REQUEST_CAP / 1024);
+        if (hw_kb > 0)
+                want_kb = MIN(want_kb, hw_kb);
+        if (cur_kb <= want_kb)
+                return 0;
+
+        r = ops->set_max_request_kb(userdata, index, want_kb);
+        if (r < 0)
+                return fail(r, error, error_size,
+                            "device nbd%d: cannot hold requests to the server's maximum of %u bytes: %s",
+                            index, max_payload, strerror(-r));
+        *ret_saved_kb = cur_kb;
+        return 0;
+}
+
+void kernel_restore_requests(const KernelOps *ops, void *userdata, int index, uint32_t saved_kb) {
+        if (saved_kb > 0)
+                (void) ops->set_max_request_kb(userdata, index, saved_kb);
 }
 
 void kernel_clear(const KernelOps *ops, void *userdata, int dev_fd) {
@@ -68,6 +104,7 @@ int kernel_attach(const KernelOps *ops, void *userdata, int dev_fd, const Kernel
                   char *error, size_t error_size) {
         uint32_t bs = a->block_size ?: KERNEL_DEFAULT_BLOCK_SIZE;
         uint64_t flags = a->flags;
+        uint64_t blocks;
         int r;
 
         if (a->n_socks < 1)
@@ -77,9 +114,12 @@ int kernel_attach(const KernelOps *ops, void *userdata, int dev_fd, const Kernel
                 return fail(-EINVAL, error, error_size,
                             "device nbd%d: the server does not allow %zu connections (no NBD_FLAG_CAN_MULTI_CONN)",
                             a->index, a->n_socks);
-        if (a->timeout_sec == 0)
-                return fail(-EINVAL, error, error_size, "device nbd%d: a timeout of 0 would never time out", a->index);
         if (a->size > INT64_MAX)
+                return fail(-EFBIG, error, error_size,
+                            "device nbd%d: export size %llu does not fit the kernel's limits",
+                            a->index, (unsigned long long) a->size);
+        blocks = kernel_device_size(a->size, bs) / bs;
+        if (blocks > (uint64_t) (unsigned long) -1)
                 return fail(-EFBIG, error, error_size,
                             "device nbd%d: export size %llu does not fit the kernel's limits",
                             a->index, (unsigned long long) a->size);
@@ -95,62 +135,44 @@ int kernel_attach(const KernelOps *ops, void *userdata, int dev_fd, const Kernel
                         }
                         break;
                 }
-                if (r == -EBUSY) {
-                        fail(r, error, error_size, "device nbd%d: in use by another task", a->index);
-                        goto undo;
-                }
-                if (r < 0) {
-                        fail(r, error, error_size, "device nbd%d: NBD_SET_SOCK failed: %s", a->index, strerror(-r));
-                        goto undo;
-                }
+                if (r == -EBUSY)
+                        return fail(r, error, error_size, "device nbd%d: in use by another task", a->index);
+                if (r < 0)
+                        return fail(r, error, error_size, "device nbd%d: NBD_SET_SOCK failed: %s", a->index, strerror(-r));
         }
 
         r = ops->set_blksize(userdata, dev_fd, bs);
-        if (r < 0) {
-                fail(r, error, error_size, "device nbd%d: NBD_SET_BLKSIZE %u failed: %s", a->index, bs, strerror(-r));
-                goto undo;
-        }
+        if (r < 0)
+                return fail(r, error, error_size, "device nbd%d: NBD_SET_BLKSIZE %u failed: %s", a->index, bs, strerror(-r));
 
-        if (a->size % bs == 0 && a->size / bs <= (uint64_t) (unsigned long) -1)
-                r = ops->set_size_blocks(userdata, dev_fd, a->size / bs);
-        else if (a->size <= (uint64_t) (unsigned long) -1)
-                r = ops->set_size(userdata, dev_fd, a->size);
-        else
-                r = -EFBIG;
-        if (r < 0) {
-                fail(r == -EINVAL ? -EFBIG : r, error, error_size,
-                     "device nbd%d: export size %llu does not fit the kernel's limits: %s",
-                     a->index, (unsigned long long) a->size, strerror(-r));
-                r = r == -EINVAL ? -EFBIG : r;
-                goto undo;
-        }
+        r = ops->set_size_blocks(userdata, dev_fd, blocks);
+        if (r == -EINVAL)
+                return fail(-EFBIG, error, error_size, "device nbd%d: export size %llu does not fit the kernel's limits",
+                            a->index, (unsigned long long) a->size);
+        if (r < 0)
+                return fail(r, error, error_size, "device nbd%d: NBD_SET_SIZE_BLOCKS failed: %s", a->index, strerror(-r));
 
-        r = ops->set_timeout(userdata, dev_fd, a->timeout_sec);
-        if (r < 0) {
-                fail(r, error, error_size, "device nbd%d: NBD_SET_TIMEOUT failed: %s", a->index, strerror(-r));
-                goto undo;
-        }
+        /* 0 too: it clears a timeout an earlier user of the device set. */
+        r = ops->set_timeout(userdata, dev_fd, a->io_timeout_sec);
+        if (r < 0)
+                return fail(r, error, error_size, "device nbd%d: NBD_SET_TIMEOUT failed: %s", a->index, strerror(-r));
 
         if (a->read_only)
                 flags |= NBD_FLAG_READ_ONLY;
         r = ops->set_flags(userdata, dev_fd, flags);
-        if (r == -ENOTTY) {
-                /* Kernels before NBD_SET_FLAGS: read-only the generic way. */
-                r = ops->blkroset(userdata, dev_fd, flags & NBD_FLAG_READ_ONLY);
-                if (r < 0) {
-                        fail(r, error, error_size, "device nbd%d: BLKROSET failed: %s", a->index, strerror(-r));
-                        goto undo;
-                }
-        } else if (r < 0) {
-                fail(r, error, error_size, "device nbd%d: NBD_SET_FLAGS failed: %s", a->index, strerror(-r));
-                goto undo;
-        }
+        if (r < 0 && r != -ENOTTY)
+                return fail(r, error, error_size, "device nbd%d: NBD_SET_FLAGS failed: %s", a->index, strerror(-r));
+
+        /* NBD_SET_FLAGS sets the disk's read-only state at start; BLKROSET
+         * sets another flag, the block device's, which outlives whoever set
+         * it (blockdev --setro) and would keep a writable export read-only.
+         * Without NBD_SET_FLAGS (ENOTTY, kernels before it) this is the
+         * read-only switch. */
+        r = ops->blkroset(userdata, dev_fd, flags & NBD_FLAG_READ_ONLY);
+        if (r < 0)
+                return fail(r, error, error_size, "device nbd%d: BLKROSET failed: %s", a->index, strerror(-r));
 
         return 0;
-
-undo:
-        kernel_clear(ops, userdata, dev_fd);
-        return r;
 }
 
 int kernel_run(const KernelOps *ops, void *userdata, int dev_fd) {
@@ -164,11 +186,10 @@ int kernel_run(const KernelOps *ops, void *userdata, int dev_fd) {
 }
 
 int kernel_request_detach(const KernelOps *ops, void *userdata, int dev_fd) {
-        int r;
+        return ops->disconnect(userdata, dev_fd);
+}
 
-        /* Data in the page cache goes to the server before it goes away. */
-        (void) ops->flush(userdata, dev_fd);
-        r = ops->disconnect(userdata, dev_fd);
-        return r;
+int kernel_force_detach(const KernelOps *ops, void *userdata, int dev_fd) {
+        return ops->clear_sock(userdata, dev_fd);
 }
 

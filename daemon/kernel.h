@@ -12,6 +12,8 @@
 
 #define KERNEL_DEFAULT_BLOCK_SIZE 512u
 #define KERNEL_MAX_BLOCK_SIZE 4096u     /* the kernel takes up to the page size */
+/* The block layer will not cap requests below one page (max_sectors_kb). */
+#define KERNEL_MIN_REQUEST_CAP 4096u
 #define KERNEL_EBUSY_RETRIES 5
 #define KERNEL_ERROR_MAX 512
 
@@ -30,6 +32,11 @@ typedef struct KernelOps {
         int (*clear_que)(void *userdata, int dev_fd);
         int (*clear_sock)(void *userdata, int dev_fd);
         int (*flush)(void *userdata, int dev_fd);
+        /* The largest request the kernel may send, in KiB
+         * (/sys/block/nbdN/queue/max_sectors_kb), and the largest it could
+         * be set to (max_hw_sectors_kb). */
+        int (*get_max_request_kb)(void *userdata, int index, uint32_t *ret_kb, uint32_t *ret_hw_kb);
+        int (*set_max_request_kb)(void *userdata, int index, uint32_t kb);
         /* Waits (bounded, and giving up once *stop is set) until the device
          * runs, then opens it once so the kernel scans its partitions. */
         int (*wait_started)(void *userdata, int index, uint64_t timeout_usec, const int *stop);
@@ -47,27 +54,50 @@ typedef struct KernelAttach {
         int index;                      /* N of /dev/nbdN, for messages */
         const int *socks;               /* connected, in the transmission phase */
         size_t n_socks;
-        uint64_t size;                  /* bytes, as the server said */
+        uint64_t size;                  /* bytes, as the server said; the kernel gets whole blocks */
         uint16_t flags;                 /* transmission flags */
         uint32_t block_size;            /* 0: default */
+        uint32_t max_payload;           /* the server's maximum payload; 0: none given */
         bool read_only;                 /* asked by the caller */
-        uint32_t timeout_sec;           /* kernel I/O timeout, never 0 */
+        uint32_t io_timeout_sec;        /* the kernel's per-request timeout; 0: never */
 } KernelAttach;
 
-/* The block size to use: the caller's, else the server's preferred size
- * clamped to what the kernel and the server's minimum allow. -EOPNOTSUPP when
- * the server's minimum is larger than the kernel can do, -EINVAL when the
- * caller's size is outside the server's limits. */
-int kernel_pick_block_size(uint32_t requested, uint32_t server_min, uint32_t server_preferred,
-                           uint32_t server_max, uint32_t *ret, char *error, size_t error_size);
+/* The logical block size to give the kernel: the caller's, else
+ * max(512, server minimum). Never the server's preferred size: a server that
+ * prefers 4096 (qemu-nbd) would hide the partitions of an image written with
+ * 512-byte sectors. -EOPNOTSUPP when the server's minimum is larger than the
+ * kernel can do, or its maximum payload smaller than the kernel can be held
+ * to; -EINVAL when the caller's size is outside the server's limits. */
+int kernel_pick_block_size(uint32_t requested, uint32_t server_min, uint32_t server_max,
+                           uint32_t *ret, char *error, size_t error_size);
+
+/* The size given to the kernel: whole logical blocks; a partial block at the
+ * end could not be read or written within the server's alignment. */
+static inline uint64_t kernel_device_size(uint64_t size, uint32_t block_size) {
+        return block_size > 0 ? size - size % block_size : size;
+}
+
+/* Holds the kernel's requests to nbd<index> to the server's maximum
+ * payload (max_sectors_kb), when that is below what the device allows now.
+ * *ret_saved_kb is the value to put back when the device ends (0: nothing
+ * was changed). A max_payload of 0 or 0xffffffff means no limit. */
+int kernel_limit_requests(const KernelOps *ops, void *userdata, int index, uint32_t max_payload,
+                          uint32_t *ret_saved_kb, char *error, size_t error_size);
+/* Puts back what kernel_limit_requests() changed; saved_kb 0 is a no-op. */
+void kernel_restore_requests(const KernelOps *ops, void *userdata, int index, uint32_t saved_kb);
 
 /* Configures the device: NBD_SET_SOCK per connection (an EBUSY on the first
  * one — udev still holding the device after a detach — is retried a few
- * times), NBD_SET_BLKSIZE, NBD_SET_SIZE_BLOCKS (NBD_SET_SIZE when the size
- * is no multiple of the block size), NBD_SET_TIMEOUT, NBD_SET_FLAGS (BLKROSET
- * where that is ENOTTY). More than one connection without
- * NBD_FLAG_CAN_MULTI_CONN is -EINVAL before any ioctl. Must run on the thread
- * that will call kernel_run(). On failure the device is cleared again. */
+ * times), NBD_SET_BLKSIZE, NBD_SET_SIZE_BLOCKS (the size rounded down to
+ * whole blocks), NBD_SET_TIMEOUT, NBD_SET_FLAGS, then BLKROSET with the
+ * read-only state asked for: the block layer keeps BLKROSET's flag across
+ * devices' lifetimes, so a writable attach must clear what an earlier user
+ * set. Where NBD_SET_FLAGS is ENOTTY (kernels before it) that BLKROSET is
+ * the only read-only switch there is. More than one connection without
+ * NBD_FLAG_CAN_MULTI_CONN is -EINVAL before any ioctl. Must run on the
+ * thread that will call kernel_run(). On failure the sockets are still in
+ * the transmission phase and the device may hold them: the caller says
+ * goodbye on them (NBD_CMD_DISC), then calls kernel_clear(). */
 int kernel_attach(const KernelOps *ops, void *userdata, int dev_fd, const KernelAttach *a,
                   char *error, size_t error_size);
 
@@ -76,9 +106,17 @@ int kernel_attach(const KernelOps *ops, void *userdata, int dev_fd, const Kernel
  * errno. Then clears queue and sockets, as a detach must. */
 int kernel_run(const KernelOps *ops, void *userdata, int dev_fd);
 
-/* Asks a running device to stop: flush, then NBD_DISCONNECT. kernel_run()
- * returns on the attaching thread afterwards. Any thread may call it. */
+/* Asks a running device to stop: NBD_DISCONNECT, which only sends the
+ * server NBD_CMD_DISC; kernel_run() returns on the attaching thread once the
+ * server has closed. The caller flushes first, and follows up with
+ * kernel_force_detach() if the server does not close. Any thread may call
+ * it. */
 int kernel_request_detach(const KernelOps *ops, void *userdata, int dev_fd);
+
+/* NBD_CLEAR_SOCK from any thread: the kernel shuts its sockets down, fails
+ * what is still queued, and NBD_DO_IT returns. For a server that ignores
+ * NBD_CMD_DISC and keeps the connection open. */
+int kernel_force_detach(const KernelOps *ops, void *userdata, int dev_fd);
 
 /* Undoes a partial configuration: NBD_CLEAR_QUE, NBD_CLEAR_SOCK. */
 void kernel_clear(const KernelOps *ops, void *userdata, int dev_fd);
@@ -90,13 +128,15 @@ typedef struct KernelFake {
         size_t log_len;
         int fail_op_errno[16];          /* indexed by KernelFakeOp; 0: succeed */
         unsigned fail_count[16];        /* fail only this many times; 0: always */
+        uint32_t max_request_kb;        /* what get_max_request_kb() reports; 0: 128 */
+        uint32_t max_hw_request_kb;     /* 0: 32768 */
 } KernelFake;
 
 typedef enum KernelFakeOp {
         KFAKE_SET_SOCK, KFAKE_SET_BLKSIZE, KFAKE_SET_SIZE, KFAKE_SET_SIZE_BLOCKS,
         KFAKE_SET_TIMEOUT, KFAKE_SET_FLAGS, KFAKE_BLKROSET, KFAKE_DO_IT,
         KFAKE_DISCONNECT, KFAKE_CLEAR_QUE, KFAKE_CLEAR_SOCK, KFAKE_FLUSH,
-        KFAKE_WAIT_STARTED, KFAKE_NETLINK,
+        KFAKE_WAIT_STARTED, KFAKE_NETLINK, KFAKE_SET_MAX_REQUEST,
         _KFAKE_MAX,
 } KernelFakeOp;
 

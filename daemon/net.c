@@ -754,3 +754,26 @@ int net_tcp_peer_ended(int fd) {
                 return 0;
         }
 }
+
+int net_set_keepalive(int fd) {
+        static const struct {
+                int level, name, value;
+        } table[] = {
+                { SOL_SOCKET,  SO_KEEPALIVE,     1 },
+                { IPPROTO_TCP, TCP_KEEPIDLE,     NET_KEEPALIVE_IDLE_SEC },
+                { IPPROTO_TCP, TCP_KEEPINTVL,    NET_KEEPALIVE_INTERVAL_SEC },
+                { IPPROTO_TCP, TCP_KEEPCNT,      NET_KEEPALIVE_COUNT },
+                { IPPROTO_TCP, TCP_USER_TIMEOUT, NET_USER_TIMEOUT_SEC * 1000 },
+        };
+        int protocol = 0;
+        socklen_t len = sizeof(protocol);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) < 0)
+                return negative_errno();
+        if (protocol != IPPROTO_TCP)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (setsockopt(fd, table[i].level, table[i].name, &table[i].value, sizeof(table[i].value)) < 0)
+                        return negative_errno();
+        return 0;
+}

@@ -48,6 +48,21 @@ int net_connect_cancellable(const NbdAddress *a, usec_t deadline, int cancel_fd,
  * for a socket that is not TCP, else negative errno. */
 int net_tcp_peer_ended(int fd);
 
+/* How a data socket notices a peer that is gone without a word (a host
+ * powered off, a network that dropped it): keepalive probes after 30 s
+ * idle, every 10 s, 6 unanswered end it; and data left unacknowledged for
+ * 90 s ends it too (TCP_USER_TIMEOUT). The kernel's I/O then fails, or a
+ * persistent device reconnects, instead of waiting forever when the I/O
+ * timeout is 0 (the default). */
+#define NET_KEEPALIVE_IDLE_SEC 30
+#define NET_KEEPALIVE_INTERVAL_SEC 10
+#define NET_KEEPALIVE_COUNT 6
+#define NET_USER_TIMEOUT_SEC 90
+
+/* Sets the above on a TCP socket. 0 for other sockets (a unix socket's
+ * peer cannot vanish unnoticed), negative errno if a setting failed. */
+int net_set_keepalive(int fd);
+
 struct addrinfo;
 /* The connect half of net_connect() for addresses resolved already: starts
  * one attempt every 250 ms (sooner when one fails), alternating address

@@ -31,8 +31,9 @@ typedef struct PersistState {
         uint16_t flags;
         uint32_t block_size;
         uint32_t connections;
-        uint32_t timeout_sec;
+        uint32_t timeout_sec;           /* connect and handshake, for reconnects */
         uint32_t dead_timeout_sec;
+        uint32_t io_timeout_sec;        /* the kernel's per-request timeout */
         bool read_only;
         bool tls;                       /* kTLS: the credentials are not kept (see device-persist.c) */
         uint64_t attached_since;        /* µs, realtime */

@@ -107,6 +107,7 @@ void attach_options_init(AttachOptions *o, uint32_t default_timeout_sec) {
                 .socket_fd = -EBADF,
                 .connections = 1,
                 .timeout_sec = default_timeout_sec ?: ATTACH_DEFAULT_TIMEOUT_SEC,
+                .io_timeout_sec = ATTACH_DEFAULT_IO_TIMEOUT_SEC,
                 .tls_ktls = true,
         };
 }
@@ -144,6 +145,7 @@ static const struct {
         { "socket",       "h", KIND_QUERY  },
         { "read-only",    "b", KIND_ATTACH },
         { "connections",  "u", KIND_ATTACH },
+        { "io-timeout",   "u", KIND_ATTACH },
         { "block-size",   "u", KIND_ATTACH },
         { "persist",      "b", KIND_ATTACH },
         { "dead-timeout", "u", KIND_ATTACH },
@@ -275,6 +277,17 @@ static int parse_one(sd_bus_message *m, const char *key, AttachOptions *o, char 
 
         } else if (strcmp(key, "dead-timeout") == 0) {
                 return read_seconds(m, key, &o->dead_timeout_sec, error, error_size);
+
+        } else if (strcmp(key, "io-timeout") == 0) {
+                uint32_t v;
+                r = sd_bus_message_read_basic(m, 'u', &v);
+                if (r < 0)
+                        return r;
+                /* 0 is meaningful here: the kernel never gives up. */
+                if (v > ATTACH_MAX_TIMEOUT_SEC)
+                        return fail(-EINVAL, error, error_size,
+                                    "option 'io-timeout' must be between 0 (never) and %u seconds", ATTACH_MAX_TIMEOUT_SEC);
+                o->io_timeout_sec = v;
 
         } else if (strcmp(key, "connections") == 0) {
                 uint32_t v;

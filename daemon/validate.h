@@ -17,6 +17,11 @@
 #define ATTACH_MAX_CONNECTIONS 16u
 #define ATTACH_MAX_TIMEOUT_SEC 3600u
 #define ATTACH_DEFAULT_TIMEOUT_SEC 30u
+/* The kernel's per-request timeout unless the caller sets one: never. A
+ * single slow request (a server flushing a large cache) must not end a
+ * healthy device; a peer that is gone is noticed by TCP keepalive and
+ * TCP_USER_TIMEOUT on every data socket instead (net.h). */
+#define ATTACH_DEFAULT_IO_TIMEOUT_SEC 0u
 #define CREDENTIAL_MAX_SIZE (1024u * 1024u)
 #define VALIDATE_ERROR_MAX 512
 
@@ -48,7 +53,8 @@ typedef struct AttachOptions {
         int socket_fd;
         bool read_only;
         uint32_t connections;           /* ≥ 1 */
-        uint32_t timeout_sec;           /* ≥ 1 */
+        uint32_t timeout_sec;           /* ≥ 1: connect and the whole handshake */
+        uint32_t io_timeout_sec;        /* the kernel's per-request timeout; 0: never */
         uint32_t block_size;            /* 0: negotiate */
         bool persist;
         uint32_t dead_timeout_sec;      /* 0: not given (only meaningful with persist) */

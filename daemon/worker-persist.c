@@ -19,10 +19,10 @@ static int nl(Worker *w, NbdNlCommand cmd, const int *socks, size_t n_socks, int
                 .index = w->req.dev_index,
                 .socks = socks,
                 .n_socks = n_socks,
-                .size = w->info.size,
+                .size = kernel_device_size(w->info.size, w->block_size),
                 .block_size = w->block_size,
                 .server_flags = w->info.flags | (w->req.options.read_only ? NBD_FLAG_READ_ONLY : 0),
-                .timeout_sec = w->req.options.timeout_sec,
+                .timeout_sec = w->req.options.io_timeout_sec,
                 .dead_timeout_sec = w->req.persist.dead_timeout_sec,
                 .backend = w->req.persist.backend,
         };
@@ -44,6 +44,17 @@ int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, char *error, s
                 (void) snprintf(error, error_size, "export size %llu does not fit the kernel's limits",
                                 (unsigned long long) w->info.size);
                 return -EFBIG;
+        }
+
+        /* The read-only flag BLKROSET sets outlives its setter (kernel.h);
+         * the kernel's own state comes from NBD_FLAG_READ_ONLY at start. */
+        if (w->req.dev_fd >= 0) {
+                r = w->req.ops->blkroset(w->req.ops_userdata, w->req.dev_fd, w->req.options.read_only);
+                if (r < 0) {
+                        (void) snprintf(error, error_size, "device nbd%d: BLKROSET failed: %s",
+                                        w->req.dev_index, strerror(-r));
+                        return r;
+                }
         }
 
         /* An open /dev/nbdN holds a configuration in the kernel, and

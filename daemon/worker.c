@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -139,7 +140,8 @@ int worker_new(Worker **ret, WorkerRequest *req, WorkerQueue *queue, void *userd
         /* Shutting sockets down cannot reach a connect() still in flight
          * or a resolver; net_connect_cancellable() polls this too. */
         w->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (w->cancel_fd < 0) {
+        w->ended_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (w->cancel_fd < 0 || w->ended_fd < 0) {
                 int r = negative_errno();
                 worker_free(w);
                 return r;
@@ -158,6 +160,7 @@ Worker *worker_free(Worker *w) {
         nbd_export_info_done(&w->info);
         nbd_export_entries_free(w->exports, w->n_exports);
         safe_close(w->cancel_fd);
+        safe_close(w->ended_fd);
         pthread_mutex_destroy(&w->lock);
         free(w);
         return NULL;
@@ -361,8 +364,17 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, Tls
         nbd_export_info_move(&w->info, &hs[0].info);
 
         for (uint32_t i = 0; i < n; i++) {
-                Conn *conn = handshake_take_conn(&hs[i]);
+                Conn *conn;
                 int fd;
+
+                /* Before the relay or the kernel has it: the TCP socket
+                 * itself must notice a server that vanished. */
+                r = hs[i].conn ? net_set_keepalive(conn_fd(hs[i].conn)) : 0;
+                if (r < 0) {
+                        (void) snprintf(error, error_size, "connect: cannot enable TCP keepalive: %s", strerror(-r));
+                        goto fail;
+                }
+                conn = handshake_take_conn(&hs[i]);
 
                 if (w->info.tls) {
                         TransportMode mode = TRANSPORT_MODE_NONE;
@@ -404,12 +416,36 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, Tls
         return 0;
 
 fail:
-        /* The connections not handed on yet; the caller releases socks. */
+        /* The connections not handed on yet leave transmission politely;
+         * the caller does the same for socks and releases them. */
         for (uint32_t i = 0; i < n; i++)
-                if (hs[i].conn)
+                if (hs[i].conn) {
+                        (void) handshake_end_transmission(&hs[i]);
                         publish_sock(w, i, -EBADF);
+                }
         handshakes_done(hs, n);
         return r;
+}
+
+/* The sockets in socks are in the transmission phase and the kernel will
+ * not run them: each gets NBD_CMD_DISC (the relay's kernel end carries it
+ * into the TLS session; the relay then sees end-of-file and finishes), so
+ * that the server is left the only clean way. Before kernel_clear(), which
+ * shuts the sockets down. */
+static void say_goodbye(const int *socks, size_t n_socks, TlsTransports *t) {
+        for (size_t i = 0; i < n_socks; i++) {
+                (void) nbd_send_disc(socks[i]);
+                (void) shutdown(socks[i], SHUT_WR);
+        }
+        for (size_t i = 0; i < ATTACH_MAX_CONNECTIONS; i++) {
+                struct pollfd p;
+
+                if (!t->relays[i])
+                        continue;
+                /* Bounded: a server that stopped reading costs a second. */
+                p = (struct pollfd) { .fd = relay_event_fd(t->relays[i]), .events = POLLIN };
+                (void) poll(&p, 1, 1000);
+        }
 }
 
 static void *query_thread(void *userdata) {
@@ -532,8 +568,15 @@ static void *attach_thread(void *userdata) {
                 goto fail;
 
         w->connections = n_socks;
-        r = kernel_pick_block_size(w->req.options.block_size, w->info.block_min, w->info.block_preferred,
-                                   w->info.block_max, &w->block_size, error, sizeof(error));
+        r = kernel_pick_block_size(w->req.options.block_size, w->info.block_min, w->info.block_max,
+                                   &w->block_size, error, sizeof(error));
+        if (r < 0)
+                goto fail;
+        /* The server's maximum payload is a MUST once it was asked for
+         * (GO requests NBD_INFO_BLOCK_SIZE): the kernel's requests are held
+         * to it before the device can start. */
+        r = kernel_limit_requests(w->req.ops, w->req.ops_userdata, w->req.dev_index, w->info.block_max,
+                                  &w->saved_max_request_kb, error, sizeof(error));
         if (r < 0)
                 goto fail;
 
@@ -553,33 +596,34 @@ static void *attach_thread(void *userdata) {
                 .size = w->info.size,
                 .flags = w->info.flags,
                 .block_size = w->block_size,
+                .max_payload = w->info.block_max,
                 .read_only = w->req.options.read_only,
-                .timeout_sec = w->req.options.timeout_sec,
+                .io_timeout_sec = w->req.options.io_timeout_sec,
         };
         r = kernel_attach(w->req.ops, w->req.ops_userdata, w->req.dev_fd, &ka, error, sizeof(error));
         if (r < 0)
-                goto fail;
+                goto fail_configured;
 
         pthread_mutex_lock(&w->lock);
         if (is_cancelled(w)) {
                 pthread_mutex_unlock(&w->lock);
-                kernel_clear(w->req.ops, w->req.ops_userdata, w->req.dev_fd);
                 r = -ECANCELED;
-                goto fail;
+                goto fail_configured;
         }
         w->running = true;
         pthread_mutex_unlock(&w->lock);
 
         if (pthread_create(&watcher_tid, NULL, watcher_thread, &watcher) != 0) {
-                kernel_clear(w->req.ops, w->req.ops_userdata, w->req.dev_fd);
                 r = -ENOMEM;
                 (void) snprintf(error, sizeof(error), "cannot start thread");
-                goto fail;
+                goto fail_configured;
         }
 
         /* Blocks for as long as the device is attached. NBD_DO_IT must come
          * from the thread that did NBD_SET_SOCK: this one. */
         r = kernel_run(w->req.ops, w->req.ops_userdata, w->req.dev_fd);
+        (void) !write(w->ended_fd, &(uint64_t) { 1 }, sizeof(uint64_t));
+        kernel_restore_requests(w->req.ops, w->req.ops_userdata, w->req.dev_index, w->saved_max_request_kb);
 
         __atomic_store_n(&watcher.stop, 1, __ATOMIC_RELEASE);
         (void) pthread_join(watcher_tid, NULL);
@@ -642,7 +686,7 @@ static void *attach_thread(void *userdata) {
                 if (r >= 0 && server_silent) {
                         if (asprintf(&msg, "device nbd%d: %s (export '%s') stopped answering; the kernel gave up after "
                                      "its I/O timeout of %u s", w->req.dev_index, host, export_name,
-                                     w->req.options.timeout_sec) < 0)
+                                     w->req.options.io_timeout_sec) < 0)
                                 msg = NULL;
                         post(w, WORKER_EVENT_ENDED, -ETIMEDOUT, msg);
                         return NULL;
@@ -655,7 +699,18 @@ static void *attach_thread(void *userdata) {
         }
         return NULL;
 
+fail_configured:
+        /* The device holds the sockets: the goodbye goes out before
+         * NBD_CLEAR_SOCK shuts them down. */
+        say_goodbye(socks, n_socks, &transports);
+        kernel_clear(w->req.ops, w->req.ops_userdata, w->req.dev_fd);
+        goto release;
+
 fail:
+        say_goodbye(socks, n_socks, &transports);
+release:
+        kernel_restore_requests(w->req.ops, w->req.ops_userdata, w->req.dev_index, w->saved_max_request_kb);
+        w->saved_max_request_kb = 0;
         pthread_mutex_lock(&w->lock);
         for (size_t i = 0; i < ELEMENTSOF(w->live_socks); i++)
                 w->live_socks[i] = -EBADF;
@@ -693,27 +748,111 @@ typedef struct DetachJob {
         const KernelOps *ops;
         void *ops_userdata;
         int dev_fd;                     /* a copy, owned by the job */
+        int ended_fd;                   /* a copy of the worker's, owned by the job */
+        int index;
         Worker *netlink_worker;         /* persistent: no NBD_DO_IT to return, so the job reports */
 } DetachJob;
+
+typedef struct FlushJob {
+        const KernelOps *ops;
+        void *ops_userdata;
+        int dev_fd;                     /* borrowed from the DetachJob, which joins us */
+        int done_fd;                    /* eventfd, owned by the DetachJob */
+} FlushJob;
+
+static void *flush_thread(void *userdata) {
+        FlushJob *f = userdata;
+
+        (void) f->ops->flush(f->ops_userdata, f->dev_fd);
+        (void) !write(f->done_fd, &(uint64_t) { 1 }, sizeof(uint64_t));
+        return NULL;
+}
+
+static bool wait_readable(int fd, unsigned sec) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int k;
+
+        do
+                k = poll(&p, 1, (int) sec * 1000);
+        while (k < 0 && errno == EINTR);
+        return k > 0;
+}
+
+/* Data in the page cache goes to the server before it goes away, for at
+ * most DETACH_FLUSH_WAIT_SEC: a server that stopped answering cannot hold a
+ * Detach forever. The flush runs on its own thread, which *ret_tid names
+ * (joinable, or 0 when the flush ran here). The caller joins it after the
+ * device stopped, which fails whatever the flush still waits for. */
+static bool flush_bounded(DetachJob *job, FlushJob *flush, pthread_t *ret_tid) {
+        *flush = (FlushJob) {
+                .ops = job->ops,
+                .ops_userdata = job->ops_userdata,
+                .dev_fd = job->dev_fd,
+                .done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
+        };
+        if (flush->done_fd < 0 || pthread_create(ret_tid, NULL, flush_thread, flush) != 0) {
+                flush->done_fd = safe_close(flush->done_fd);
+                (void) job->ops->flush(job->ops_userdata, job->dev_fd);
+                return false;
+        }
+        if (!wait_readable(flush->done_fd, DETACH_FLUSH_WAIT_SEC))
+                fprintf(stderr, "Device nbd%d: flush not done after %u s, disconnecting anyway\n",
+                        job->index, DETACH_FLUSH_WAIT_SEC);
+        return true;
+}
+
+static void flush_join(FlushJob *flush, pthread_t tid, bool started) {
+        if (started)
+                (void) pthread_join(tid, NULL);
+        flush->done_fd = safe_close(flush->done_fd);
+}
+
+/* The ioctl path's detach: after the flush, NBD_DISCONNECT, which only
+ * sends NBD_CMD_DISC. NBD_DO_IT returns once the server closes; one that
+ * does not within DETACH_GRACE_SEC (it ignores NBD_CMD_DISC, or stopped
+ * answering) is cut off with NBD_CLEAR_SOCK, so no server can pin a
+ * device. */
+static void detach_ioctl(DetachJob *job) {
+        FlushJob flush;
+        pthread_t tid;
+        bool started;
+
+        started = flush_bounded(job, &flush, &tid);
+        (void) kernel_request_detach(job->ops, job->ops_userdata, job->dev_fd);
+        if (!wait_readable(job->ended_fd, DETACH_GRACE_SEC)) {
+                fprintf(stderr, "Device nbd%d: server did not close within %u s of NBD_CMD_DISC, closing the connection\n",
+                        job->index, DETACH_GRACE_SEC);
+                (void) kernel_force_detach(job->ops, job->ops_userdata, job->dev_fd);
+        }
+        flush_join(&flush, tid, started);
+}
 
 static void *detach_thread(void *userdata) {
         DetachJob *job = userdata;
 
         if (job->netlink_worker) {
                 Worker *w = job->netlink_worker;
+                FlushJob flush;
+                pthread_t tid;
+                bool started;
                 char msg[128];
                 int r;
 
-                (void) job->ops->flush(job->ops_userdata, job->dev_fd);
+                /* NBD_CMD_DISCONNECT sends NBD_CMD_DISC and shuts the
+                 * sockets down at once: no server can hold it up. */
+                started = flush_bounded(job, &flush, &tid);
                 r = job->ops->netlink(job->ops_userdata, NBD_NL_DISCONNECT,
                                       &(NbdNlConfig) { .index = w->req.dev_index }, NULL);
+                flush_join(&flush, tid, started);
+                kernel_restore_requests(job->ops, job->ops_userdata, job->index, w->saved_max_request_kb);
                 (void) snprintf(msg, sizeof(msg), "device nbd%d: NBD_CMD_DISCONNECT failed: %s",
                                 w->req.dev_index, strerror(-r));
                 /* Last use of w: the main thread may free it once this is read. */
                 post(w, WORKER_EVENT_ENDED, r < 0 ? r : 0, r < 0 ? msg : NULL);
         } else
-                (void) kernel_request_detach(job->ops, job->ops_userdata, job->dev_fd);
+                detach_ioctl(job);
         safe_close(job->dev_fd);
+        safe_close(job->ended_fd);
         free(job);
         return NULL;
 }
@@ -732,9 +871,11 @@ static void start_detach(Worker *w) {
                         .ops = w->req.ops,
                         .ops_userdata = w->req.ops_userdata,
                         .dev_fd = fcntl(w->req.dev_fd, F_DUPFD_CLOEXEC, 3),
+                        .ended_fd = fcntl(w->ended_fd, F_DUPFD_CLOEXEC, 3),
+                        .index = w->req.dev_index,
                         .netlink_worker = w->req.persist.enabled ? w : NULL,
                 };
-                if (job->dev_fd >= 0) {
+                if (job->dev_fd >= 0 && job->ended_fd >= 0) {
                         sigfillset(&all);
                         pthread_sigmask(SIG_BLOCK, &all, &old);
                         pthread_attr_init(&attr);
@@ -745,6 +886,7 @@ static void start_detach(Worker *w) {
                 }
                 if (r != 0) {
                         safe_close(job->dev_fd);
+                        safe_close(job->ended_fd);
                         free(job);
                 }
         }

@@ -17,6 +17,13 @@
 
 typedef struct Worker Worker;
 
+/* Detach: the flush of what the page cache holds is waited for this long
+ * (a server that stopped answering cannot hold a Detach forever); then
+ * NBD_DISCONNECT sends NBD_CMD_DISC, and a server that has not closed the
+ * connection this long afterwards is cut off with NBD_CLEAR_SOCK. */
+#define DETACH_FLUSH_WAIT_SEC 30u
+#define DETACH_GRACE_SEC 3u
+
 typedef enum WorkerKind {
         WORKER_ATTACH,
         WORKER_LIST,
@@ -96,6 +103,7 @@ struct Worker {
         uint32_t block_size;
         uint32_t connections;
         TransportMode transport_mode;   /* how the kernel's sockets carry TLS */
+        uint32_t saved_max_request_kb;  /* max_sectors_kb before we held it to the server's maximum */
 
         /* Shared with the main thread, under lock. */
         pthread_mutex_t lock;
@@ -104,6 +112,7 @@ struct Worker {
         bool detach_requested;
         int live_socks[ATTACH_MAX_CONNECTIONS + 1];
         int cancel_fd;                  /* eventfd, written once by worker_stop() */
+        int ended_fd;                   /* eventfd, written once NBD_DO_IT returned */
         bool leave;                     /* persistent: stop without disconnecting the kernel device */
 };
 

@@ -653,6 +653,37 @@ static void test_peer_ended_not_tcp(void) {
         g_assert_cmpint(net_tcp_peer_ended(-1), ==, -EBADF);
 }
 
+static int sockopt(int fd, int level, int name) {
+        int v = -1;
+        socklen_t len = sizeof(v);
+
+        g_assert_cmpint(getsockopt(fd, level, name, &v, &len), ==, 0);
+        return v;
+}
+
+/* Every data socket notices a server that vanished without a word. */
+static void test_keepalive(void) {
+        int c, s, sv[2];
+
+        tcp_pair(&c, &s);
+        g_assert_cmpint(sockopt(c, SOL_SOCKET, SO_KEEPALIVE), ==, 0);
+        g_assert_cmpint(net_set_keepalive(c), ==, 0);
+        g_assert_cmpint(sockopt(c, SOL_SOCKET, SO_KEEPALIVE), ==, 1);
+        g_assert_cmpint(sockopt(c, IPPROTO_TCP, TCP_KEEPIDLE), ==, NET_KEEPALIVE_IDLE_SEC);
+        g_assert_cmpint(sockopt(c, IPPROTO_TCP, TCP_KEEPINTVL), ==, NET_KEEPALIVE_INTERVAL_SEC);
+        g_assert_cmpint(sockopt(c, IPPROTO_TCP, TCP_KEEPCNT), ==, NET_KEEPALIVE_COUNT);
+        g_assert_cmpint(sockopt(c, IPPROTO_TCP, TCP_USER_TIMEOUT), ==, NET_USER_TIMEOUT_SEC * 1000);
+        close(c);
+        close(s);
+
+        /* A unix socket's peer cannot vanish unnoticed: nothing to do. */
+        g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
+        g_assert_cmpint(net_set_keepalive(sv[0]), ==, 0);
+        close(sv[0]);
+        close(sv[1]);
+        g_assert_cmpint(net_set_keepalive(-1), ==, -EBADF);
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
 
@@ -669,6 +700,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/net/connect/happy-eyeballs", test_connect_happy_eyeballs);
         g_test_add_func("/net/connect/all-refused", test_connect_all_refused);
         g_test_add_func("/net/connect/unix", test_connect_unix);
+        g_test_add_func("/net/keepalive", test_keepalive);
         g_test_add_func("/net/peer-ended/server-closed", test_peer_ended_server_closed);
         g_test_add_func("/net/peer-ended/server-reset", test_peer_ended_server_reset);
         g_test_add_func("/net/peer-ended/we-gave-up", test_peer_ended_we_gave_up);

@@ -119,7 +119,7 @@ static int parse_with(OptionSet set, AttachOptions *o, char *err, size_t err_siz
 
 static void append_all(sd_bus_message *m, void *userdata) {
         int *fds = userdata;
-        g_assert_cmpint(sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+        g_assert_cmpint(sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
                                               "port", "q", (uint16_t) 10810,
                                               "tls", "s", "require",
                                               "tls-hostname", "s", "server.example",
@@ -128,6 +128,7 @@ static void append_all(sd_bus_message *m, void *userdata) {
                                               "read-only", "b", 1,
                                               "connections", "u", (uint32_t) 4,
                                               "timeout", "u", (uint32_t) 7,
+                                              "io-timeout", "u", (uint32_t) 0,
                                               "block-size", "u", (uint32_t) 4096,
                                               "persist", "b", 0,
                                               /* A boolean among the credential descriptors' "tls-" keys. */
@@ -155,6 +156,7 @@ static void test_options_good(void) {
         g_assert_true(o.read_only);
         g_assert_cmpuint(o.connections, ==, 4);
         g_assert_cmpuint(o.timeout_sec, ==, 7);
+        g_assert_cmpuint(o.io_timeout_sec, ==, 0);
         g_assert_cmpuint(o.block_size, ==, 4096);
         g_assert_false(o.persist);
         g_assert_false(o.tls_ktls);
@@ -214,6 +216,8 @@ static void test_options_bad(void) {
                 { "connections", "u", NULL, 17, "option 'connections' must be between 1 and 16" },
                 { "timeout", "u", NULL, 0, "option 'timeout' must be between" },
                 { "timeout", "u", NULL, 3601, "option 'timeout' must be between" },
+                { "io-timeout", "u", NULL, 3601, "option 'io-timeout' must be between 0 (never) and 3600" },
+                { "io-timeout", "s", "5", 0, "option 'io-timeout' must have type 'u'" },
                 { "block-size", "u", NULL, 1000, "option 'block-size' must be a power of two" },
                 { "block-size", "u", NULL, 8192, "option 'block-size' must be a power of two" },
                 { "read-only", "s", "yes", 0, "option 'read-only' must have type 'b'" },

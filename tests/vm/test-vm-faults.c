@@ -137,7 +137,8 @@ static pid_t daemon_pid(void) {
         return (pid_t) atoi(id);
 }
 
-/* AttachWithOptions with an optional `timeout`; returns /dev/nbdN and the
+/* AttachWithOptions with an optional kernel I/O timeout (`io-timeout`, and
+ * the same `timeout` for connect and handshake); returns /dev/nbdN and the
  * object path. */
 static char *attach(const Server *s, guint timeout_s, char **ret_object) {
         g_autofree char *host = g_strdup_printf("%s:%u", s->addr, s->port);
@@ -146,8 +147,10 @@ static char *attach(const Server *s, guint timeout_s, char **ret_object) {
         char *dev;
 
         g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
-        if (timeout_s)
+        if (timeout_s) {
                 g_variant_builder_add(&b, "{sv}", "timeout", g_variant_new_uint32(timeout_s));
+                g_variant_builder_add(&b, "{sv}", "io-timeout", g_variant_new_uint32(timeout_s));
+        }
         dev = attach_call(bus, "", host, EXPORT, g_variant_builder_end(&b), NULL, ret_object, &error);
         g_assert_no_error(error);
         g_assert_true(device_running(dev));

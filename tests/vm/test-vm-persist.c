@@ -87,8 +87,11 @@ static char *attach_persist(const Server *s, guint32 dead_timeout, guint32 timeo
         g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
         g_variant_builder_add(&b, "{sv}", "persist", g_variant_new_boolean(TRUE));
         g_variant_builder_add(&b, "{sv}", "dead-timeout", g_variant_new_uint32(dead_timeout));
-        if (timeout)
+        /* The kernel's I/O timeout is what notices a cut network here. */
+        if (timeout) {
                 g_variant_builder_add(&b, "{sv}", "timeout", g_variant_new_uint32(timeout));
+                g_variant_builder_add(&b, "{sv}", "io-timeout", g_variant_new_uint32(timeout));
+        }
         dev = attach_call(bus, "", host, "", g_variant_builder_end(&b), NULL, ret_object, &error);
         g_assert_no_error(error);
         g_assert_true(device_running(dev));
