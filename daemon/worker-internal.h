@@ -40,6 +40,10 @@ int worker_prepare(Worker *w, NbdAddress *addr, TlsCreds *creds, char *error, si
  * already there. */
 int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, TlsTransports *transports,
                     usec_t deadline, int *socks, size_t *n_socks, char *error, size_t error_size);
+/* socks are in the transmission phase and the kernel will not run them:
+ * each gets NBD_CMD_DISC (through the relay where there is one), the only
+ * clean way out. Call before kernel_clear() or worker_release_socks(). */
+void worker_say_goodbye(const int *socks, size_t n_socks, TlsTransports *t);
 /* Unpublishes and closes socks; *n_socks becomes 0. */
 void worker_release_socks(Worker *w, int *socks, size_t *n_socks);
 

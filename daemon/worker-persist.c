@@ -202,6 +202,7 @@ void *worker_reconnect_thread(void *userdata) {
                         /* A different export under the same name: its data
                          * is not what the page cache and file systems above
                          * believe is there. Never hand it over. */
+                        worker_say_goodbye(socks, n_socks, &transports);
                         worker_release_socks(w, socks, &n_socks);
                         (void) snprintf(message, sizeof(message),
                                         "device nbd%d: export '%s' on %s came back changed "
@@ -214,6 +215,8 @@ void *worker_reconnect_thread(void *userdata) {
                 }
                 if (r >= 0) {
                         r = nl(w, NBD_NL_RECONFIGURE, socks, n_socks, NULL);
+                        if (r < 0)
+                                worker_say_goodbye(socks, n_socks, &transports);
                         worker_release_socks(w, socks, &n_socks);
                         if (r >= 0)
                                 tls_transports_leave(&transports);

@@ -427,12 +427,9 @@ fail:
         return r;
 }
 
-/* The sockets in socks are in the transmission phase and the kernel will
- * not run them: each gets NBD_CMD_DISC (the relay's kernel end carries it
- * into the TLS session; the relay then sees end-of-file and finishes), so
- * that the server is left the only clean way. Before kernel_clear(), which
- * shuts the sockets down. */
-static void say_goodbye(const int *socks, size_t n_socks, TlsTransports *t) {
+/* The relay's kernel end carries NBD_CMD_DISC into the TLS session; the
+ * relay then sees end-of-file, forwards what it holds and finishes. */
+void worker_say_goodbye(const int *socks, size_t n_socks, TlsTransports *t) {
         for (size_t i = 0; i < n_socks; i++) {
                 (void) nbd_send_disc(socks[i]);
                 (void) shutdown(socks[i], SHUT_WR);
@@ -702,12 +699,12 @@ static void *attach_thread(void *userdata) {
 fail_configured:
         /* The device holds the sockets: the goodbye goes out before
          * NBD_CLEAR_SOCK shuts them down. */
-        say_goodbye(socks, n_socks, &transports);
+        worker_say_goodbye(socks, n_socks, &transports);
         kernel_clear(w->req.ops, w->req.ops_userdata, w->req.dev_fd);
         goto release;
 
 fail:
-        say_goodbye(socks, n_socks, &transports);
+        worker_say_goodbye(socks, n_socks, &transports);
 release:
         kernel_restore_requests(w->req.ops, w->req.ops_userdata, w->req.dev_index, w->saved_max_request_kb);
         w->saved_max_request_kb = 0;
