@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The client uses the daemon's own error map (daemon/bus-error.c), so that
+/* The client uses the error map common/ shares with the daemon, so that
  * both sides always agree on the org.nbdlink.NBD1.Error.* names. */
-#include "bus-error.h"
+#include "error-names.h"
 #include "bus-errors.h"
 
 int client_error_map_register(void) {

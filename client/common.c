@@ -12,6 +12,7 @@
 
 #include "bus-errors.h"
 #include "common.h"
+#include "device-name.h"
 #include "format.h"
 
 bool arg_json = false;
@@ -139,17 +140,9 @@ int parse_uint32(const char *s, uint32_t min, uint32_t max, uint32_t *ret) {
 }
 
 bool device_name_valid(const char *s) {
-        size_t n;
+        int index;
 
-        if (!*s)
-                return true;
-        if (strncmp(s, "/dev/", 5) == 0)
-                s += 5;
-        if (strncmp(s, "nbd", 3) != 0)
-                return false;
-        s += 3;
-        n = strspn(s, "0123456789");
-        return n >= 1 && n <= 4 && s[n] == 0;
+        return device_name_parse(s, &index) >= 0;
 }
 
 const char *device_short_name(const char *device) {
@@ -271,7 +264,7 @@ int devices_list(sd_bus *bus, DeviceInfo **ret, size_t *ret_n, sd_bus_error *e) 
         size_t n = 0;
         int r;
 
-        r = sd_bus_call_method(bus, NBD_BUS_NAME, NBD_MANAGER_PATH,
+        r = sd_bus_call_method(bus, NBDLINK_BUS_NAME, NBDLINK_MANAGER_PATH,
                                "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
                                e, &reply, "");
         if (r < 0)
@@ -298,7 +291,7 @@ int devices_list(sd_bus *bus, DeviceInfo **ret, size_t *ret_n, sd_bus_error *e) 
 
                         r = sd_bus_message_read(reply, "s", &iface);
                         if (r >= 0) {
-                                if (strcmp(iface, NBD_DEVICE_INTERFACE) == 0) {
+                                if (strcmp(iface, NBDLINK_DEVICE_INTERFACE) == 0) {
                                         is_device = true;
                                         r = device_info_read_properties(reply, &d);
                                 } else

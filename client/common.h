@@ -8,12 +8,9 @@
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
+#include "contract.h"
 #include "util/macro.h"
 
-#define NBD_BUS_NAME "org.nbdlink.NBD1"
-#define NBD_MANAGER_PATH "/org/nbdlink/NBD1"
-#define NBD_MANAGER_INTERFACE "org.nbdlink.NBD1.Manager"
-#define NBD_DEVICE_INTERFACE "org.nbdlink.NBD1.Device"
 
 enum {
         EXIT_OK = 0,
@@ -51,7 +48,7 @@ bool may_ask_password(void);
 /* Parses a decimal number in [min, max]. 0 or -EINVAL/-ERANGE. */
 int parse_uint32(const char *s, uint32_t min, uint32_t max, uint32_t *ret);
 
-/* "/dev/nbdN", "nbdN" or "" as DESIGN.md allows; true when acceptable. */
+/* "/dev/nbdN", "nbdN" or "" as the bus API takes them (device-name.h). */
 bool device_name_valid(const char *s);
 
 typedef struct DeviceInfo {

@@ -27,8 +27,6 @@
 /* The daemon's defaults and limits, checked here too so that a typo is a
  * usage error before anything is opened. */
 #define DEFAULT_TIMEOUT_SEC 30u
-#define MAX_TIMEOUT_SEC 3600u
-#define MAX_CONNECTIONS 16u
 #define USEC_PER_SEC_U64 UINT64_C(1000000)
 
 typedef enum Verb {
@@ -172,11 +170,11 @@ static int parse_args(ConnectArgs *a, int argc, char **argv, bool *ret_help) {
                         arg_ask_password = false;
                         break;
                 case 't':
-                        r = parse_uint32(optarg, 1, MAX_TIMEOUT_SEC, &a->timeout);
+                        r = parse_uint32(optarg, 1, ATTACH_MAX_TIMEOUT_SEC, &a->timeout);
                         if (r < 0)
                                 return usage_error(a->verb_name,
                                                    "--timeout wants a number of seconds from 1 to %u, not '%s'",
-                                                   MAX_TIMEOUT_SEC, optarg);
+                                                   ATTACH_MAX_TIMEOUT_SEC, optarg);
                         break;
                 case OPT_TLS:
                         if (!optarg || strcmp(optarg, "require") == 0)
@@ -218,11 +216,11 @@ static int parse_args(ConnectArgs *a, int argc, char **argv, bool *ret_help) {
                         break;
                 case 'c':
                         attach_only = true;
-                        r = parse_uint32(optarg, 1, MAX_CONNECTIONS, &a->connections);
+                        r = parse_uint32(optarg, 1, ATTACH_MAX_CONNECTIONS, &a->connections);
                         if (r < 0)
                                 return usage_error(a->verb_name,
                                                    "--connections wants a number from 1 to %u, not '%s'",
-                                                   MAX_CONNECTIONS, optarg);
+                                                   ATTACH_MAX_CONNECTIONS, optarg);
                         break;
                 case OPT_BLOCK_SIZE:
                         attach_only = true;
@@ -238,19 +236,19 @@ static int parse_args(ConnectArgs *a, int argc, char **argv, bool *ret_help) {
                         break;
                 case OPT_DEAD_TIMEOUT:
                         attach_only = true;
-                        r = parse_uint32(optarg, 1, MAX_TIMEOUT_SEC, &a->dead_timeout);
+                        r = parse_uint32(optarg, 1, ATTACH_MAX_TIMEOUT_SEC, &a->dead_timeout);
                         if (r < 0)
                                 return usage_error(a->verb_name,
                                                    "--dead-timeout wants seconds from 1 to %u, not '%s'",
-                                                   MAX_TIMEOUT_SEC, optarg);
+                                                   ATTACH_MAX_TIMEOUT_SEC, optarg);
                         break;
                 case OPT_IO_TIMEOUT:
                         attach_only = true;
-                        r = parse_uint32(optarg, 0, MAX_TIMEOUT_SEC, &a->io_timeout);
+                        r = parse_uint32(optarg, 0, ATTACH_MAX_TIMEOUT_SEC, &a->io_timeout);
                         if (r < 0)
                                 return usage_error(a->verb_name,
                                                    "--io-timeout wants seconds from 0 (never) to %u, not '%s'",
-                                                   MAX_TIMEOUT_SEC, optarg);
+                                                   ATTACH_MAX_TIMEOUT_SEC, optarg);
                         break;
                 case OPT_NO_KTLS:
                         attach_only = true;
@@ -299,9 +297,9 @@ static int resolve_args(ConnectArgs *a, int argc, char **argv) {
                 if (a->target->export_name)
                         return usage_error(a->verb_name,
                                            "the export is named twice, in the URI and as '%s'", e);
-                if (strlen(e) > NBD_TARGET_MAX_EXPORT)
+                if (strlen(e) > NBD_MAX_STRING)
                         return usage_error(a->verb_name, "export name is longer than %d bytes",
-                                           NBD_TARGET_MAX_EXPORT);
+                                           NBD_MAX_STRING);
                 if (!utf8_is_valid(e, strlen(e)))
                         return usage_error(a->verb_name, "export name is not valid UTF-8");
                 a->export_name = e;
@@ -678,7 +676,7 @@ static int run(Verb verb, const char *verb_name, int argc, char **argv) {
         }
 
         method = verb == VERB_ATTACH ? "AttachWithOptions" : verb == VERB_EXPORTS ? "ListExports" : "Probe";
-        r = sd_bus_message_new_method_call(bus, &m, NBD_BUS_NAME, NBD_MANAGER_PATH, NBD_MANAGER_INTERFACE,
+        r = sd_bus_message_new_method_call(bus, &m, NBDLINK_BUS_NAME, NBDLINK_MANAGER_PATH, NBDLINK_MANAGER_INTERFACE,
                                            method);
         if (r >= 0 && verb == VERB_ATTACH)
                 r = sd_bus_message_append(m, "s", strempty(a.device));

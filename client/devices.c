@@ -191,7 +191,7 @@ static int detach_one(sd_bus *bus, const char *device, bool ignore_gone) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, NBD_BUS_NAME, NBD_MANAGER_PATH, NBD_MANAGER_INTERFACE,
+        r = sd_bus_message_new_method_call(bus, &m, NBDLINK_BUS_NAME, NBDLINK_MANAGER_PATH, NBDLINK_MANAGER_INTERFACE,
                                            "Detach");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", device);

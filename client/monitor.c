@@ -14,7 +14,7 @@
 #include "json.h"
 #include "props.h"
 
-#define DEVICES_PATH NBD_MANAGER_PATH "/devices/"
+#define DEVICES_PATH NBDLINK_MANAGER_PATH "/devices/"
 
 /* "/org/nbdlink/NBD1/devices/nbd0" → "/dev/nbd0" (caller frees); NULL for
  * paths that are not devices. */
@@ -85,7 +85,7 @@ static int on_interfaces_added(sd_bus_message *m, void *userdata, sd_bus_error *
 
                 if (sd_bus_message_read(m, "s", &iface) < 0)
                         return 0;
-                if (strcmp(iface, NBD_DEVICE_INTERFACE) != 0) {
+                if (strcmp(iface, NBDLINK_DEVICE_INTERFACE) != 0) {
                         if (sd_bus_message_skip(m, "a{sv}") < 0 || sd_bus_message_exit_container(m) < 0)
                                 return 0;
                         continue;
@@ -131,7 +131,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
 
         if (!device)
                 return 0;
-        if (sd_bus_message_read(m, "s", &iface) < 0 || strcmp(iface, NBD_DEVICE_INTERFACE) != 0)
+        if (sd_bus_message_read(m, "s", &iface) < 0 || strcmp(iface, NBDLINK_DEVICE_INTERFACE) != 0)
                 return 0;
         if (props_read(m, &p, &n) < 0)
                 return 0;
@@ -201,21 +201,21 @@ static int add_matches(sd_bus *bus) {
                 const char *rule;
                 sd_bus_message_handler_t handler;
         } matches[] = {
-                { "type='signal',sender='" NBD_BUS_NAME "',path='" NBD_MANAGER_PATH "',"
+                { "type='signal',sender='" NBDLINK_BUS_NAME "',path='" NBDLINK_MANAGER_PATH "',"
                   "interface='org.freedesktop.DBus.ObjectManager',member='InterfacesAdded'",
                   on_interfaces_added },
-                { "type='signal',sender='" NBD_BUS_NAME "',path='" NBD_MANAGER_PATH "',"
+                { "type='signal',sender='" NBDLINK_BUS_NAME "',path='" NBDLINK_MANAGER_PATH "',"
                   "interface='org.freedesktop.DBus.ObjectManager',member='InterfacesRemoved'",
                   on_interfaces_removed },
-                { "type='signal',sender='" NBD_BUS_NAME "',path_namespace='" NBD_MANAGER_PATH "',"
+                { "type='signal',sender='" NBDLINK_BUS_NAME "',path_namespace='" NBDLINK_MANAGER_PATH "',"
                   "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
-                  "arg0='" NBD_DEVICE_INTERFACE "'",
+                  "arg0='" NBDLINK_DEVICE_INTERFACE "'",
                   on_properties_changed },
-                { "type='signal',sender='" NBD_BUS_NAME "',path_namespace='" NBD_MANAGER_PATH "',"
-                  "interface='" NBD_DEVICE_INTERFACE "',member='Disconnected'",
+                { "type='signal',sender='" NBDLINK_BUS_NAME "',path_namespace='" NBDLINK_MANAGER_PATH "',"
+                  "interface='" NBDLINK_DEVICE_INTERFACE "',member='Disconnected'",
                   on_disconnected },
                 { "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
-                  "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" NBD_BUS_NAME "'",
+                  "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" NBDLINK_BUS_NAME "'",
                   on_name_owner_changed },
         };
         int r;

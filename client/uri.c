@@ -243,7 +243,7 @@ static int parse_query_param(NbdTarget *t, const char *s, size_t n, bool *seen_t
                 r = set_string(&t->tls_hostname, key, value, value_len, error, error_size);
                 if (r < 0)
                         return r;
-                if (value_len > NBD_TARGET_MAX_HOST || !host_name_valid(value))
+                if (value_len > NBD_MAX_HOST || !host_name_valid(value))
                         return fail(error, error_size, "uri: tls-hostname '%.64s' is not a valid host name",
                                     value);
                 return 0;
@@ -331,9 +331,9 @@ static int parse_authority(NbdTarget *t, const char *s, size_t n, char *error, s
                 if (memchr(name, 0, len) || !host_name_valid(name))
                         return fail(error, error_size, "uri: '%.64s' is not a valid host name",
                                     memchr(name, 0, len) ? "(contains NUL)" : name);
-                if (len > NBD_TARGET_MAX_HOST)
+                if (len > NBD_MAX_HOST)
                         return fail(error, error_size, "uri: host name is longer than %d bytes",
-                                    NBD_TARGET_MAX_HOST);
+                                    NBD_MAX_HOST);
                 t->host = TAKE_PTR(name);
                 if (colon)
                         portp = colon + 1;
@@ -393,9 +393,9 @@ static int parse_uri(NbdTarget *t, const char *s, size_t scheme_len, char *error
                         return r;
                 if (memchr(name, 0, len))
                         return fail(error, error_size, "uri: export name contains NUL");
-                if (len > NBD_TARGET_MAX_EXPORT)
+                if (len > NBD_MAX_STRING)
                         return fail(error, error_size, "uri: export name is longer than %d bytes",
-                                    NBD_TARGET_MAX_EXPORT);
+                                    NBD_MAX_STRING);
                 if (!utf8_is_valid(name, len))
                         return fail(error, error_size, "uri: export name is not valid UTF-8");
                 t->export_name = TAKE_PTR(name);
@@ -476,9 +476,9 @@ static int parse_host_port(NbdTarget *t, const char *s, char *error, size_t erro
                                     s);
                 return fail(error, error_size, "target: '%.64s' is not a valid host name", t->host);
         }
-        if (strlen(t->host) > NBD_TARGET_MAX_HOST)
+        if (strlen(t->host) > NBD_MAX_HOST)
                 return fail(error, error_size, "target: host name is longer than %d bytes",
-                            NBD_TARGET_MAX_HOST);
+                            NBD_MAX_HOST);
         if (colon)
                 return parse_port("target", colon + 1, strlen(colon + 1), &t->port, error, error_size);
         return 0;

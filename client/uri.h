@@ -8,10 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "contract.h"
 #include "util/macro.h"
-
-#define NBD_TARGET_MAX_HOST 255
-#define NBD_TARGET_MAX_EXPORT 4096
 
 typedef enum NbdTlsType {
         NBD_TLS_TYPE_UNSET,

@@ -17,7 +17,9 @@
 #include "device-persist.h"
 #include "manager.h"
 #include "persist.h"
-#include "validate.h"
+#include "device-name.h"
+#include "device-node.h"
+#include "options.h"
 
 /* Where the administrator puts the CAs to trust when a caller passes none
  * (tls-ca). The default is used only while it exists, so that a machine

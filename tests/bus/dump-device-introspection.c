@@ -41,7 +41,7 @@ int main(void) {
 
         if (sd_bus_new(&server) < 0 || sd_bus_set_fd(server, sv[0], sv[0]) < 0 ||
             sd_bus_set_server(server, 1, id) < 0 || sd_bus_set_anonymous(server, 1) < 0 ||
-            sd_bus_add_object_vtable(server, NULL, DEVICES_PATH "/nbd0", DEVICE_INTERFACE, device_vtable, &device) < 0 ||
+            sd_bus_add_object_vtable(server, NULL, NBDLINK_DEVICES_PATH "/nbd0", NBDLINK_DEVICE_INTERFACE, device_vtable, &device) < 0 ||
             sd_bus_start(server) < 0)
                 return 2;
         if (sd_bus_new(&client) < 0 || sd_bus_set_fd(client, sv[1], sv[1]) < 0 ||
@@ -50,7 +50,7 @@ int main(void) {
         if (pthread_create(&t, NULL, serve, NULL) != 0)
                 return 4;
 
-        r = sd_bus_call_method(client, NULL, DEVICES_PATH "/nbd0", "org.freedesktop.DBus.Introspectable",
+        r = sd_bus_call_method(client, NULL, NBDLINK_DEVICES_PATH "/nbd0", "org.freedesktop.DBus.Introspectable",
                                "Introspect", &error, &reply, "");
         if (r < 0) {
                 fprintf(stderr, "Failed to introspect: %s\n", error.message ?: strerror(-r));

@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include "bus-error.h"
-#include "validate.h"
+#include "device-name.h"
+#include "device-node.h"
+#include "options.h"
 
 /* After nbdlink headers: it brings GLib, which redefines MIN/MAX itself. */
 #include "bus-harness.h"

@@ -15,7 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "validate.h"
+#include "device-name.h"
+#include "device-node.h"
+#include "options.h"
 
 /* After nbdlink headers: they bring GLib, which redefines MIN/MAX itself. */
 #include "bus-harness.h"

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "validate.h"
+#include "device-name.h"
+#include "device-node.h"
+#include "options.h"
 
 /* After nbdlink headers: they bring GLib, which redefines MIN/MAX itself. */
 #include "bus-harness.h"

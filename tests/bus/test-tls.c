@@ -137,7 +137,7 @@ static bool daemon_maps_gnutls(void) {
 }
 
 /* GnuTLS is loaded by the first TLS connection, not at start and not by
- * plaintext ones (daemon/gnutls-dl.h). The first case of the program: the
+ * plaintext ones (daemon/nbd/gnutls-dl.h). The first case of the program: the
  * daemon has seen no TLS yet. */
 static void test_gnutls_loaded_on_first_use(void) {
         sd_bus_error e = SD_BUS_ERROR_NULL;

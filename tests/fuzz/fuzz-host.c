@@ -13,7 +13,9 @@
 #include "fuzz.h"
 #include "nbd-protocol.h"
 #include "net.h"
-#include "validate.h"
+#include "device-name.h"
+#include "device-node.h"
+#include "options.h"
 
 static void check_device_name(const char *s) {
         const char *name = strncmp(s, "/dev/", 5) == 0 ? s + 5 : s;

@@ -20,7 +20,9 @@
 
 #include "fuzz.h"
 #include "nbd-protocol.h"
-#include "validate.h"
+#include "device-name.h"
+#include "device-node.h"
+#include "options.h"
 
 #define MAX_ENTRIES 64
 

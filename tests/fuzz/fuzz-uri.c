@@ -12,7 +12,9 @@
 #include "net.h"
 #include "uri.h"
 #include "utf8.h"
-#include "validate.h"
+#include "device-name.h"
+#include "device-node.h"
+#include "options.h"
 
 static bool starts_with(const char *s, const char *prefix) {
         return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -97,11 +99,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 FUZZ_CHECK(strcmp(nbd_target_bus_host(t), "") == 0);
         } else {
                 FUZZ_CHECK(t->host && *t->host);
-                FUZZ_CHECK(strlen(t->host) <= NBD_TARGET_MAX_HOST);
+                FUZZ_CHECK(strlen(t->host) <= NBD_MAX_HOST);
                 FUZZ_CHECK(!t->socket_path);
         }
         if (t->export_name)
-                FUZZ_CHECK(strlen(t->export_name) <= NBD_TARGET_MAX_EXPORT);
+                FUZZ_CHECK(strlen(t->export_name) <= NBD_MAX_STRING);
 
         /* sd-bus refuses strings that are not UTF-8: the parser must have. */
         FUZZ_CHECK(bus_string_ok(t->host));

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A test-only bus service that exercises daemon/polkit.c the way nbdlinkd
+/* A test-only bus service that exercises daemon/bus/polkit.c the way nbdlinkd
  * does: Authorize() asks polkit for its caller and counts what happened, so
  * that the polkit suite can tell "performed" from "refused" and "cancelled".
  * Prints "ready" on stdout once it owns its name. */

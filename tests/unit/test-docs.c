@@ -121,7 +121,7 @@ static void test_bus_api(void) {
 /* The keys of the daemon's option table: lines { "key", "sig", KIND_... }. */
 static void test_option_keys(void) {
         g_autofree char *page = read_man(BUS_PAGE);
-        g_autofree char *src = read_source("daemon/validate.c");
+        g_autofree char *src = read_source("daemon/bus/options.c");
         g_autoptr(GRegex) re = g_regex_new("\\{\\s*\"([a-z-]+)\",\\s*\"[a-z]+\",\\s*KIND_", 0, 0, NULL);
         g_autoptr(GMatchInfo) mi = NULL;
         unsigned n = 0;

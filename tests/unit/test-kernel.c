@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "kernel.h"
+#include "kernel-fake.h"
 #include "nbd-protocol.h"
 
 /* After nbdlink headers: GLib redefines MIN/MAX itself. */

@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "validate.h"
+#include "device-name.h"
+#include "device-node.h"
+#include "options.h"
 
 /* After nbdlink headers: GLib redefines MIN/MAX itself. */
 #include <glib.h>

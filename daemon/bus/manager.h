@@ -8,17 +8,12 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "contract.h"
 #include "kernel.h"
 #include "netlink.h"
 #include "polkit.h"
 #include "worker.h"
 
-#define MANAGER_PATH "/org/nbdlink/NBD1"
-#define MANAGER_INTERFACE "org.nbdlink.NBD1.Manager"
-#define DEVICES_PATH "/org/nbdlink/NBD1/devices"
-#define DEVICE_INTERFACE "org.nbdlink.NBD1.Device"
-#define BUS_NAME "org.nbdlink.NBD1"
-#define MAX_ATTACHES_PER_CALLER 16u
 
 typedef struct Device Device;
 typedef struct Query Query;

@@ -38,7 +38,7 @@ int device_new(Device **ret, Manager *m, int index, uid_t owner, const char *sen
         d->state = DEVICE_CONNECTING;
         d->state_string = state_table[d->state];
         d->tls_mode = "none";
-        if (asprintf(&d->path, DEVICES_PATH "/nbd%d", index) < 0) {
+        if (asprintf(&d->path, NBDLINK_DEVICES_PATH "/nbd%d", index) < 0) {
                 d->path = NULL;
                 return -ENOMEM;
         }
@@ -79,7 +79,7 @@ void device_set_state(Device *d, DeviceState s) {
         d->state = s;
         d->state_string = state_table[s];
         if (d->announced)
-                (void) sd_bus_emit_properties_changed(d->manager->bus, d->path, DEVICE_INTERFACE, "State", NULL);
+                (void) sd_bus_emit_properties_changed(d->manager->bus, d->path, NBDLINK_DEVICE_INTERFACE, "State", NULL);
 }
 
 void device_remove(Device *d) {
@@ -91,7 +91,7 @@ void device_remove(Device *d) {
                         break;
                 }
         if (d->announced)
-                (void) sd_bus_emit_interfaces_removed(m->bus, d->path, DEVICE_INTERFACE, NULL);
+                (void) sd_bus_emit_interfaces_removed(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, NULL);
         device_free(d);
 
         if (m->exiting && !m->devices && !m->queries)
@@ -121,7 +121,7 @@ static void device_attached(Device *d) {
         d->state = DEVICE_ATTACHED;
         d->state_string = state_table[d->state];
 
-        (void) sd_bus_emit_properties_changed(d->manager->bus, d->path, DEVICE_INTERFACE,
+        (void) sd_bus_emit_properties_changed(d->manager->bus, d->path, NBDLINK_DEVICE_INTERFACE,
                                               "State", "Size", "Flags", "BlockSize", "Connections",
                                               "ReadOnly", "TLS", "TLSMode", "AttachedSince", NULL);
 
@@ -174,7 +174,7 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                 if (e->error < 0) {
                         /* Nobody asked: the server went away. */
                         fprintf(stderr, "Device %s disconnected: %s\n", d->node, strempty(e->message));
-                        (void) sd_bus_emit_signal(d->manager->bus, d->path, DEVICE_INTERFACE, "Disconnected", "ss",
+                        (void) sd_bus_emit_signal(d->manager->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
                                                   nbdlink_bus_error_name_from_errno(e->error), strempty(e->message));
                 } else if (d->manager->exiting && d->n_detach_calls == 0) {
                         /* Nobody asked either: whoever uses the device must
@@ -184,7 +184,7 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                         fprintf(stderr, "Detached %s: nbdlinkd is stopping.\n", d->node);
                         if (asprintf(&msg, "device %s: detached because nbdlinkd is stopping", d->node) < 0)
                                 msg = NULL;
-                        (void) sd_bus_emit_signal(d->manager->bus, d->path, DEVICE_INTERFACE, "Disconnected", "ss",
+                        (void) sd_bus_emit_signal(d->manager->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
                                                   nbdlink_bus_error_name_from_errno(-ECANCELED),
                                                   msg ?: "nbdlinkd is stopping");
                 } else

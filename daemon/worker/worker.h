@@ -13,7 +13,7 @@
 #include "kernel.h"
 #include "ktls.h"
 #include "net.h"
-#include "validate.h"
+#include "attach-options.h"
 
 typedef struct Worker Worker;
 

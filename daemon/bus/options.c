@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Argument validation for the bus API. Everything here runs on the main
- * thread before authorization, so it must never block: descriptors are only
- * checked with fstat/getsockopt here, and read later by a worker. */
+/* Argument checks for the bus API: export names, hosts and the a{sv}
+ * options. Everything here runs on the main thread before authorization, so
+ * it must never block: descriptors are only checked with fstat/getsockopt
+ * here, and read later by a worker. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,12 +11,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "nbd-protocol.h"
-#include "net.h"
-#include "validate.h"
+#include "address.h"
+#include "contract.h"
+#include "options.h"
+#include "util/macro.h"
 
 static int fail(int r, char *error, size_t error_size, const char *format, ...) _printf_(4, 5);
 static int fail(int r, char *error, size_t error_size, const char *format, ...) {
@@ -27,40 +28,6 @@ static int fail(int r, char *error, size_t error_size, const char *format, ...) 
                 va_end(ap);
         }
         return r;
-}
-
-int device_name_parse(const char *s, int *ret_index) {
-        const char *p;
-        int n = 0;
-        size_t len;
-
-        if (!s)
-                return -EINVAL;
-        if (!*s) {
-                *ret_index = -1;
-                return 0;
-        }
-
-        if (strncmp(s, "/dev/", 5) == 0)
-                s += 5;
-        if (strncmp(s, "nbd", 3) != 0)
-                return -EINVAL;
-        p = s + 3;
-
-        len = strlen(p);
-        if (len < 1 || len > 4)
-                return -EINVAL;
-        /* One spelling per device, so "nbd01" cannot dodge a busy check. */
-        if (len > 1 && p[0] == '0')
-                return -EINVAL;
-        for (size_t i = 0; i < len; i++) {
-                if (p[i] < '0' || p[i] > '9')
-                        return -EINVAL;
-                n = n * 10 + (p[i] - '0');
-        }
-
-        *ret_index = n;
-        return 0;
 }
 
 int validate_export_name(const char *s, char *error, size_t error_size) {
@@ -95,32 +62,6 @@ int validate_host(const char *s, bool allow_unix, char *error, size_t error_size
                         return fail(-EINVAL, error, error_size, "host '%s': unix: needs an absolute path", s);
         }
         return 0;
-}
-
-void attach_options_init(AttachOptions *o, uint32_t default_timeout_sec) {
-        *o = (AttachOptions) {
-                .tls = TLS_MODE_OFF,
-                .tls_ca_fd = -EBADF,
-                .tls_cert_fd = -EBADF,
-                .tls_key_fd = -EBADF,
-                .tls_psk_fd = -EBADF,
-                .socket_fd = -EBADF,
-                .connections = 1,
-                .timeout_sec = default_timeout_sec ?: ATTACH_DEFAULT_TIMEOUT_SEC,
-                .io_timeout_sec = ATTACH_DEFAULT_IO_TIMEOUT_SEC,
-                .tls_ktls = true,
-        };
-}
-
-void attach_options_done(AttachOptions *o) {
-        free(o->tls_hostname);
-        free(o->tls_username);
-        o->tls_hostname = o->tls_username = NULL;
-        o->tls_ca_fd = safe_close(o->tls_ca_fd);
-        o->tls_cert_fd = safe_close(o->tls_cert_fd);
-        o->tls_key_fd = safe_close(o->tls_key_fd);
-        o->tls_psk_fd = safe_close(o->tls_psk_fd);
-        o->socket_fd = safe_close(o->socket_fd);
 }
 
 typedef enum OptionKind {
@@ -394,58 +335,3 @@ int attach_options_parse(sd_bus_message *m, OptionSet set, AttachOptions *o, cha
         return 0;
 }
 
-bool nbd_module_loaded(void) {
-        return access("/sys/module/nbd", F_OK) == 0;
-}
-
-int nbd_device_is_free(int index) {
-        char path[64];
-
-        (void) snprintf(path, sizeof(path), "/sys/block/nbd%d", index);
-        if (access(path, F_OK) < 0)
-                return -errno;
-
-        /* The kernel publishes "pid" while a connection runs. */
-        (void) snprintf(path, sizeof(path), "/sys/block/nbd%d/pid", index);
-        if (access(path, F_OK) == 0)
-                return 0;
-        return errno == ENOENT ? 1 : -errno;
-}
-
-int nbd_device_open_path(const char *path, int *ret_fd, char *error, size_t error_size) {
-        _cleanup_close_ int fd = -EBADF;
-        struct stat st;
-
-        /* PRIVILEGED: this descriptor carries nbd ioctls as root. */
-        fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                if (errno == ENOENT || errno == ENXIO || errno == ENODEV)
-                        return fail(-ENODEV, error, error_size, "device %s: no such device", path);
-                if (errno == ELOOP)
-                        return fail(-ENODEV, error, error_size, "device %s: is a symbolic link", path);
-                return fail(negative_errno(), error, error_size, "device %s: cannot open: %m", path);
-        }
-
-        if (fstat(fd, &st) < 0)
-                return fail(negative_errno(), error, error_size, "device %s: cannot stat: %m", path);
-        if (!S_ISBLK(st.st_mode))
-                return fail(-ENODEV, error, error_size, "device %s: not a block device", path);
-        if (major(st.st_rdev) != NBD_MAJOR_NUMBER)
-                return fail(-ENODEV, error, error_size, "device %s: not an nbd device (major %u)",
-                            path, major(st.st_rdev));
-
-        *ret_fd = TAKE_FD(fd);
-        return 0;
-}
-
-int nbd_device_open(int index, int *ret_fd, char *error, size_t error_size) {
-        char path[32];
-
-        if (index < 0 || index > NBD_MAX_DEVICE_INDEX)
-                return fail(-EINVAL, error, error_size, "device index %d out of range", index);
-        if (!nbd_module_loaded())
-                return fail(-ENODEV, error, error_size, "device /dev/nbd%d: the nbd kernel module is not loaded", index);
-
-        (void) snprintf(path, sizeof(path), "/dev/nbd%d", index);
-        return nbd_device_open_path(path, ret_fd, error, error_size);
-}

@@ -7,6 +7,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Priorities for a session the kernel's TLS layer (kTLS) can take over:
+ * TLS 1.2 with AES-GCM only; daemon/kernel/ktls.c says why not TLS 1.3.
+ * Used when TlsConfig.ktls is set. */
+#define KTLS_PRIORITY_X509 "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM"
+#define KTLS_PRIORITY_PSK  KTLS_PRIORITY_X509 ":+ECDHE-PSK:+DHE-PSK:+PSK"
+
 typedef struct Blob {
         void *data;
         size_t size;
@@ -20,7 +26,7 @@ struct TlsConfig {
         Blob psk_file;          /* psktool file ("user:hexkey" lines); selects PSK */
         const char *psk_username; /* which line of psk_file; NULL: the first */
         const char *hostname;   /* name the certificate must match (X.509 only) */
-        bool ktls;              /* negotiate only what the kTLS hand-off can carry (ktls.h) */
+        bool ktls;              /* negotiate only what kTLS can carry (KTLS_PRIORITY_*) */
 };
 
 /* Reads at most max_size bytes from fd (from its current position) into a

@@ -33,7 +33,9 @@
 #include "device-persist.h"
 #include "nbd-protocol.h"
 #include "net.h"
-#include "validate.h"
+#include "device-name.h"
+#include "device-node.h"
+#include "options.h"
 
 static Device *find_device(Manager *m, int index) {
         for (Device *d = m->devices; d; d = d->next)
@@ -73,7 +75,7 @@ static void start_reconnect(Device *d) {
                              d->node, d->export_name, d->host) < 0)
                         msg = NULL;
                 fprintf(stderr, "%s\n", strempty(msg));
-                (void) sd_bus_emit_signal(m->bus, d->path, DEVICE_INTERFACE, "Disconnected", "ss",
+                (void) sd_bus_emit_signal(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
                                           nbdlink_bus_error_name_from_errno(-ECONNRESET), strempty(msg));
                 device_persist_forget(d);
                 device_reply_detach_calls(d);
@@ -233,7 +235,7 @@ static void reconnected(Device *d) {
         d->pstate.connections = d->connections;
         save(d);
         fprintf(stderr, "Reconnected %s to export '%s' on %s.\n", d->node, d->export_name, d->host);
-        (void) sd_bus_emit_properties_changed(d->manager->bus, d->path, DEVICE_INTERFACE, "Connections", NULL);
+        (void) sd_bus_emit_properties_changed(d->manager->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Connections", NULL);
         device_set_state(d, DEVICE_ATTACHED);
 }
 
@@ -274,7 +276,7 @@ bool device_persist_on_worker_event(Device *d, WorkerEvent *e) {
                         /* The dead timeout passed, or the server came back
                          * as something else: the device is gone. */
                         fprintf(stderr, "Device %s disconnected: %s\n", d->node, strempty(e->message));
-                        (void) sd_bus_emit_signal(m->bus, d->path, DEVICE_INTERFACE, "Disconnected", "ss",
+                        (void) sd_bus_emit_signal(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
                                                   nbdlink_bus_error_name_from_errno(e->error), strempty(e->message));
                 }
                 device_persist_forget(d);
@@ -422,7 +424,7 @@ static int restore_one(Manager *m, PersistState *s) {
         d->announced = true;
         d->next = m->devices;
         m->devices = d;
-        (void) sd_bus_emit_interfaces_added(m->bus, d->path, DEVICE_INTERFACE, NULL);
+        (void) sd_bus_emit_interfaces_added(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, NULL);
         fprintf(stderr, "Found %s attached to export '%s' on %s, owned by UID %u.\n",
                 d->node, d->export_name, d->host, d->owner_uid);
 

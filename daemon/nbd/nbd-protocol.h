@@ -8,6 +8,7 @@
 #include <assert.h>
 #include <stdint.h>
 
+#include "contract.h"
 #include "util/macro.h"
 
 #define NBD_MAGIC               UINT64_C(0x4e42444d41474943) /* "NBDMAGIC" */
@@ -86,15 +87,8 @@
 #define NBD_ENOTSUP    95u
 #define NBD_ESHUTDOWN  108u
 
-/* Limits of what nbdlink accepts from a server or a caller. */
-#define NBD_MAX_STRING          4096u   /* names, descriptions, error texts */
+/* Limits of what nbdlink accepts from a server, beyond the contract's. */
 #define NBD_MAX_OPTION_REPLY    (NBD_MAX_STRING + 64u)
-#define NBD_MAX_LIST_ENTRIES    10000u
-/* All names and descriptions of one LIST together: the answer must fit
- * in one D-Bus message (32 MiB on a stock system bus, whose daemon hangs
- * up on a sender that exceeds it), with room to spare. */
-#define NBD_MAX_LIST_BYTES      (16u * 1024u * 1024u)
-#define NBD_MAX_HOST            255u
 #define NBD_MAX_BLOCK_SIZE      (32u * 1024u * 1024u)
 #define NBD_MAX_INFO_REPLIES    64u     /* per GO/INFO before we call it a flood */
 #define NBD_OLDSTYLE_ZEROES     124u

@@ -15,7 +15,6 @@
 
 #include "conn-internal.h"
 #include "gnutls-dl.h"
-#include "ktls.h"
 #include "tls.h"
 #include "utf8.h"
 

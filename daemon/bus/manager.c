@@ -14,7 +14,9 @@
 #include "device-persist.h"
 #include "device.h"
 #include "manager.h"
-#include "validate.h"
+#include "device-name.h"
+#include "device-node.h"
+#include "options.h"
 
 /* A ListExports or Probe in flight. */
 struct Query {
@@ -294,9 +296,9 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
         /* act */
         if (m->exiting)
                 return nbdlink_bus_error_set(error, -ECANCELED, "nbdlinkd is shutting down");
-        if (attaches_in_progress(m, sd_bus_message_get_sender(msg)) >= MAX_ATTACHES_PER_CALLER)
+        if (attaches_in_progress(m, sd_bus_message_get_sender(msg)) >= ATTACH_MAX_PER_CALLER)
                 return nbdlink_bus_error_setf(error, -EBUSY, "already %u attaches in progress for this caller",
-                                              MAX_ATTACHES_PER_CALLER);
+                                              ATTACH_MAX_PER_CALLER);
 
         index = pick_device(m, index, device, err, sizeof(err));
         if (index < 0)
@@ -361,7 +363,7 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
         m->devices = d;
 
         /* emit; the reply follows when the worker reports */
-        (void) sd_bus_emit_interfaces_added(m->bus, d->path, DEVICE_INTERFACE, NULL);
+        (void) sd_bus_emit_interfaces_added(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, NULL);
         TAKE_PTR(d);
         return 1;
 }
@@ -622,17 +624,17 @@ int manager_start(Manager *m) {
                 return r;
         }
 
-        r = sd_bus_add_object_vtable(m->bus, NULL, MANAGER_PATH, MANAGER_INTERFACE, manager_vtable, m);
+        r = sd_bus_add_object_vtable(m->bus, NULL, NBDLINK_MANAGER_PATH, NBDLINK_MANAGER_INTERFACE, manager_vtable, m);
         if (r < 0)
                 goto fail;
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, DEVICES_PATH, DEVICE_INTERFACE, device_vtable,
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, NBDLINK_DEVICES_PATH, NBDLINK_DEVICE_INTERFACE, device_vtable,
                                        device_object_find, m);
         if (r < 0)
                 goto fail;
-        r = sd_bus_add_node_enumerator(m->bus, NULL, DEVICES_PATH, device_node_enumerator, m);
+        r = sd_bus_add_node_enumerator(m->bus, NULL, NBDLINK_DEVICES_PATH, device_node_enumerator, m);
         if (r < 0)
                 goto fail;
-        r = sd_bus_add_object_manager(m->bus, NULL, MANAGER_PATH);
+        r = sd_bus_add_object_manager(m->bus, NULL, NBDLINK_MANAGER_PATH);
         if (r < 0)
                 goto fail;
 
@@ -640,9 +642,9 @@ int manager_start(Manager *m) {
         if (r < 0)
                 goto fail;
 
-        r = sd_bus_request_name(m->bus, BUS_NAME, 0);
+        r = sd_bus_request_name(m->bus, NBDLINK_BUS_NAME, 0);
         if (r < 0) {
-                fprintf(stderr, "Failed to request bus name %s: %s\n", BUS_NAME, strerror(-r));
+                fprintf(stderr, "Failed to request bus name %s: %s\n", NBDLINK_BUS_NAME, strerror(-r));
                 return r;
         }
         return 0;

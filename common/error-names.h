@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The org.nbdlink.NBD1.Error.* names and their errno values, shared by the
- * daemon, the client and the tests: one sd_bus_error_map for name → errno,
- * and the one function that turns (negative errno, message) into a reply. */
+ * daemon, the client and the tests (docs/errors.md). */
 #pragma once
 
 #include <systemd/sd-bus.h>
@@ -34,12 +33,6 @@ extern const sd_bus_error_map nbdlink_bus_error_map[];
  * Safe to call more than once. */
 int nbdlink_bus_error_register(void);
 
-/* The error name DESIGN.md's table gives a (positive or negative) errno;
+/* The error name the table gives a (positive or negative) errno;
  * anything not in the table is "Failed". Never NULL. */
 const char *nbdlink_bus_error_name_from_errno(int error);
-
-/* The one place that picks a bus error: fills e with the name for r and the
- * message (or strerror(r) when message is NULL or empty). Returns r, which
- * must be negative, so handlers can "return nbdlink_bus_error_set(...)". */
-int nbdlink_bus_error_set(sd_bus_error *e, int r, const char *message);
-int nbdlink_bus_error_setf(sd_bus_error *e, int r, const char *format, ...) __attribute__((__format__(printf, 3, 4)));

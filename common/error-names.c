@@ -1,15 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* DESIGN.md's error table as an sd_bus_error_map, and the single function
- * that turns a negative errno plus a message into a D-Bus error. */
+/* The error table of docs/errors.md as an sd_bus_error_map: the
+ * org.nbdlink.NBD1.Error.* names and their errno values, the same for the
+ * daemon, the client and the tests. */
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
 
-#include "bus-error.h"
-#include "utf8.h"
-#include "util/macro.h"
+#include "error-names.h"
 
 const sd_bus_error_map nbdlink_bus_error_map[] = {
         SD_BUS_ERROR_MAP(NBDLINK_ERROR_NOT_AUTHORIZED,     EACCES),
@@ -50,39 +46,4 @@ const char *nbdlink_bus_error_name_from_errno(int error) {
                         return m->name;
 
         return NBDLINK_ERROR_FAILED;
-}
-
-int nbdlink_bus_error_set(sd_bus_error *e, int r, const char *message) {
-        _cleanup_free_ char *clean = NULL;
-
-        if (r >= 0)
-                r = -EIO;       /* a caller bug, but never answer success by accident */
-
-        if (!message || !*message)
-                message = strerror(-r);
-
-        /* sd-bus refuses to send a string that is not UTF-8, and the
-         * caller would get a bare error instead of ours: whatever slipped
-         * through upstream is mended here, where every error passes. */
-        if (!utf8_is_valid(message, strlen(message))) {
-                clean = utf8_sanitize(message, strlen(message));
-                message = clean ?: strerror(-r);
-        }
-
-        (void) sd_bus_error_set(e, nbdlink_bus_error_name_from_errno(r), message);
-        return r;
-}
-
-int nbdlink_bus_error_setf(sd_bus_error *e, int r, const char *format, ...) {
-        _cleanup_free_ char *msg = NULL;
-        va_list ap;
-        int k;
-
-        va_start(ap, format);
-        k = vasprintf(&msg, format, ap);
-        va_end(ap);
-        if (k < 0)
-                msg = NULL;
-
-        return nbdlink_bus_error_set(e, r, msg);
 }

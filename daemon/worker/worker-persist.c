@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "device-node.h"
 #include "nbd-protocol.h"
 #include "persist.h"
 #include "worker-internal.h"

@@ -13,12 +13,6 @@
 #include "conn.h"
 #include "util/macro.h"
 
-/* Priorities for a session that should be able to go to the kernel:
- * TLS 1.2 with AES-GCM only (see ktls.c for why not TLS 1.3). tls.c uses
- * them when TlsConfig.ktls is set. */
-#define KTLS_PRIORITY_X509 "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM"
-#define KTLS_PRIORITY_PSK  KTLS_PRIORITY_X509 ":+ECDHE-PSK:+DHE-PSK:+PSK"
-
 #define KTLS_ERROR_MAX 512
 
 typedef enum TransportMode {

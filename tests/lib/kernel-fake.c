@@ -7,7 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "kernel.h"
+#include "kernel-fake.h"
 #include "util/macro.h"
 
 _printf_(2, 3)

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What a caller asked for with an attach or a query, as the worker takes it. */
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "attach-options.h"
+#include "util/macro.h"
+
+void attach_options_init(AttachOptions *o, uint32_t default_timeout_sec) {
+        *o = (AttachOptions) {
+                .tls = TLS_MODE_OFF,
+                .tls_ca_fd = -EBADF,
+                .tls_cert_fd = -EBADF,
+                .tls_key_fd = -EBADF,
+                .tls_psk_fd = -EBADF,
+                .socket_fd = -EBADF,
+                .connections = 1,
+                .timeout_sec = default_timeout_sec ?: ATTACH_DEFAULT_TIMEOUT_SEC,
+                .io_timeout_sec = ATTACH_DEFAULT_IO_TIMEOUT_SEC,
+                .tls_ktls = true,
+        };
+}
+
+void attach_options_done(AttachOptions *o) {
+        free(o->tls_hostname);
+        free(o->tls_username);
+        o->tls_hostname = o->tls_username = NULL;
+        o->tls_ca_fd = safe_close(o->tls_ca_fd);
+        o->tls_cert_fd = safe_close(o->tls_cert_fd);
+        o->tls_key_fd = safe_close(o->tls_key_fd);
+        o->tls_psk_fd = safe_close(o->tls_psk_fd);
+        o->socket_fd = safe_close(o->socket_fd);
+}
