@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The inside of a Conn, shared by conn.c (the byte stream and its deadline)
- * and tls.c (which installs a GnuTLS session into it). Nothing else may
- * include this. */
+ * and tls.c (which installs a GnuTLS session into it through ConnOps).
+ * Nothing else may include this. */
 #pragma once
 
 #include <gnutls/gnutls.h>
@@ -10,7 +10,21 @@
 
 #include "conn.h"
 
+/* How bytes move on one kind of stream. conn.c's read and write loops call
+ * these and wait with conn_wait() in between, so that every kind obeys the
+ * same deadline; tls.c installs its own when STARTTLS succeeded. */
+typedef struct ConnOps {
+        /* One non-blocking try: bytes moved (0: end-of-file on recv),
+         * -EAGAIN to wait for the socket, else negative errno. */
+        ssize_t (*recv)(Conn *c, void *buf, size_t n);
+        ssize_t (*send)(Conn *c, const void *buf, size_t n);
+} ConnOps;
+
 struct Conn {
+        const ConnOps *ops;
+        /* Releases what tls.c put into the Conn (credentials, a session);
+         * NULL while there is nothing. */
+        void (*release)(Conn *c);
         int fd;                         /* -EBADF for a memory Conn */
         usec_t deadline;
 
@@ -34,5 +48,3 @@ struct Conn {
  * deadline passes: 0, -ETIMEDOUT, or negative errno. */
 int conn_wait(Conn *c, short events);
 
-/* Frees the TLS session and credentials (tls.c). */
-void conn_tls_free(Conn *c);

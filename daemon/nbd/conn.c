@@ -12,7 +12,21 @@
 #include <sys/socket.h>
 
 #include "conn-internal.h"
-#include "gnutls-dl.h"
+
+static ssize_t plain_recv(Conn *c, void *buf, size_t n) {
+        ssize_t k = recv(c->fd, buf, n, MSG_DONTWAIT);
+        return k < 0 ? -errno : k;
+}
+
+static ssize_t plain_send(Conn *c, const void *buf, size_t n) {
+        ssize_t k = send(c->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        return k < 0 ? -errno : k;
+}
+
+static const ConnOps plain_ops = {
+        .recv = plain_recv,
+        .send = plain_send,
+};
 
 int conn_new_fd(Conn **ret, int fd) {
         Conn *c;
@@ -32,6 +46,7 @@ int conn_new_fd(Conn **ret, int fd) {
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
+        c->ops = &plain_ops;
         c->fd = fd;
         c->deadline = USEC_INFINITY;
 
@@ -48,6 +63,8 @@ int conn_new_memory(Conn **ret, const void *data, size_t size) {
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
+        /* conn_read_full() and conn_write_full() serve it themselves. */
+        c->ops = &plain_ops;
         c->fd = -EBADF;
         c->deadline = USEC_INFINITY;
         c->is_memory = true;
@@ -61,7 +78,8 @@ int conn_new_memory(Conn **ret, const void *data, size_t size) {
 Conn *conn_free(Conn *c) {
         if (!c)
                 return NULL;
-        conn_tls_free(c);
+        if (c->release)
+                c->release(c);
         safe_close(c->fd);
         free(c);
         return NULL;
@@ -114,44 +132,17 @@ int conn_wait(Conn *c, short events) {
         }
 }
 
-static int tls_error_to_errno(ssize_t r) {
-        if (r == GNUTLS_E_PREMATURE_TERMINATION)
-                return -EPIPE;
-        if (r == GNUTLS_E_PUSH_ERROR)
-                return -EPIPE;
-        return -ECONNABORTED;
-}
-
 /* One read of at most n bytes: > 0 bytes read, 0 at end-of-file, negative
  * errno (never -EAGAIN: it waits). */
 static ssize_t conn_read_some(Conn *c, void *buf, size_t n) {
         for (;;) {
-                ssize_t k;
+                ssize_t k = c->ops->recv(c, buf, n);
                 int r;
 
-                if (c->session) {
-                        k = sym_gnutls_record_recv(c->session, buf, n);
-                        if (k >= 0)
-                                return k;
-                        if (k == GNUTLS_E_INTERRUPTED)
-                                continue;
-                        if (k != GNUTLS_E_AGAIN) {
-                                /* A warning alert or a renegotiation request
-                                 * consumed a record; read on. */
-                                if (!sym_gnutls_error_is_fatal((int) k))
-                                        continue;
-                                return tls_error_to_errno(k);
-                        }
-                } else {
-                        k = recv(c->fd, buf, n, MSG_DONTWAIT);
-                        if (k >= 0)
-                                return k;
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN)
-                                return -errno;
-                }
-
+                if (k != -EAGAIN && k != -EINTR)
+                        return k;
+                if (k == -EINTR)
+                        continue;
                 r = conn_wait(c, POLLIN);
                 if (r < 0)
                         return r;
@@ -160,29 +151,13 @@ static ssize_t conn_read_some(Conn *c, void *buf, size_t n) {
 
 static ssize_t conn_write_some(Conn *c, const void *buf, size_t n) {
         for (;;) {
-                ssize_t k;
+                ssize_t k = c->ops->send(c, buf, n);
                 int r;
 
-                if (c->session) {
-                        k = sym_gnutls_record_send(c->session, buf, n);
-                        if (k >= 0)
-                                return k;
-                        if (k == GNUTLS_E_INTERRUPTED)
-                                continue;
-                        if (k != GNUTLS_E_AGAIN)
-                                return tls_error_to_errno(k);
-                        /* GnuTLS wants the same call repeated; passing the
-                         * same buffer again is what it expects. */
-                } else {
-                        k = send(c->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-                        if (k >= 0)
-                                return k;
-                        if (errno == EINTR)
-                                continue;
-                        if (errno != EAGAIN)
-                                return -errno;
-                }
-
+                if (k != -EAGAIN && k != -EINTR)
+                        return k;
+                if (k == -EINTR)
+                        continue;
                 r = conn_wait(c, POLLOUT);
                 if (r < 0)
                         return r;

@@ -130,7 +130,50 @@ void blob_done(Blob *b) {
         b->size = 0;
 }
 
-void conn_tls_free(Conn *c) {
+static int tls_error_to_errno(ssize_t r) {
+        if (r == GNUTLS_E_PREMATURE_TERMINATION)
+                return -EPIPE;
+        if (r == GNUTLS_E_PUSH_ERROR)
+                return -EPIPE;
+        return -ECONNABORTED;
+}
+
+static ssize_t tls_recv(Conn *c, void *buf, size_t n) {
+        for (;;) {
+                ssize_t k = sym_gnutls_record_recv(c->session, buf, n);
+
+                if (k >= 0)
+                        return k;
+                if (k == GNUTLS_E_INTERRUPTED)
+                        continue;
+                if (k == GNUTLS_E_AGAIN)
+                        return -EAGAIN;
+                /* A warning alert or a renegotiation request consumed a
+                 * record; read on. */
+                if (!sym_gnutls_error_is_fatal((int) k))
+                        continue;
+                return tls_error_to_errno(k);
+        }
+}
+
+static ssize_t tls_send(Conn *c, const void *buf, size_t n) {
+        for (;;) {
+                ssize_t k = sym_gnutls_record_send(c->session, buf, n);
+
+                if (k >= 0)
+                        return k;
+                if (k == GNUTLS_E_INTERRUPTED)
+                        continue;
+                /* GnuTLS wants the same call repeated after -EAGAIN; the
+                 * caller passes the same buffer again, as it expects. */
+                if (k == GNUTLS_E_AGAIN)
+                        return -EAGAIN;
+                return tls_error_to_errno(k);
+        }
+}
+
+/* Frees the TLS session and credentials. */
+static void conn_tls_free(Conn *c) {
         if (c->session) {
                 /* One non-blocking attempt at close_notify: polite, but
                  * never worth waiting for. */
@@ -147,6 +190,11 @@ void conn_tls_free(Conn *c) {
                 c->psk_cred = NULL;
         }
 }
+
+static const ConnOps tls_ops = {
+        .recv = tls_recv,
+        .send = tls_send,
+};
 
 _printf_(4, 5)
 static int tls_fail(char *error, size_t error_size, int r, const char *fmt, ...) {
@@ -416,6 +464,9 @@ int conn_prepare_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_si
         if (r < 0)
                 return r;
 
+        /* The stream stays plaintext until the handshake, but the
+         * credentials are ours to free from now on. */
+        c->release = conn_tls_free;
         if (cfg->psk_file.size > 0)
                 return psk_load(&cfg->psk_file, cfg->psk_username, &c->psk_cred, error, error_size);
         return x509_load(cfg, &c->x509_cred, error, error_size);
@@ -502,6 +553,8 @@ int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size
                 goto fail;
         }
 
+        /* From here every byte goes through the session. */
+        c->ops = &tls_ops;
         return 0;
 
 fail:
