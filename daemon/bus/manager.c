@@ -353,7 +353,7 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
         if (r < 0)
                 return nbdlink_bus_error_setf(error, r, "cannot track caller: %s", strerror(-r));
 
-        r = worker_start(d->worker);
+        r = worker_start_attach(d->worker);
         if (r < 0)
                 return nbdlink_bus_error_setf(error, r, "cannot start worker thread: %s", strerror(-r));
 
@@ -486,7 +486,7 @@ static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const c
         if (r >= 0)
                 r = sd_bus_track_add_sender(q->track, msg);
         if (r >= 0)
-                r = worker_start(q->worker);
+                r = worker_start_query(q->worker);
         if (r < 0) {
                 query_free(q);
                 return nbdlink_bus_error_setf(error, r, "cannot start query: %s", strerror(-r));

@@ -27,8 +27,20 @@ void tls_transports_done(TlsTransports *t);
  * RECONFIGURE): our references go without a close_notify. */
 void tls_transports_leave(TlsTransports *t);
 
+/* Starts thread for the job w describes; each kind of job has its own
+ * (worker-attach.c, worker-query.c, worker-persist.c), which must post its
+ * last event as its last act. */
+int worker_spawn(Worker *w, void *(*thread)(void *worker));
+
 void worker_post(Worker *w, WorkerEventType type, int error, const char *message);
+/* worker_post() of WORKER_EVENT_FAILED with a formatted message. */
+_printf_(3, 4) void worker_post_failure(Worker *w, int error, const char *format, ...);
 bool worker_is_cancelled(Worker *w);
+/* Makes fd visible to worker_stop() (slot ≥ 0) or hides it again (fd < 0),
+ * always before the fd is closed, so a shutdown never hits a reused fd. */
+void worker_publish_sock(Worker *w, size_t slot, int fd);
+/* The same as connect_many()'s publish callback (userdata: the Worker). */
+void worker_publish_cb(void *userdata, size_t slot, int fd);
 
 /* Parses the request's host and loads its TLS credentials. */
 int worker_prepare(Worker *w, NbdAddress *addr, TlsCreds *creds, char *error, size_t error_size);
@@ -53,5 +65,3 @@ void worker_release_socks(Worker *w, int *socks, size_t *n_socks);
  * running and ATTACHED is posted. The sockets go to the kernel (and are
  * released here) once it took them. Negative errno with error set. */
 int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, char *error, size_t error_size);
-/* WORKER_RECONNECT's thread. */
-void *worker_reconnect_thread(void *userdata);

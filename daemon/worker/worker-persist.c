@@ -15,6 +15,8 @@
 #include "persist.h"
 #include "worker-internal.h"
 
+static void *reconnect_thread(void *userdata);
+
 static int nl(Worker *w, NbdNlCommand cmd, const int *socks, size_t n_socks, int *ret_index) {
         NbdNlConfig c = {
                 .index = w->req.dev_index,
@@ -129,7 +131,7 @@ int worker_reconnect(Worker *w, uint64_t size, uint16_t flags, usec_t deadline) 
         w->req.persist.size = size;
         w->req.persist.flags = flags;
         w->req.persist.deadline = deadline;
-        return worker_start(w);
+        return worker_spawn(w, reconnect_thread);
 }
 
 void worker_adopt(Worker *w, uint64_t size, uint16_t flags, uint32_t block_size, uint32_t connections) {
@@ -161,7 +163,7 @@ static uint32_t random_u32(void) {
         return v;
 }
 
-void *worker_reconnect_thread(void *userdata) {
+static void *reconnect_thread(void *userdata) {
         Worker *w = userdata;
         _cleanup_(nbd_address_done) NbdAddress addr = {};
         _cleanup_(tls_creds_done) TlsCreds creds = {};

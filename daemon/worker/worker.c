@@ -66,7 +66,7 @@ WorkerEvent *worker_queue_take(WorkerQueue *q) {
         return list;
 }
 
-static void post(Worker *w, WorkerEventType type, int error, const char *message) {
+void worker_post(Worker *w, WorkerEventType type, int error, const char *message) {
         WorkerEvent *e;
         uint64_t one = 1;
 
@@ -92,12 +92,7 @@ static void post(Worker *w, WorkerEventType type, int error, const char *message
         pthread_mutex_unlock(&w->queue->lock);
 }
 
-void worker_post(Worker *w, WorkerEventType type, int error, const char *message) {
-        post(w, type, error, message);
-}
-
-_printf_(3, 4)
-static void post_failure(Worker *w, int error, const char *format, ...) {
+void worker_post_failure(Worker *w, int error, const char *format, ...) {
         _cleanup_free_ char *msg = NULL;
         va_list ap;
 
@@ -105,7 +100,7 @@ static void post_failure(Worker *w, int error, const char *format, ...) {
         if (vasprintf(&msg, format, ap) < 0)
                 msg = NULL;
         va_end(ap);
-        post(w, WORKER_EVENT_FAILED, error, msg ?: strerror(-error));
+        worker_post(w, WORKER_EVENT_FAILED, error, msg ?: strerror(-error));
 }
 
 /* ---- the worker ---------------------------------------------------------- */
@@ -166,21 +161,15 @@ Worker *worker_free(Worker *w) {
         return NULL;
 }
 
-static bool is_cancelled(Worker *w) {
+bool worker_is_cancelled(Worker *w) {
         return __atomic_load_n(&w->cancelled, __ATOMIC_ACQUIRE);
 }
 
-bool worker_is_cancelled(Worker *w) {
-        return is_cancelled(w);
-}
-
-/* Makes fd visible to worker_stop() (slot ≥ 0) or hides it again (fd < 0),
- * always before the fd is closed, so a shutdown never hits a reused fd. */
-static void publish_sock(Worker *w, size_t slot, int fd) {
+void worker_publish_sock(Worker *w, size_t slot, int fd) {
         pthread_mutex_lock(&w->lock);
         w->live_socks[slot] = fd;
         /* Cancelled before we got here: this socket must not block either. */
-        if (fd >= 0 && is_cancelled(w))
+        if (fd >= 0 && worker_is_cancelled(w))
                 (void) shutdown(fd, SHUT_RDWR);
         pthread_mutex_unlock(&w->lock);
 }
@@ -249,10 +238,8 @@ static int tls_creds_load(TlsCreds *c, const WorkerRequest *req, const NbdAddres
         return 0;
 }
 
-/* Connects and negotiates one connection; on success *ret_sock is a
- * blocking socket in the transmission phase, published in slot. */
-static void publish_sock_cb(void *userdata, size_t slot, int fd) {
-        publish_sock(userdata, slot, fd);
+void worker_publish_cb(void *userdata, size_t slot, int fd) {
+        worker_publish_sock(userdata, slot, fd);
 }
 
 int worker_prepare(Worker *w, NbdAddress *addr, TlsCreds *creds, char *error, size_t error_size) {
@@ -356,7 +343,7 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, Tls
                                 .deadline = deadline,
                                 .cancelled = &w->cancelled,
                                 .cancel_fd = &w->cancel_fd,
-                                .publish = publish_sock_cb,
+                                .publish = worker_publish_cb,
                                 .userdata = w,
                          }, hs, error, error_size);
         if (r < 0)
@@ -385,13 +372,13 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, Tls
                         r = conn ? tls_transport_start(transports, i, conn, w->req.options.tls_ktls,
                                                        !w->req.persist.enabled, &mode, &fd, error, error_size) : -EIO;
                         if (r < 0) {
-                                publish_sock(w, i, -EBADF);
+                                worker_publish_sock(w, i, -EBADF);
                                 goto fail;
                         }
                         /* TLSMode says "ktls" only when every connection is. */
                         if (i == 0 || mode == TRANSPORT_MODE_RELAY)
                                 w->transport_mode = mode;
-                        publish_sock(w, i, fd);
+                        worker_publish_sock(w, i, fd);
                         socks[(*n_socks)++] = fd;
                         continue;
                 }
@@ -401,12 +388,12 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, Tls
                 fd = conn ? fcntl(conn_fd(conn), F_DUPFD_CLOEXEC, 3) : -EBADF;
                 if (fd < 0) {
                         r = conn ? negative_errno() : -EIO;
-                        publish_sock(w, i, -EBADF);
+                        worker_publish_sock(w, i, -EBADF);
                         conn_free(conn);
                         (void) snprintf(error, error_size, "connect: cannot keep socket: %s", strerror(-r));
                         goto fail;
                 }
-                publish_sock(w, i, fd);
+                worker_publish_sock(w, i, fd);
                 conn_free(conn);
                 /* Non-blocking was for the handshake's deadline. */
                 (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -421,7 +408,7 @@ fail:
         for (uint32_t i = 0; i < n; i++)
                 if (hs[i].conn) {
                         (void) handshake_end_transmission(&hs[i]);
-                        publish_sock(w, i, -EBADF);
+                        worker_publish_sock(w, i, -EBADF);
                 }
         handshakes_done(hs, n);
         return r;
@@ -445,295 +432,14 @@ void worker_say_goodbye(const int *socks, size_t n_socks, TlsTransports *t) {
         }
 }
 
-static void *query_thread(void *userdata) {
-        Worker *w = userdata;
-        _cleanup_(nbd_address_done) NbdAddress addr = {};
-        _cleanup_(tls_creds_done) TlsCreds creds = {};
-        char error[HANDSHAKE_ERROR_MAX] = "";
-        Handshake hs = {};
-        usec_t deadline = deadline_after(w->req.options.timeout_sec * USEC_PER_SEC);
-        int r;
-
-        r = worker_prepare(w, &addr, &creds, error, sizeof(error));
-        if (r < 0) {
-                post_failure(w, r, "%s", error);
-                return NULL;
-        }
-
-        r = connect_many(&(ConnectManyParams) {
-                                .n = 1,
-                                .addr = &addr,
-                                .socks = &w->req.options.socket_fd,
-                                .handshake = {
-                                        .goal = w->req.kind == WORKER_LIST ? HANDSHAKE_LIST : HANDSHAKE_INFO,
-                                        .export_name = w->req.export_name ?: "",
-                                        .tls = w->req.options.tls,
-                                        .tls_config = &creds.config,
-                                },
-                                .deadline = deadline,
-                                .cancelled = &w->cancelled,
-                                .cancel_fd = &w->cancel_fd,
-                                .publish = publish_sock_cb,
-                                .userdata = w,
-                         }, &hs, error, sizeof(error));
-        if (r < 0) {
-                post_failure(w, r, "%s", r == -ECANCELED ? "cancelled" : error);
-                return NULL;
-        }
-
-        publish_sock(w, 0, -EBADF);
-        nbd_export_info_move(&w->info, &hs.info);
-        w->exports = TAKE_PTR(hs.exports);
-        w->n_exports = hs.n_exports;
-        hs.n_exports = 0;
-        handshake_done(&hs);
-        post(w, WORKER_EVENT_DONE, 0, NULL);
-        return NULL;
-}
-
-/* After NBD_DO_IT: stops the relays and picks the most telling way one of
- * them ended (a TLS failure first), with its message. */
-static int tls_transports_result(TlsTransports *t, const char **ret_message) {
-        int result = 0;
-
-        *ret_message = "";
-        for (size_t i = 0; i < ATTACH_MAX_CONNECTIONS; i++) {
-                const char *msg = "";
-                int k;
-
-                if (!t->relays[i])
-                        continue;
-                k = relay_stop(t->relays[i]);
-                (void) relay_result(t->relays[i], &msg);
-                if (k < 0 && (result == 0 || k == -ECONNABORTED)) {
-                        result = k;
-                        *ret_message = msg;
-                }
-        }
-        return result;
-}
-
-typedef struct Watcher {
-        Worker *worker;
-        int stop;
-        int result;
-} Watcher;
-
-static void *watcher_thread(void *userdata) {
-        Watcher *s = userdata;
-        Worker *w = s->worker;
-
-        s->result = w->req.ops->wait_started(w->req.ops_userdata, w->req.dev_index,
-                                             w->req.options.timeout_sec * USEC_PER_SEC, &s->stop);
-        if (s->result >= 0)
-                post(w, WORKER_EVENT_ATTACHED, 0, NULL);
-        else if (s->result != -ECANCELED)
-                /* It never came up: stop it, the attaching thread reports. */
-                (void) kernel_request_detach(w->req.ops, w->req.ops_userdata, w->req.dev_fd);
-        return NULL;
-}
-
-static void *attach_thread(void *userdata) {
-        Worker *w = userdata;
-        _cleanup_(nbd_address_done) NbdAddress addr = {};
-        _cleanup_(tls_creds_done) TlsCreds creds = {};
-        _cleanup_(tls_transports_done) TlsTransports transports = {};
-        char error[HANDSHAKE_ERROR_MAX] = "";
-        int socks[ATTACH_MAX_CONNECTIONS];
-        size_t n_socks = 0;
-        usec_t deadline = deadline_after(w->req.options.timeout_sec * USEC_PER_SEC);
-        const char *host = w->req.host ?: "(socket)";
-        const char *export_name = w->req.export_name ?: "";
-        Watcher watcher = { .worker = w };
-        pthread_t watcher_tid;
-        KernelAttach ka;
-        int r;
-
-        r = worker_prepare(w, &addr, &creds, error, sizeof(error));
-        if (r < 0) {
-                post_failure(w, r, "%s", error);
-                return NULL;
-        }
-        /* Decided before the handshake: a session the kernel should take
-         * over is negotiated as TLS 1.2 (ktls.c explains). */
-        creds.config.ktls = ktls_wanted_for_handshake(w->req.options.tls_ktls);
-
-        post(w, WORKER_EVENT_NEGOTIATING, 0, NULL);
-
-        r = worker_open_all(w, &addr, &creds.config, &transports, deadline, socks, &n_socks, error, sizeof(error));
-        if (r < 0)
-                goto fail;
-
-        w->connections = n_socks;
-        r = kernel_pick_block_size(w->req.options.block_size, w->info.block_min, w->info.block_max,
-                                   &w->block_size, error, sizeof(error));
-        if (r < 0)
-                goto fail;
-        /* The server's maximum payload is a MUST once it was asked for
-         * (GO requests NBD_INFO_BLOCK_SIZE): the kernel's requests are held
-         * to it before the device can start. */
-        r = kernel_limit_requests(w->req.ops, w->req.ops_userdata, w->req.dev_index, w->info.block_max,
-                                  &w->saved_max_request_kb, error, sizeof(error));
-        if (r < 0)
-                goto fail;
-
-        if (w->req.persist.enabled) {
-                /* Netlink: the device runs without a thread of ours. */
-                r = worker_attach_netlink(w, socks, &n_socks, error, sizeof(error));
-                if (r < 0)
-                        goto fail;
-                tls_transports_leave(&transports);
-                return NULL;
-        }
-
-        ka = (KernelAttach) {
-                .index = w->req.dev_index,
-                .socks = socks,
-                .n_socks = n_socks,
-                .size = w->info.size,
-                .flags = w->info.flags,
-                .block_size = w->block_size,
-                .max_payload = w->info.block_max,
-                .read_only = w->req.options.read_only,
-                .io_timeout_sec = w->req.options.io_timeout_sec,
-        };
-        r = kernel_attach(w->req.ops, w->req.ops_userdata, w->req.dev_fd, &ka, error, sizeof(error));
-        if (r < 0)
-                goto fail_configured;
-
-        pthread_mutex_lock(&w->lock);
-        if (is_cancelled(w)) {
-                pthread_mutex_unlock(&w->lock);
-                r = -ECANCELED;
-                goto fail_configured;
-        }
-        w->running = true;
-        pthread_mutex_unlock(&w->lock);
-
-        if (pthread_create(&watcher_tid, NULL, watcher_thread, &watcher) != 0) {
-                r = -ENOMEM;
-                (void) snprintf(error, sizeof(error), "cannot start thread");
-                goto fail_configured;
-        }
-
-        /* Blocks for as long as the device is attached. NBD_DO_IT must come
-         * from the thread that did NBD_SET_SOCK: this one. */
-        r = kernel_run(w->req.ops, w->req.ops_userdata, w->req.dev_fd);
-        (void) !write(w->ended_fd, &(uint64_t) { 1 }, sizeof(uint64_t));
-        kernel_restore_requests(w->req.ops, w->req.ops_userdata, w->req.dev_index, w->saved_max_request_kb);
-
-        __atomic_store_n(&watcher.stop, 1, __ATOMIC_RELEASE);
-        (void) pthread_join(watcher_tid, NULL);
-
-        pthread_mutex_lock(&w->lock);
-        w->running = false;
-        for (size_t i = 0; i < n_socks; i++)
-                w->live_socks[i] = -EBADF;
-        pthread_mutex_unlock(&w->lock);
-
-        /* NBD_DO_IT returns the same whether the server hung up or fell
-         * silent until the kernel's I/O timeout shut the connection down;
-         * the TCP state tells them apart (not for the relay's socketpair,
-         * whose result below says what happened). */
-        bool server_silent = false;
-        for (size_t i = 0; i < n_socks; i++) {
-                int k = net_tcp_peer_ended(socks[i]);
-                if (k > 0) {
-                        server_silent = false;
-                        break;
-                }
-                if (k == 0)
-                        server_silent = true;
-        }
-        for (size_t i = 0; i < n_socks; i++)
-                safe_close(socks[i]);
-
-        /* A relay that ended on its own is why NBD_DO_IT returned. */
-        const char *relay_message;
-        int relay_r = tls_transports_result(&transports, &relay_message);
-
-        if (watcher.result < 0) {
-                if (w->detach_requested || is_cancelled(w))
-                        post_failure(w, -ECANCELED, "device nbd%d: attach of export '%s' on %s was cancelled",
-                                     w->req.dev_index, export_name, host);
-                else
-                        post_failure(w, r < 0 ? r : watcher.result,
-                                     "device nbd%d: did not start (export '%s' on %s): %s",
-                                     w->req.dev_index, export_name, host,
-                                     strerror(-(r < 0 ? r : watcher.result)));
-                return NULL;
-        }
-
-        pthread_mutex_lock(&w->lock);
-        bool requested = w->detach_requested;
-        pthread_mutex_unlock(&w->lock);
-        if (requested)
-                post(w, WORKER_EVENT_ENDED, 0, NULL);
-        else {
-                _cleanup_free_ char *msg = NULL;
-                if (relay_r < 0) {
-                        /* The relay knows better than NBD_DO_IT: a TLS
-                         * failure ("tls: …") becomes TLSFailed. */
-                        if (asprintf(&msg, "device nbd%d: connection to %s (export '%s') ended: %s",
-                                     w->req.dev_index, host, export_name, relay_message) < 0)
-                                msg = NULL;
-                        post(w, WORKER_EVENT_ENDED, relay_r == -ECONNABORTED ? relay_r : -ECONNRESET, msg);
-                        return NULL;
-                }
-                if (r >= 0 && server_silent) {
-                        if (asprintf(&msg, "device nbd%d: %s (export '%s') stopped answering; the kernel gave up after "
-                                     "its I/O timeout of %u s", w->req.dev_index, host, export_name,
-                                     w->req.options.io_timeout_sec) < 0)
-                                msg = NULL;
-                        post(w, WORKER_EVENT_ENDED, -ETIMEDOUT, msg);
-                        return NULL;
-                }
-                if (asprintf(&msg, "device nbd%d: connection to %s (export '%s') ended%s%s",
-                             w->req.dev_index, host, export_name,
-                             r < 0 ? ": " : "", r < 0 ? strerror(-r) : "") < 0)
-                        msg = NULL;
-                post(w, WORKER_EVENT_ENDED, r < 0 ? r : -ECONNRESET, msg);
-        }
-        return NULL;
-
-fail_configured:
-        /* The device holds the sockets: the goodbye goes out before
-         * NBD_CLEAR_SOCK shuts them down. */
-        worker_say_goodbye(socks, n_socks, &transports);
-        kernel_clear(w->req.ops, w->req.ops_userdata, w->req.dev_fd);
-        goto release;
-
-fail:
-        worker_say_goodbye(socks, n_socks, &transports);
-release:
-        kernel_restore_requests(w->req.ops, w->req.ops_userdata, w->req.dev_index, w->saved_max_request_kb);
-        w->saved_max_request_kb = 0;
-        pthread_mutex_lock(&w->lock);
-        for (size_t i = 0; i < ELEMENTSOF(w->live_socks); i++)
-                w->live_socks[i] = -EBADF;
-        pthread_mutex_unlock(&w->lock);
-        for (size_t i = 0; i < n_socks; i++)
-                safe_close(socks[i]);
-
-        if (r == -ECANCELED || is_cancelled(w))
-                post_failure(w, -ECANCELED, "device nbd%d: attach of export '%s' on %s was cancelled",
-                             w->req.dev_index, export_name, host);
-        else
-                post_failure(w, r, "device nbd%d: cannot attach export '%s' on %s: %s",
-                             w->req.dev_index, export_name, host, error);
-        return NULL;
-}
-
-int worker_start(Worker *w) {
+int worker_spawn(Worker *w, void *(*thread)(void *worker)) {
         sigset_t all, old;
         int r;
 
         /* Signals belong to the main loop's signalfd, never to a worker. */
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &old);
-        r = pthread_create(&w->thread, NULL,
-                           w->req.kind == WORKER_ATTACH ? attach_thread :
-                           w->req.kind == WORKER_RECONNECT ? worker_reconnect_thread : query_thread, w);
+        r = pthread_create(&w->thread, NULL, thread, w);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (r != 0)
                 return -r;
@@ -845,7 +551,7 @@ static void *detach_thread(void *userdata) {
                 (void) snprintf(msg, sizeof(msg), "device nbd%d: NBD_CMD_DISCONNECT failed: %s",
                                 w->req.dev_index, strerror(-r));
                 /* Last use of w: the main thread may free it once this is read. */
-                post(w, WORKER_EVENT_ENDED, r < 0 ? r : 0, r < 0 ? msg : NULL);
+                worker_post(w, WORKER_EVENT_ENDED, r < 0 ? r : 0, r < 0 ? msg : NULL);
         } else
                 detach_ioctl(job);
         safe_close(job->dev_fd);
@@ -890,7 +596,7 @@ static void start_detach(Worker *w) {
         if (r != 0 && w->req.persist.enabled) {
                 int k = w->req.ops->netlink(w->req.ops_userdata, NBD_NL_DISCONNECT,
                                             &(NbdNlConfig) { .index = w->req.dev_index }, NULL);
-                post(w, WORKER_EVENT_ENDED, k < 0 ? k : 0, k < 0 ? "NBD_CMD_DISCONNECT failed" : NULL);
+                worker_post(w, WORKER_EVENT_ENDED, k < 0 ? k : 0, k < 0 ? "NBD_CMD_DISCONNECT failed" : NULL);
         } else if (r != 0)
                 /* Last resort: no flush, but the device stops. */
                 (void) w->req.ops->disconnect(w->req.ops_userdata, w->req.dev_fd);

@@ -122,7 +122,10 @@ int worker_new(Worker **ret, WorkerRequest *req, WorkerQueue *queue, void *userd
 Worker *worker_free(Worker *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Worker *, worker_free);
 
-int worker_start(Worker *w);
+/* Starts the attach job (WORKER_ATTACH) or the query job (WORKER_LIST,
+ * WORKER_PROBE) on a new worker. 0 or negative errno. */
+int worker_start_attach(Worker *w);
+int worker_start_query(Worker *w);
 
 /* Stops the job from the main thread without blocking: an attach in
  * progress is cancelled (its sockets shut down, so blocking I/O ends, and

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The ListExports and Probe job: one connection, a handshake that lists or
+ * describes, then goodbye; the results go to the main thread with DONE. */
+
+#include <errno.h>
+
+#include "connect-many.h"
+#include "worker-internal.h"
+
+static void *query_thread(void *userdata) {
+        Worker *w = userdata;
+        _cleanup_(nbd_address_done) NbdAddress addr = {};
+        _cleanup_(tls_creds_done) TlsCreds creds = {};
+        char error[HANDSHAKE_ERROR_MAX] = "";
+        Handshake hs = {};
+        usec_t deadline = deadline_after(w->req.options.timeout_sec * USEC_PER_SEC);
+        int r;
+
+        r = worker_prepare(w, &addr, &creds, error, sizeof(error));
+        if (r < 0) {
+                worker_post_failure(w, r, "%s", error);
+                return NULL;
+        }
+
+        r = connect_many(&(ConnectManyParams) {
+                                .n = 1,
+                                .addr = &addr,
+                                .socks = &w->req.options.socket_fd,
+                                .handshake = {
+                                        .goal = w->req.kind == WORKER_LIST ? HANDSHAKE_LIST : HANDSHAKE_INFO,
+                                        .export_name = w->req.export_name ?: "",
+                                        .tls = w->req.options.tls,
+                                        .tls_config = &creds.config,
+                                },
+                                .deadline = deadline,
+                                .cancelled = &w->cancelled,
+                                .cancel_fd = &w->cancel_fd,
+                                .publish = worker_publish_cb,
+                                .userdata = w,
+                         }, &hs, error, sizeof(error));
+        if (r < 0) {
+                worker_post_failure(w, r, "%s", r == -ECANCELED ? "cancelled" : error);
+                return NULL;
+        }
+
+        worker_publish_sock(w, 0, -EBADF);
+        nbd_export_info_move(&w->info, &hs.info);
+        w->exports = TAKE_PTR(hs.exports);
+        w->n_exports = hs.n_exports;
+        hs.n_exports = 0;
+        handshake_done(&hs);
+        worker_post(w, WORKER_EVENT_DONE, 0, NULL);
+        return NULL;
+}
+
+int worker_start_query(Worker *w) {
+        return worker_spawn(w, query_thread);
+}
