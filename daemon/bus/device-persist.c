@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The main-thread side of persistent devices: the netlink multicast watch
- * for NBD_CMD_LINK_DEAD, reconnect jobs, the state files under /run/nbdlink,
- * and finding the devices again when nbdlinkd starts.
+/* Persistent devices seen from outside a Device: the netlink multicast
+ * watch for NBD_CMD_LINK_DEAD, the backend identifier, and finding the
+ * devices again from their state files under /run/nbdlink when nbdlinkd
+ * starts. What a Device does about it is device.c's.
  *
  * TLS and persistence. A persistent device must not depend on nbdlinkd
  * staying alive, so its TLS may only be carried by kTLS: the kernel holds
@@ -30,11 +31,10 @@
 #include <unistd.h>
 
 #include "bus-error.h"
+#include "device-node.h"
 #include "device-persist.h"
 #include "nbd-protocol.h"
 #include "net.h"
-#include "device-name.h"
-#include "device-node.h"
 #include "options.h"
 
 static Device *find_device(Manager *m, int index) {
@@ -42,62 +42,6 @@ static Device *find_device(Manager *m, int index) {
                 if (d->index == index)
                         return d;
         return NULL;
-}
-
-static void save(Device *d) {
-        int r = persist_state_write(d->manager->state_dir, &d->pstate);
-        if (r < 0)
-                /* The device works; only a restart of nbdlinkd would lose
-                 * track of it. */
-                fprintf(stderr, "Failed to write the state file of %s, ignoring: %s\n", d->node, strerror(-r));
-}
-
-/* The kernel said the link of d died (or d was found dead at start, with
- * dead_since already set): from now on I/O waits, and we have until the
- * dead timeout to give the kernel new sockets. */
-static void start_reconnect(Device *d) {
-        const PersistState *s = &d->pstate;
-        uint64_t now = now_usec(CLOCK_REALTIME), dead_for;
-        usec_t deadline;
-        int r;
-
-        if (d->restored_tls) {
-                Manager *m = d->manager;
-                _cleanup_free_ char *msg = NULL;
-
-                /* No flush first: the link is dead, it would only wait. */
-                r = m->kernel_ops->netlink(m->kernel_userdata, NBD_NL_DISCONNECT,
-                                           &(NbdNlConfig) { .index = d->index }, NULL);
-                if (r < 0)
-                        fprintf(stderr, "Failed to disconnect %s with NBD_CMD_DISCONNECT: %s\n", d->node, strerror(-r));
-                if (asprintf(&msg, "device %s: link to export '%s' on %s died, and a TLS session cannot be "
-                             "rebuilt after a restart of nbdlinkd (credentials are not kept), disconnected",
-                             d->node, d->export_name, d->host) < 0)
-                        msg = NULL;
-                fprintf(stderr, "%s\n", strempty(msg));
-                (void) sd_bus_emit_signal(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
-                                          nbdlink_bus_error_name_from_errno(-ECONNRESET), strempty(msg));
-                device_persist_forget(d);
-                device_reply_detach_calls(d);
-                device_remove(d);
-                return;
-        }
-
-        if (d->pstate.dead_since == 0) {
-                d->pstate.dead_since = now;
-                save(d);
-        }
-        dead_for = now > s->dead_since ? now - s->dead_since : 0;
-        deadline = now_usec(CLOCK_MONOTONIC) + (s->dead_timeout_sec * USEC_PER_SEC > dead_for ?
-                                                 s->dead_timeout_sec * USEC_PER_SEC - dead_for : 0);
-
-        r = worker_reconnect(d->worker, d->size, d->flags, deadline);
-        if (r < 0) {
-                fprintf(stderr, "Failed to start reconnecting %s: %s\n", d->node, strerror(-r));
-                return;
-        }
-        fprintf(stderr, "Link of %s died, reconnecting to export '%s' on %s.\n", d->node, d->export_name, d->host);
-        device_set_state(d, DEVICE_RECONNECTING);
 }
 
 static void on_link_dead(int index, void *userdata) {
@@ -115,7 +59,7 @@ static void on_link_dead(int index, void *userdata) {
                 d->link_dead = true;
                 return;
         case DEVICE_ATTACHED:
-                start_reconnect(d);
+                device_link_died(d);
                 return;
         case DEVICE_RECONNECTING:       /* one of several connections: already on it */
         case DEVICE_DETACHING:
@@ -191,135 +135,6 @@ int device_persist_backend(const char *host, uint16_t port, const char *export_n
         if (r < 0)
                 (void) snprintf(error, error_size, "cannot name the backend: %s", strerror(-r));
         return r;
-}
-
-void device_persist_attached(Device *d) {
-        Worker *w = d->worker;
-        PersistState *s = &d->pstate;
-
-        persist_state_done(s);
-        *s = (PersistState) {
-                .index = d->index,
-                .owner_uid = d->owner_uid,
-                .host = strdup(d->host),
-                .port = d->port,
-                .export_name = strdup(d->export_name),
-                .backend = strdup(w->req.persist.backend ?: ""),
-                .size = d->size,
-                .flags = d->flags,
-                .block_size = d->block_size,
-                .connections = d->connections,
-                .timeout_sec = w->req.options.timeout_sec,
-                .dead_timeout_sec = w->req.persist.dead_timeout_sec,
-                .io_timeout_sec = w->req.options.io_timeout_sec,
-                .read_only = w->req.options.read_only,
-                .tls = d->tls,
-                .attached_since = d->attached_since,
-        };
-        if (!s->host || !s->export_name || !s->backend)
-                fprintf(stderr, "Failed to remember %s: %s\n", d->node, strerror(ENOMEM));
-        else
-                save(d);
-
-        if (d->link_dead && d->state == DEVICE_ATTACHED && !d->manager->exiting) {
-                d->link_dead = false;
-                start_reconnect(d);
-        }
-}
-
-static void reconnected(Device *d) {
-        Worker *w = d->worker;
-
-        d->connections = w->connections;
-        d->pstate.dead_since = 0;
-        d->pstate.connections = d->connections;
-        save(d);
-        fprintf(stderr, "Reconnected %s to export '%s' on %s.\n", d->node, d->export_name, d->host);
-        (void) sd_bus_emit_properties_changed(d->manager->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Connections", NULL);
-        device_set_state(d, DEVICE_ATTACHED);
-}
-
-bool device_persist_on_worker_event(Device *d, WorkerEvent *e) {
-        Manager *m = d->manager;
-
-        if (!d->persistent || d->worker->req.kind != WORKER_RECONNECT)
-                return false;
-
-        switch (e->type) {
-        case WORKER_EVENT_NEGOTIATING:
-                return true;
-
-        case WORKER_EVENT_ATTACHED:
-                if (d->state == DEVICE_DETACHING) {
-                        /* Detach came while the new sockets went in. */
-                        d->pstate.dead_since = 0;
-                        worker_stop(d->worker);
-                        return true;
-                }
-                reconnected(d);
-                if (m->exiting)
-                        (void) device_persist_leave(d);
-                return true;
-
-        case WORKER_EVENT_FAILED:
-                if (m->exiting && e->error == -ECANCELED && d->n_detach_calls == 0) {
-                        /* Left to the kernel, dead link and all: the state
-                         * file (dead_since set) tells the next nbdlinkd to
-                         * go on reconnecting. */
-                        fprintf(stderr, "Leaving %s to the kernel while its link is dead.\n", d->node);
-                        device_remove(d);
-                        return true;
-                }
-                if (d->n_detach_calls > 0 && e->error == -ECANCELED)
-                        fprintf(stderr, "Detached %s while reconnecting.\n", d->node);
-                else {
-                        /* The dead timeout passed, or the server came back
-                         * as something else: the device is gone. */
-                        fprintf(stderr, "Device %s disconnected: %s\n", d->node, strempty(e->message));
-                        (void) sd_bus_emit_signal(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
-                                                  nbdlink_bus_error_name_from_errno(e->error), strempty(e->message));
-                }
-                device_persist_forget(d);
-                device_reply_detach_calls(d);
-                device_remove(d);
-                return true;
-
-        case WORKER_EVENT_DONE:
-        case WORKER_EVENT_ENDED:
-        default:
-                /* ENDED: a Detach of a device that had reconnected. */
-                return false;
-        }
-}
-
-bool device_persist_leave(Device *d) {
-        if (!d->persistent)
-                return false;
-
-        switch (d->state) {
-        case DEVICE_ATTACHED:
-                /* The kernel runs it without us; the object goes, the
-                 * state file stays for the next nbdlinkd. */
-                fprintf(stderr, "Leaving %s attached to export '%s' on %s.\n", d->node, d->export_name, d->host);
-                device_remove(d);
-                return true;
-        case DEVICE_RECONNECTING:
-                /* The job ends with -ECANCELED, without disconnecting. */
-                worker_leave(d->worker);
-                return true;
-        case DEVICE_CONNECTING:
-        case DEVICE_NEGOTIATING:
-        case DEVICE_DETACHING:
-        case _DEVICE_STATE_MAX:
-        default:
-                return false;
-        }
-}
-
-void device_persist_forget(Device *d) {
-        int r = persist_state_remove(d->manager->state_dir, d->index);
-        if (r < 0 && r != -ENOENT)
-                fprintf(stderr, "Failed to remove the state file of %s: %s\n", d->node, strerror(-r));
 }
 
 /* Whether sysfs and the kernel agree that nbd<index> still runs what s
@@ -431,7 +246,7 @@ static int restore_one(Manager *m, PersistState *s) {
         /* The link died while nobody listened, or while the last nbdlinkd
          * was reconnecting. */
         if (d->pstate.dead_since != 0)
-                start_reconnect(d);
+                device_link_died(d);
         TAKE_PTR(d);
         return 0;
 }

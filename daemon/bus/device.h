@@ -77,6 +77,15 @@ void device_remove(Device *d);
 void device_reply_detach_calls(Device *d);
 /* Handles an event of the device's worker. May free d. */
 void device_on_worker_event(Device *d, WorkerEvent *e);
+/* Persistent devices: the kernel said the link died (or it was found dead
+ * at start): I/O waits while a reconnect job gets new sockets before the
+ * dead timeout. */
+void device_link_died(Device *d);
+/* nbdlinkd is exiting: an attached persistent device stays with the
+ * kernel (its object goes, its state file stays), a reconnect in progress
+ * is cancelled without disconnecting. Returns false for devices it does
+ * not handle (not persistent, or still attaching). May free d. */
+bool device_leave(Device *d);
 /* Detach(): stops the worker; the reply goes out when it has ended. */
 int device_detach(Device *d, sd_bus_message *msg, sd_bus_error *error);
 
