@@ -14,12 +14,13 @@
 #include <sys/stat.h>
 
 #include "config.h"
-#include "device-persist.h"
-#include "manager.h"
-#include "persist.h"
 #include "device-name.h"
 #include "device-node.h"
+#include "device-persist.h"
+#include "log.h"
+#include "manager.h"
 #include "options.h"
+#include "persist.h"
 
 /* Where the administrator puts the CAs to trust when a caller passes none
  * (tls-ca). The default is used only while it exists, so that a machine
@@ -80,7 +81,7 @@ static int parse_argv(int argc, char *argv[]) {
                         errno = 0;
                         v = strtoul(optarg, &end, 10);
                         if (errno != 0 || *end || end == optarg || v < 1 || v > ATTACH_MAX_TIMEOUT_SEC) {
-                                fprintf(stderr, "Failed to parse --timeout-default=%s: must be 1..%u seconds\n",
+                                log_error("Failed to parse --timeout-default=%s: must be 1..%u seconds",
                                         optarg, ATTACH_MAX_TIMEOUT_SEC);
                                 return -EINVAL;
                         }
@@ -98,15 +99,15 @@ static int parse_argv(int argc, char *argv[]) {
                         /* Named explicitly: a typo must not silently mean
                          * "trust the system store" instead. */
                         if (optarg[0] != '/') {
-                                fprintf(stderr, "Failed to use --tls-ca-dir=%s: not an absolute path\n", optarg);
+                                log_error("Failed to use --tls-ca-dir=%s: not an absolute path", optarg);
                                 return -EINVAL;
                         }
                         if (stat(optarg, &st) < 0) {
-                                fprintf(stderr, "Failed to use --tls-ca-dir=%s: %m\n", optarg);
+                                log_error("Failed to use --tls-ca-dir=%s: %m", optarg);
                                 return -EINVAL;
                         }
                         if (!S_ISDIR(st.st_mode)) {
-                                fprintf(stderr, "Failed to use --tls-ca-dir=%s: not a directory\n", optarg);
+                                log_error("Failed to use --tls-ca-dir=%s: not a directory", optarg);
                                 return -EINVAL;
                         }
                         arg_tls_ca_dir = optarg;
@@ -114,7 +115,7 @@ static int parse_argv(int argc, char *argv[]) {
                 }
                 case ARG_STATE_DIR:
                         if (optarg[0] != '/') {
-                                fprintf(stderr, "--state-dir= needs an absolute path.\n");
+                                log_error("--state-dir= needs an absolute path.");
                                 return -EINVAL;
                         }
                         arg_state_dir = optarg;
@@ -126,7 +127,7 @@ static int parse_argv(int argc, char *argv[]) {
                 }
 
         if (optind < argc) {
-                fprintf(stderr, "%s takes no arguments.\n", program_invocation_short_name);
+                log_error("%s takes no arguments.", program_invocation_short_name);
                 return -EINVAL;
         }
         return 1;
@@ -135,7 +136,7 @@ static int parse_argv(int argc, char *argv[]) {
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
 
-        fprintf(stderr, "Received %s, detaching all devices but persistent ones.\n", strsignal((int) si->ssi_signo));
+        log_info("Received %s, detaching all devices but persistent ones.", strsignal((int) si->ssi_signo));
         manager_shutdown(m);
         return 0;
 }
@@ -161,7 +162,7 @@ int main(int argc, char *argv[]) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
-                fprintf(stderr, "Failed to block signals: %m\n");
+                log_error("Failed to block signals: %m");
                 return EXIT_FAILURE;
         }
         /* A server closing mid-write must be an EPIPE, not our death. */
@@ -169,7 +170,7 @@ int main(int argc, char *argv[]) {
 
         r = manager_new(&m, arg_timeout_default);
         if (r < 0) {
-                fprintf(stderr, "Failed to set up: %s\n", strerror(-r));
+                log_error("Failed to set up: %s", strerror(-r));
                 return EXIT_FAILURE;
         }
         m->tls_ca_dir = arg_tls_ca_dir;
@@ -179,14 +180,14 @@ int main(int argc, char *argv[]) {
         if (r >= 0)
                 r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
         if (r < 0) {
-                fprintf(stderr, "Failed to watch signals: %s\n", strerror(-r));
+                log_error("Failed to watch signals: %s", strerror(-r));
                 return EXIT_FAILURE;
         }
 
         free(m->state_dir);
         m->state_dir = strdup(arg_state_dir);
         if (!m->state_dir) {
-                fprintf(stderr, "Failed to set up: %s\n", strerror(ENOMEM));
+                log_error("Failed to set up: %s", strerror(ENOMEM));
                 return EXIT_FAILURE;
         }
 
@@ -198,12 +199,12 @@ int main(int argc, char *argv[]) {
          * a failure here costs those objects, not the daemon. */
         (void) manager_restore_persistent(m);
 
-        fprintf(stderr, "nbdlinkd %s running.\n", PACKAGE_VERSION);
+        log_info("nbdlinkd %s running.", PACKAGE_VERSION);
         r = sd_event_loop(m->event);
         if (r < 0) {
-                fprintf(stderr, "Failed to run event loop: %s\n", strerror(-r));
+                log_error("Failed to run event loop: %s", strerror(-r));
                 return EXIT_FAILURE;
         }
-        fprintf(stderr, "nbdlinkd exiting.\n");
+        log_info("nbdlinkd exiting.");
         return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -33,6 +33,7 @@
 #include "bus-error.h"
 #include "device-node.h"
 #include "device-persist.h"
+#include "log.h"
 #include "nbd-protocol.h"
 #include "net.h"
 #include "options.h"
@@ -85,9 +86,9 @@ static int on_netlink(sd_event_source *s, int fd, uint32_t revents, void *userda
                                 /* Events were lost: nothing tells which
                                  * device died, so each one's next I/O will;
                                  * keep reading. */
-                                fprintf(stderr, "Netlink multicast overrun, some LINK_DEAD may be lost.\n");
+                                log_warning("Netlink multicast overrun, some LINK_DEAD may be lost.");
                         else if (errno != EAGAIN)
-                                fprintf(stderr, "Failed to read from nbd netlink: %m\n");
+                                log_error("Failed to read from nbd netlink: %m");
                         if (errno == ENOBUFS)
                                 continue;
                         return 0;
@@ -96,7 +97,7 @@ static int on_netlink(sd_event_source *s, int fd, uint32_t revents, void *userda
                 if (from.nl_pid != 0)
                         continue;
                 if (nbd_nl_parse_link_dead(buf, (size_t) n, m->netlink.family, on_link_dead, m) < 0)
-                        fprintf(stderr, "Ignoring a malformed nbd netlink message.\n");
+                        log_warning("Ignoring a malformed nbd netlink message.");
         }
 }
 
@@ -116,7 +117,7 @@ int manager_netlink_watch(Manager *m) {
                 r = sd_event_add_io(m->event, &m->netlink_source, m->netlink.fd, EPOLLIN, on_netlink, m);
         }
         if (r < 0) {
-                fprintf(stderr, "Failed to watch the nbd netlink group: %s\n", strerror(-r));
+                log_error("Failed to watch the nbd netlink group: %s", strerror(-r));
                 nbd_netlink_close(&m->netlink);
         }
         return r;
@@ -176,7 +177,7 @@ static int restore_one(Manager *m, PersistState *s) {
 
         r = nbd_device_open(s->index, &dev_fd, err, sizeof(err));
         if (r < 0) {
-                fprintf(stderr, "Failed to open nbd%d: %s\n", s->index, err);
+                log_error("Failed to open nbd%d: %s", s->index, err);
                 return r;
         }
         r = device_new(&d, m, s->index, s->owner_uid, NULL);
@@ -240,7 +241,7 @@ static int restore_one(Manager *m, PersistState *s) {
         d->next = m->devices;
         m->devices = d;
         (void) sd_bus_emit_interfaces_added(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, NULL);
-        fprintf(stderr, "Found %s attached to export '%s' on %s, owned by UID %u.\n",
+        log_info("Found %s attached to export '%s' on %s, owned by UID %u.",
                 d->node, d->export_name, d->host, d->owner_uid);
 
         /* The link died while nobody listened, or while the last nbdlinkd
@@ -258,7 +259,7 @@ int manager_restore_persistent(Manager *m) {
 
         r = persist_state_list(m->state_dir, &list, &n);
         if (r < 0) {
-                fprintf(stderr, "Failed to list %s: %s\n", m->state_dir, strerror(-r));
+                log_error("Failed to list %s: %s", m->state_dir, strerror(-r));
                 return r;
         }
         if (n == 0)
@@ -269,7 +270,7 @@ int manager_restore_persistent(Manager *m) {
         r = manager_netlink_watch(m);
         if (r < 0 && m->netlink.fd < 0) {
                 /* Without the nbd module loaded no device survived. */
-                fprintf(stderr, "No nbd netlink family (%s): forgetting %zu persistent device(s).\n",
+                log_warning("No nbd netlink family (%s): forgetting %zu persistent device(s).",
                         strerror(-r), n);
                 for (size_t i = 0; i < n; i++)
                         (void) persist_state_remove(m->state_dir, list[i]);
@@ -281,7 +282,7 @@ int manager_restore_persistent(Manager *m) {
 
                 r = persist_state_read(m->state_dir, list[i], &s);
                 if (r < 0 || s.index != list[i] || find_device(m, s.index) || !kernel_still_has(&s)) {
-                        fprintf(stderr, "Forgetting stale state of nbd%d.\n", list[i]);
+                        log_info("Forgetting stale state of nbd%d.", list[i]);
                         (void) persist_state_remove(m->state_dir, list[i]);
                         continue;
                 }
@@ -289,7 +290,7 @@ int manager_restore_persistent(Manager *m) {
                 if (r < 0)
                         /* The file stays: the device runs, and the next
                          * start may do better. */
-                        fprintf(stderr, "Failed to restore nbd%d: %s\n", list[i], strerror(-r));
+                        log_error("Failed to restore nbd%d: %s", list[i], strerror(-r));
         }
         return 0;
 }

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "bus-error.h"
 #include "device.h"
+#include "log.h"
 #include "util/time-util.h"
 
 static const char *const state_table[_DEVICE_STATE_MAX] = {
@@ -129,7 +130,7 @@ static void device_attached(Device *d) {
                 (void) sd_bus_reply_method_return(d->attach_call, "os", d->path, name);
                 d->attach_call = sd_bus_message_unref(d->attach_call);
         }
-        fprintf(stderr, "Attached %s to export '%s' on %s (%llu bytes).\n",
+        log_info("Attached %s to export '%s' on %s (%llu bytes).",
                 d->node, d->export_name, d->host, (unsigned long long) d->size);
 }
 
@@ -139,7 +140,7 @@ static void device_attached(Device *d) {
 static void forget(Device *d) {
         int r = persist_state_remove(d->manager->state_dir, d->index);
         if (r < 0 && r != -ENOENT)
-                fprintf(stderr, "Failed to remove the state file of %s: %s\n", d->node, strerror(-r));
+                log_error("Failed to remove the state file of %s: %s", d->node, strerror(-r));
 }
 
 static void save(Device *d) {
@@ -147,7 +148,7 @@ static void save(Device *d) {
         if (r < 0)
                 /* The device works; only a restart of nbdlinkd would lose
                  * track of it. */
-                fprintf(stderr, "Failed to write the state file of %s, ignoring: %s\n", d->node, strerror(-r));
+                log_warning("Failed to write the state file of %s, ignoring: %s", d->node, strerror(-r));
 }
 
 /* The kernel said the link of d died (or d was found dead at start, with
@@ -167,12 +168,12 @@ void device_link_died(Device *d) {
                 r = m->kernel_ops->netlink(m->kernel_userdata, NBD_NL_DISCONNECT,
                                            &(NbdNlConfig) { .index = d->index }, NULL);
                 if (r < 0)
-                        fprintf(stderr, "Failed to disconnect %s with NBD_CMD_DISCONNECT: %s\n", d->node, strerror(-r));
+                        log_error("Failed to disconnect %s with NBD_CMD_DISCONNECT: %s", d->node, strerror(-r));
                 if (asprintf(&msg, "device %s: link to export '%s' on %s died, and a TLS session cannot be "
                              "rebuilt after a restart of nbdlinkd (credentials are not kept), disconnected",
                              d->node, d->export_name, d->host) < 0)
                         msg = NULL;
-                fprintf(stderr, "%s\n", strempty(msg));
+                log_warning("%s", strempty(msg));
                 (void) sd_bus_emit_signal(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
                                           nbdlink_bus_error_name_from_errno(-ECONNRESET), strempty(msg));
                 forget(d);
@@ -191,10 +192,10 @@ void device_link_died(Device *d) {
 
         r = worker_reconnect(d->worker, d->size, d->flags, deadline);
         if (r < 0) {
-                fprintf(stderr, "Failed to start reconnecting %s: %s\n", d->node, strerror(-r));
+                log_error("Failed to start reconnecting %s: %s", d->node, strerror(-r));
                 return;
         }
-        fprintf(stderr, "Link of %s died, reconnecting to export '%s' on %s.\n", d->node, d->export_name, d->host);
+        log_info("Link of %s died, reconnecting to export '%s' on %s.", d->node, d->export_name, d->host);
         device_set_state(d, DEVICE_RECONNECTING);
 }
 
@@ -222,7 +223,7 @@ static void remember(Device *d) {
                 .attached_since = d->attached_since,
         };
         if (!s->host || !s->export_name || !s->backend)
-                fprintf(stderr, "Failed to remember %s: %s\n", d->node, strerror(ENOMEM));
+                log_error("Failed to remember %s: %s", d->node, strerror(ENOMEM));
         else
                 save(d);
 
@@ -239,7 +240,7 @@ static void reconnected(Device *d) {
         d->pstate.dead_since = 0;
         d->pstate.connections = d->connections;
         save(d);
-        fprintf(stderr, "Reconnected %s to export '%s' on %s.\n", d->node, d->export_name, d->host);
+        log_info("Reconnected %s to export '%s' on %s.", d->node, d->export_name, d->host);
         (void) sd_bus_emit_properties_changed(d->manager->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Connections", NULL);
         device_set_state(d, DEVICE_ATTACHED);
 }
@@ -271,16 +272,16 @@ static bool on_reconnect_event(Device *d, WorkerEvent *e) {
                         /* Left to the kernel, dead link and all: the state
                          * file (dead_since set) tells the next nbdlinkd to
                          * go on reconnecting. */
-                        fprintf(stderr, "Leaving %s to the kernel while its link is dead.\n", d->node);
+                        log_info("Leaving %s to the kernel while its link is dead.", d->node);
                         device_remove(d);
                         return true;
                 }
                 if (d->n_detach_calls > 0 && e->error == -ECANCELED)
-                        fprintf(stderr, "Detached %s while reconnecting.\n", d->node);
+                        log_info("Detached %s while reconnecting.", d->node);
                 else {
                         /* The dead timeout passed, or the server came back
                          * as something else: the device is gone. */
-                        fprintf(stderr, "Device %s disconnected: %s\n", d->node, strempty(e->message));
+                        log_warning("Device %s disconnected: %s", d->node, strempty(e->message));
                         (void) sd_bus_emit_signal(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
                                                   nbdlink_bus_error_name_from_errno(e->error), strempty(e->message));
                 }
@@ -305,7 +306,7 @@ bool device_leave(Device *d) {
         case DEVICE_ATTACHED:
                 /* The kernel runs it without us; the object goes, the
                  * state file stays for the next nbdlinkd. */
-                fprintf(stderr, "Leaving %s attached to export '%s' on %s.\n", d->node, d->export_name, d->host);
+                log_info("Leaving %s attached to export '%s' on %s.", d->node, d->export_name, d->host);
                 device_remove(d);
                 return true;
         case DEVICE_RECONNECTING:
@@ -349,7 +350,7 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                 return;
 
         case WORKER_EVENT_FAILED:
-                fprintf(stderr, "Failed to attach %s: %s\n", d->node, strempty(e->message));
+                log_error("Failed to attach %s: %s", d->node, strempty(e->message));
                 if (d->attach_call) {
                         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                         nbdlink_bus_error_set(&error, e->error, e->message);
@@ -363,7 +364,7 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
         case WORKER_EVENT_ENDED:
                 if (e->error < 0) {
                         /* Nobody asked: the server went away. */
-                        fprintf(stderr, "Device %s disconnected: %s\n", d->node, strempty(e->message));
+                        log_warning("Device %s disconnected: %s", d->node, strempty(e->message));
                         (void) sd_bus_emit_signal(d->manager->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
                                                   nbdlink_bus_error_name_from_errno(e->error), strempty(e->message));
                 } else if (d->manager->exiting && d->n_detach_calls == 0) {
@@ -371,14 +372,14 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                          * still learn why it went away. */
                         _cleanup_free_ char *msg = NULL;
 
-                        fprintf(stderr, "Detached %s: nbdlinkd is stopping.\n", d->node);
+                        log_info("Detached %s: nbdlinkd is stopping.", d->node);
                         if (asprintf(&msg, "device %s: detached because nbdlinkd is stopping", d->node) < 0)
                                 msg = NULL;
                         (void) sd_bus_emit_signal(d->manager->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
                                                   nbdlink_bus_error_name_from_errno(-ECANCELED),
                                                   msg ?: "nbdlinkd is stopping");
                 } else
-                        fprintf(stderr, "Detached %s.\n", d->node);
+                        log_info("Detached %s.", d->node);
                 if (d->persistent)
                         forget(d);
                 device_reply_detach_calls(d);

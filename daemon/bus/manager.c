@@ -11,11 +11,12 @@
 #include "auth.h"
 #include "bus-error.h"
 #include "config.h"
-#include "device-persist.h"
-#include "device.h"
-#include "manager.h"
 #include "device-name.h"
 #include "device-node.h"
+#include "device-persist.h"
+#include "device.h"
+#include "log.h"
+#include "manager.h"
 #include "options.h"
 
 /* A ListExports or Probe in flight. */
@@ -116,7 +117,7 @@ static void query_on_worker_event(Query *q, WorkerEvent *e) {
                 r = reply_query(q);
                 if (r < 0) {
                         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-                        fprintf(stderr, "Failed to send reply: %s\n", strerror(-r));
+                        log_error("Failed to send reply: %s", strerror(-r));
                         nbdlink_bus_error_setf(&error, r, "cannot build reply: %s", strerror(-r));
                         (void) sd_bus_reply_method_error(q->call, &error);
                 }
@@ -174,7 +175,7 @@ static int on_device_caller_gone(sd_bus_track *t, void *userdata) {
         Device *d = userdata;
 
         /* Nobody is waiting for this attach any more. */
-        fprintf(stderr, "Caller of attach on %s went away, cancelling.\n", d->node);
+        log_info("Caller of attach on %s went away, cancelling.", d->node);
         d->track = sd_bus_track_unref(d->track);
         if (d->state != DEVICE_ATTACHED) {
                 device_set_state(d, DEVICE_DETACHING);
@@ -620,7 +621,7 @@ int manager_start(Manager *m) {
         /* Honours DBUS_SYSTEM_BUS_ADDRESS, so tests can use a private bus. */
         r = sd_bus_open_system(&m->bus);
         if (r < 0) {
-                fprintf(stderr, "Failed to connect to the system bus: %s\n", strerror(-r));
+                log_error("Failed to connect to the system bus: %s", strerror(-r));
                 return r;
         }
 
@@ -644,13 +645,13 @@ int manager_start(Manager *m) {
 
         r = sd_bus_request_name(m->bus, NBDLINK_BUS_NAME, 0);
         if (r < 0) {
-                fprintf(stderr, "Failed to request bus name %s: %s\n", NBDLINK_BUS_NAME, strerror(-r));
+                log_error("Failed to request bus name %s: %s", NBDLINK_BUS_NAME, strerror(-r));
                 return r;
         }
         return 0;
 
 fail:
-        fprintf(stderr, "Failed to register bus objects: %s\n", strerror(-r));
+        log_error("Failed to register bus objects: %s", strerror(-r));
         return r;
 }
 

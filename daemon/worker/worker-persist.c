@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "device-node.h"
+#include "log.h"
 #include "nbd-protocol.h"
 #include "persist.h"
 #include "worker-internal.h"
@@ -36,7 +37,7 @@ static int nl(Worker *w, NbdNlCommand cmd, const int *socks, size_t n_socks, int
 static void disconnect(Worker *w) {
         int r = nl(w, NBD_NL_DISCONNECT, NULL, 0, NULL);
         if (r < 0)
-                fprintf(stderr, "Failed to disconnect nbd%d with NBD_CMD_DISCONNECT: %s\n",
+                log_error("Failed to disconnect nbd%d with NBD_CMD_DISCONNECT: %s",
                         w->req.dev_index, strerror(-r));
 }
 
@@ -88,7 +89,7 @@ int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, char *error, s
          * straight to NBD_CMD_DISCONNECT. */
         r = nbd_device_open(index, &w->req.dev_fd, error, error_size);
         if (r < 0)
-                fprintf(stderr, "Failed to open nbd%d again, ignoring: %s\n", index, error);
+                log_warning("Failed to open nbd%d again, ignoring: %s", index, error);
         error[0] = 0;
 
         pthread_mutex_lock(&w->lock);
@@ -105,7 +106,7 @@ int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, char *error, s
         r = w->req.ops->wait_started(w->req.ops_userdata, w->req.dev_index,
                                      w->req.options.timeout_sec * USEC_PER_SEC, NULL);
         if (r < 0)
-                fprintf(stderr, "Failed to open nbd%d for the partition scan, ignoring: %s\n",
+                log_warning("Failed to open nbd%d for the partition scan, ignoring: %s",
                         w->req.dev_index, strerror(-r));
         worker_post(w, WORKER_EVENT_ATTACHED, 0, NULL);
         return 0;
@@ -234,7 +235,7 @@ static void *reconnect_thread(void *userdata) {
                         w->connections = w->req.options.connections;
                         w->running = true;
                         pthread_mutex_unlock(&w->lock);
-                        fprintf(stderr, "Reconnected nbd%d to export '%s' on %s after %u attempt(s).\n",
+                        log_info("Reconnected nbd%d to export '%s' on %s after %u attempt(s).",
                                 w->req.dev_index, w->req.export_name ?: "", host, attempt + 1);
                         worker_post(w, WORKER_EVENT_ATTACHED, 0, NULL);
                         return NULL;
@@ -248,7 +249,7 @@ static void *reconnect_thread(void *userdata) {
                 /* Every other failure may be the server still starting:
                  * refused, reset, "export not found yet", a timeout. */
                 usec_t pause = persist_backoff_usec(attempt, random_u32());
-                fprintf(stderr, "Reconnecting nbd%d: attempt %u failed (%s), next in %llu ms.\n",
+                log_warning("Reconnecting nbd%d: attempt %u failed (%s), next in %llu ms.",
                         w->req.dev_index, attempt + 1, error, (unsigned long long) (pause / USEC_PER_MSEC));
                 sleep_cancellable(w, pause, p->deadline);
         }

@@ -16,6 +16,7 @@
 
 #include "connect-many.h"
 #include "ktls.h"
+#include "log.h"
 #include "nbd-protocol.h"
 #include "net.h"
 #include "relay.h"
@@ -499,7 +500,7 @@ static bool flush_bounded(DetachJob *job, FlushJob *flush, pthread_t *ret_tid) {
                 return false;
         }
         if (!wait_readable(flush->done_fd, DETACH_FLUSH_WAIT_SEC))
-                fprintf(stderr, "Device nbd%d: flush not done after %u s, disconnecting anyway\n",
+                log_warning("Device nbd%d: flush not done after %u s, disconnecting anyway",
                         job->index, DETACH_FLUSH_WAIT_SEC);
         return true;
 }
@@ -523,7 +524,7 @@ static void detach_ioctl(DetachJob *job) {
         started = flush_bounded(job, &flush, &tid);
         (void) kernel_request_detach(job->ops, job->ops_userdata, job->dev_fd);
         if (!wait_readable(job->ended_fd, DETACH_GRACE_SEC)) {
-                fprintf(stderr, "Device nbd%d: server did not close within %u s of NBD_CMD_DISC, closing the connection\n",
+                log_warning("Device nbd%d: server did not close within %u s of NBD_CMD_DISC, closing the connection",
                         job->index, DETACH_GRACE_SEC);
                 (void) kernel_force_detach(job->ops, job->ops_userdata, job->dev_fd);
         }

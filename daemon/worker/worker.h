@@ -9,11 +9,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "attach-options.h"
 #include "handshake.h"
 #include "kernel.h"
 #include "ktls.h"
 #include "net.h"
-#include "attach-options.h"
 
 typedef struct Worker Worker;
 
