@@ -208,6 +208,3 @@ const char *nbd_address_format(const NbdAddress *a, char *buf, size_t size) {
                 (void) snprintf(buf, size, "%s:%u", strempty(a->host), a->port);
         return buf;
 }
-
-/* Errno a failed connect() or SO_ERROR becomes, as DESIGN.md's table wants
- * it: routing problems read as "host not found". */

@@ -15,6 +15,7 @@
 #include "device-node.h"
 #include "device-persist.h"
 #include "device.h"
+#include "address.h"
 #include "log.h"
 #include "manager.h"
 #include "options.h"
@@ -321,7 +322,14 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
                 safe_close(dev_fd);
                 return nbdlink_bus_error_set(error, -ENOMEM, NULL);
         }
+        /* The port connected to, wherever it came from (option, host
+         * string, or the default); 0 for a unix socket or a given socket. */
         d->port = options->port;
+        if (*host) {
+                _cleanup_(nbd_address_done) NbdAddress a = {};
+                if (nbd_address_parse(&a, host, options->port, NULL, 0) >= 0 && !a.unix_path)
+                        d->port = a.port;
+        }
 
         req = (WorkerRequest) {
                 .kind = WORKER_ATTACH,

@@ -89,7 +89,7 @@ typedef struct Handshake {
         NbdExportEntry *exports;
         size_t n_exports;
 
-        /* Failure: negative errno as the error table of DESIGN.md maps it,
+        /* Failure: negative errno as the error table of docs/errors.md maps it,
          * the server's NBD_REP_ERR_* if it refused (else 0), and a message
          * that starts with the phase ("handshake: ", "tls: ") and carries
          * the server's own text. */

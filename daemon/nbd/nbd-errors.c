@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Server error numbers to errno. The option-reply table is DESIGN.md's
+/* Server error numbers to errno. The option-reply table is docs/errors.md's
  * error table; the transmission table is the protocol's own list. */
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Numbers the server sends that mean errors, turned into errno: option
- * replies (NBD_REP_ERR_*) as DESIGN.md's error table maps them, and the
+ * replies (NBD_REP_ERR_*) as docs/errors.md's error table maps them, and the
  * transmission phase's NBD_E* values. */
 #pragma once
 

@@ -38,6 +38,8 @@ static int set_error(char *error, size_t error_size, int r, const char *fmt, ...
         return r;
 }
 
+/* Errno a failed connect() or SO_ERROR becomes, as docs/errors.md has it:
+ * routing problems read as "host not found". */
 static int map_connect_errno(int e) {
         switch (e) {
         case ECONNREFUSED:

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The misbehaving servers nbdlink is tested against, and what must come of
  * each: for every goal (attach, Probe, ListExports) the errno, the phase of
- * the message and a piece of its text, the bus error name DESIGN.md's table
+ * the message and a piece of its text, the bus error name docs/errors.md's table
  * gives, and how the client must take its leave. */
 #pragma once
 
@@ -45,7 +45,7 @@ typedef struct AdvCase {
 extern const AdvCase adv_cases[];
 extern const size_t adv_n_cases;
 
-/* The test's own reading of DESIGN.md's error table: errno → bus error
+/* The test's own reading of docs/errors.md's error table: errno → bus error
  * name, so the daemon's mapping is checked against the contract rather
  * than against itself. */
 const char *adv_bus_error_name(int error);

@@ -2,7 +2,7 @@
 /* The real nbdlinkd on a private bus against evil-server: every case of
  * the adversarial table that Probe or ListExports can reach, called over
  * D-Bus with a 2 s timeout, must come back in time with the bus error name
- * DESIGN.md's table gives and the engine's message, and leave the daemon
+ * docs/errors.md's table gives and the engine's message, and leave the daemon
  * with the descriptors and threads it had before. */
 
 /* nbdlink headers first: GLib redefines MIN/MAX after them quietly. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The handshake engine against evil-server over real loopback TCP: for
  * every misbehaviour and goal, the exact errno, the phase of the message,
- * the bus error DESIGN.md's table gives, the time it took against the
+ * the bus error docs/errors.md's table gives, the time it took against the
  * deadline, how the client left, and that descriptors and heap are back
  * where they were once the handshake is done. */
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Every method of org.nbdlink.NBD1.Manager called with each bad input of
- * DESIGN.md's security rules: the right error name and text, and nothing
+ * the security rules of docs/security.md: the right error name and text, and nothing
  * opened — the daemon's descriptors are the same afterwards, no connection
  * reaches the test's listening socket, and (in a private mount namespace
  * with a fake /dev and /sys) no device node behind a symbolic link or a

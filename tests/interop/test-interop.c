@@ -170,7 +170,7 @@ static const char *const tls_or_handshake_phase[] = { "tls: ", "handshake: ", NU
  * finishes its half of the handshake first; the server then drops the
  * session (qemu-nbd without an alert, nbdkit with one or without,
  * depending on timing), so the client sees end-of-file or EPIPE with the
- * first option it sends or reads over TLS. DESIGN.md wants TLSFailed
+ * first option it sends or reads over TLS. docs/errors.md wants TLSFailed
  * (-ECONNABORTED) for a failed certificate verification either way. */
 static void expect_client_cert_rejected(const TestServer *s, const Client *c) {
         Result res;

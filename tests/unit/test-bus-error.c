@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The error table of DESIGN.md, both ways: errno → name through
+/* The error table of docs/errors.md, both ways: errno → name through
  * nbdlink_bus_error_set(), name → errno through the registered map. */
 
 #include <errno.h>

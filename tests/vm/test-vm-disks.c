@@ -717,7 +717,8 @@ static void test_read_only_state(void) {
 }
 
 /* The data socket the kernel holds keeps a server that vanished without a
- * word from pinning the device: TCP keepalive is on (ss shows its timer). */
+ * word from pinning the device: TCP keepalive is on (ss shows its timer).
+ * And the object says where the device is attached from. */
 static void test_keepalive(void) {
         const char *device = "/dev/nbd7";
         g_autoptr(TestServer) server = NULL;
@@ -736,6 +737,24 @@ static void test_keepalive(void) {
         g_strstrip(out);
         g_test_message("%s: the daemon's connection to nbdkit: %s", dev, out);
         g_assert_nonnull(strstr(out, "timer:(keepalive,"));
+
+        /* The Port property names the port connected to, here given in
+         * the host string rather than as the option 'port'. */
+        {
+                g_autofree char *path = g_strdup_printf("/org/nbdlink/NBD1/devices/%s", dev + strlen("/dev/"));
+                g_autoptr(GError) error = NULL;
+                g_autoptr(GVariant) v = g_dbus_connection_call_sync(bus, BUS_NAME, path,
+                                                                   "org.freedesktop.DBus.Properties", "Get",
+                                                                   g_variant_new("(ss)", DEVICE_IFACE, "Port"),
+                                                                   G_VARIANT_TYPE("(v)"), G_DBUS_CALL_FLAGS_NONE,
+                                                                   -1, NULL, &error);
+                g_autoptr(GVariant) port = NULL;
+
+                g_assert_no_error(error);
+                g_variant_get(v, "(v)", &port);
+                g_test_message("%s: Port property %u (server on %u)", dev, g_variant_get_uint16(port), server->port);
+                g_assert_cmpuint(g_variant_get_uint16(port), ==, server->port);
+        }
         detach_and_wait(bus, dev);
 }
 
