@@ -197,7 +197,7 @@ static int restore_one(Manager *m, PersistState *s) {
         d->flags = s->flags;
         d->block_size = s->block_size;
         d->connections = s->connections;
-        d->read_only = s->read_only || (s->flags & 2u /* NBD_FLAG_READ_ONLY */);
+        d->read_only = s->read_only || (s->flags & NBD_FLAG_READ_ONLY);
         d->attached_since = s->attached_since;
         d->tls = s->tls;
         d->tls_mode = s->tls ? transport_mode_to_string(TRANSPORT_MODE_KTLS) : "none";

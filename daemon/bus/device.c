@@ -12,6 +12,7 @@
 #include "bus-error.h"
 #include "device.h"
 #include "log.h"
+#include "nbd-protocol.h"
 #include "util/time-util.h"
 
 static const char *const state_table[_DEVICE_STATE_MAX] = {
@@ -106,17 +107,17 @@ void device_reply_detach_calls(Device *d) {
         d->n_detach_calls = 0;
 }
 
-static void device_attached(Device *d) {
-        Worker *w = d->worker;
+static void device_attached(Device *d, const WorkerAttached *a) {
         const char *name = d->node + strlen("/dev/");
 
-        d->size = w->info.size;
-        d->flags = w->info.flags;
-        d->block_size = w->block_size;
-        d->connections = w->connections;
-        d->read_only = w->req.options.read_only || (w->info.flags & 2u /* NBD_FLAG_READ_ONLY */);
-        d->tls = w->info.tls;
-        d->tls_mode = transport_mode_to_string(w->transport_mode) ?: "none";
+        d->size = a->size;
+        d->flags = a->flags;
+        d->block_size = a->block_size;
+        d->connections = a->connections;
+        /* Asked for, or the server's own say. */
+        d->read_only = d->read_only || (a->flags & NBD_FLAG_READ_ONLY);
+        d->tls = a->tls;
+        d->tls_mode = transport_mode_to_string(a->transport_mode) ?: "none";
         d->attached_since = now_usec(CLOCK_REALTIME);
         d->state = DEVICE_ATTACHED;
         d->state_string = state_table[d->state];
@@ -135,6 +136,25 @@ static void device_attached(Device *d) {
 }
 
 /* ---- persistent devices ---------------------------------------------- */
+
+int device_remember_request(Device *d, const char *backend, const AttachOptions *o) {
+        PersistState *s = &d->pstate;
+
+        persist_state_done(s);
+        *s = (PersistState) {
+                .index = d->index,
+                .owner_uid = d->owner_uid,
+                .host = strdup(d->host),
+                .port = d->port,
+                .export_name = strdup(d->export_name),
+                .backend = strdup(backend),
+                .timeout_sec = o->timeout_sec,
+                .dead_timeout_sec = o->dead_timeout_sec ?: PERSIST_DEFAULT_DEAD_TIMEOUT_SEC,
+                .io_timeout_sec = o->io_timeout_sec,
+                .read_only = o->read_only,
+        };
+        return s->host && s->export_name && s->backend ? 0 : -ENOMEM;
+}
 
 /* The device is gone for good: so is its state file. */
 static void forget(Device *d) {
@@ -199,33 +219,18 @@ void device_link_died(Device *d) {
         device_set_state(d, DEVICE_RECONNECTING);
 }
 
+/* The persistent attach was answered: what the request said is in pstate
+ * already (device_remember_request()); now what the device runs with. */
 static void remember(Device *d) {
-        Worker *w = d->worker;
         PersistState *s = &d->pstate;
 
-        persist_state_done(s);
-        *s = (PersistState) {
-                .index = d->index,
-                .owner_uid = d->owner_uid,
-                .host = strdup(d->host),
-                .port = d->port,
-                .export_name = strdup(d->export_name),
-                .backend = strdup(w->req.persist.backend ?: ""),
-                .size = d->size,
-                .flags = d->flags,
-                .block_size = d->block_size,
-                .connections = d->connections,
-                .timeout_sec = w->req.options.timeout_sec,
-                .dead_timeout_sec = w->req.persist.dead_timeout_sec,
-                .io_timeout_sec = w->req.options.io_timeout_sec,
-                .read_only = w->req.options.read_only,
-                .tls = d->tls,
-                .attached_since = d->attached_since,
-        };
-        if (!s->host || !s->export_name || !s->backend)
-                log_error("Failed to remember %s: %s", d->node, strerror(ENOMEM));
-        else
-                save(d);
+        s->size = d->size;
+        s->flags = d->flags;
+        s->block_size = d->block_size;
+        s->connections = d->connections;
+        s->tls = d->tls;
+        s->attached_since = d->attached_since;
+        save(d);
 
         if (d->link_dead && d->state == DEVICE_ATTACHED && !d->manager->exiting) {
                 d->link_dead = false;
@@ -233,10 +238,8 @@ static void remember(Device *d) {
         }
 }
 
-static void reconnected(Device *d) {
-        Worker *w = d->worker;
-
-        d->connections = w->connections;
+static void reconnected(Device *d, const WorkerAttached *a) {
+        d->connections = a->connections;
         d->pstate.dead_since = 0;
         d->pstate.connections = d->connections;
         save(d);
@@ -248,7 +251,7 @@ static void reconnected(Device *d) {
 static bool on_reconnect_event(Device *d, WorkerEvent *e) {
         Manager *m = d->manager;
 
-        if (!d->persistent || d->worker->req.kind != WORKER_RECONNECT)
+        if (!d->persistent || e->kind != WORKER_RECONNECT)
                 return false;
 
         switch (e->type) {
@@ -262,7 +265,7 @@ static bool on_reconnect_event(Device *d, WorkerEvent *e) {
                         worker_stop(d->worker);
                         return true;
                 }
-                reconnected(d);
+                reconnected(d, &e->attached);
                 if (m->exiting)
                         (void) device_leave(d);
                 return true;
@@ -336,7 +339,7 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                 return;
 
         case WORKER_EVENT_ATTACHED:
-                device_attached(d);
+                device_attached(d, &e->attached);
                 if (d->persistent)
                         remember(d);
                 /* nbdlinkd leaves persistent devices to the kernel. */

@@ -77,6 +77,9 @@ void device_remove(Device *d);
 void device_reply_detach_calls(Device *d);
 /* Handles an event of the device's worker. May free d. */
 void device_on_worker_event(Device *d, WorkerEvent *e);
+/* Persistent devices: what the attach asked for, kept for the state file
+ * that is written once the device runs. 0 or -ENOMEM. */
+int device_remember_request(Device *d, const char *backend, const AttachOptions *o);
 /* Persistent devices: the kernel said the link died (or it was found dead
  * at start): I/O waits while a reconnect job gets new sockets before the
  * dead timeout. */

@@ -18,6 +18,7 @@
 #include "address.h"
 #include "log.h"
 #include "manager.h"
+#include "nbd-protocol.h"
 #include "options.h"
 
 /* A ListExports or Probe in flight. */
@@ -73,8 +74,7 @@ static const char *manager_tls_ca_dir(Manager *m) {
 
 /* ---- worker events --------------------------------------------------- */
 
-static int reply_query(Query *q) {
-        Worker *w = q->worker;
+static int reply_query(Query *q, const WorkerEvent *e) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
@@ -82,28 +82,28 @@ static int reply_query(Query *q) {
         if (r < 0)
                 return r;
 
-        if (w->req.kind == WORKER_LIST) {
+        if (e->kind == WORKER_LIST) {
                 r = sd_bus_message_open_container(reply, 'a', "(ss)");
                 if (r < 0)
                         return r;
-                for (size_t i = 0; i < w->n_exports; i++) {
-                        r = sd_bus_message_append(reply, "(ss)", w->exports[i].name,
-                                                  strempty(w->exports[i].description));
+                for (size_t i = 0; i < e->n_exports; i++) {
+                        r = sd_bus_message_append(reply, "(ss)", e->exports[i].name,
+                                                  strempty(e->exports[i].description));
                         if (r < 0)
                                 return r;
                 }
                 r = sd_bus_message_close_container(reply);
         } else
                 r = sd_bus_message_append(reply, "a{sv}", 9,
-                                          "size", "t", w->info.size,
-                                          "flags", "q", w->info.flags,
-                                          "read-only", "b", (int) !!(w->info.flags & 2u /* NBD_FLAG_READ_ONLY */),
-                                          "description", "s", strempty(w->info.description),
-                                          "block-size-min", "u", w->info.block_min,
-                                          "block-size-preferred", "u", w->info.block_preferred,
-                                          "block-size-max", "u", w->info.block_max,
-                                          "tls", "b", (int) w->info.tls,
-                                          "name", "s", strempty(w->info.name));
+                                          "size", "t", e->info.size,
+                                          "flags", "q", e->info.flags,
+                                          "read-only", "b", (int) !!(e->info.flags & NBD_FLAG_READ_ONLY),
+                                          "description", "s", strempty(e->info.description),
+                                          "block-size-min", "u", e->info.block_min,
+                                          "block-size-preferred", "u", e->info.block_preferred,
+                                          "block-size-max", "u", e->info.block_max,
+                                          "tls", "b", (int) e->info.tls,
+                                          "name", "s", strempty(e->info.name));
         if (r < 0)
                 return r;
 
@@ -115,7 +115,7 @@ static void query_on_worker_event(Query *q, WorkerEvent *e) {
 
         switch (e->type) {
         case WORKER_EVENT_DONE:
-                r = reply_query(q);
+                r = reply_query(q, e);
                 if (r < 0) {
                         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                         log_error("Failed to send reply: %s", strerror(-r));
@@ -139,32 +139,25 @@ static void query_on_worker_event(Query *q, WorkerEvent *e) {
         }
 }
 
-static bool is_device_worker(Manager *m, Worker *w) {
-        for (Device *d = m->devices; d; d = d->next)
-                if (d->worker == w)
-                        return true;
-        return false;
-}
-
 static int on_queue(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
-        WorkerEvent *list = worker_queue_take(&m->queue);
+        WorkerEvent *e;
 
-        while (list) {
-                WorkerEvent *e = list;
-                list = e->next;
-
-                /* The worker's userdata says whom it works for. Both kinds
-                 * are looked up, so an event for something already gone is
-                 * dropped rather than used after free. */
-                if (is_device_worker(m, e->worker))
-                        device_on_worker_event(e->worker->userdata, e);
-                else
-                        for (Query *q = m->queries; q; q = q->next)
-                                if (q->worker == e->worker) {
-                                        query_on_worker_event(q, e);
-                                        break;
-                                }
+        /* One event at a time: handling one may free its Worker, which
+         * withdraws whatever else it had queued, so no event outlives its
+         * owner. */
+        while ((e = worker_queue_pop(&m->queue))) {
+                switch (e->kind) {
+                case WORKER_ATTACH:
+                case WORKER_RECONNECT:
+                        device_on_worker_event(e->owner, e);
+                        break;
+                case WORKER_LIST:
+                case WORKER_PROBE:
+                default:
+                        query_on_worker_event(e->owner, e);
+                        break;
+                }
                 worker_event_free(e);
         }
         return 0;
@@ -329,6 +322,13 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
                 _cleanup_(nbd_address_done) NbdAddress a = {};
                 if (nbd_address_parse(&a, host, options->port, NULL, 0) >= 0 && !a.unix_path)
                         d->port = a.port;
+        }
+
+        d->read_only = options->read_only;
+        if (options->persist) {
+                r = device_remember_request(d, backend, options);
+                if (r < 0)
+                        return nbdlink_bus_error_set(error, r, NULL);
         }
 
         req = (WorkerRequest) {

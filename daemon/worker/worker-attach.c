@@ -49,7 +49,7 @@ static void *watcher_thread(void *userdata) {
         s->result = w->req.ops->wait_started(w->req.ops_userdata, w->req.dev_index,
                                              w->req.options.timeout_sec * USEC_PER_SEC, &s->stop);
         if (s->result >= 0)
-                worker_post(w, WORKER_EVENT_ATTACHED, 0, NULL);
+                worker_post_attached(w);
         else if (s->result != -ECANCELED)
                 /* It never came up: stop it, the attaching thread reports. */
                 (void) kernel_request_detach(w->req.ops, w->req.ops_userdata, w->req.dev_fd);

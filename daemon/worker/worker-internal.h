@@ -9,6 +9,34 @@
 #include "tls.h"
 #include "worker.h"
 
+/* A Worker: opaque outside daemon/worker/. */
+struct Worker {
+        WorkerRequest req;
+        WorkerQueue *queue;
+        void *userdata;                 /* the main thread's: every event's owner */
+
+        pthread_t thread;
+        bool thread_started;
+
+        /* What the job found, for its own thread: the events carry copies
+         * to the main thread (a reconnect writes them again). */
+        NbdExportInfo info;
+        uint32_t block_size;
+        uint32_t connections;
+        TransportMode transport_mode;   /* how the kernel's sockets carry TLS */
+        uint32_t saved_max_request_kb;  /* max_sectors_kb before we held it to the server's maximum */
+
+        /* Shared with the main thread, under lock. */
+        pthread_mutex_t lock;
+        int cancelled;                  /* atomic too, for wait_started() */
+        bool running;                   /* in NBD_DO_IT */
+        bool detach_requested;
+        int live_socks[ATTACH_MAX_CONNECTIONS + 1];
+        int cancel_fd;                  /* eventfd, written once by worker_stop() */
+        int ended_fd;                   /* eventfd, written once NBD_DO_IT returned */
+        bool leave;                     /* persistent: stop without disconnecting the kernel device */
+};
+
 typedef struct TlsCreds {
         TlsConfig config;
         Blob ca, cert, key, psk;
@@ -33,6 +61,10 @@ void tls_transports_leave(TlsTransports *t);
 int worker_spawn(Worker *w, void *(*thread)(void *worker));
 
 void worker_post(Worker *w, WorkerEventType type, int error, const char *message);
+/* ATTACHED, with what w runs the device with. */
+void worker_post_attached(Worker *w);
+/* DONE, with a query's results, which the event takes over. */
+void worker_post_done(Worker *w, NbdExportInfo *info, NbdExportEntry *exports, size_t n_exports);
 /* worker_post() of WORKER_EVENT_FAILED with a formatted message. */
 _printf_(3, 4) void worker_post_failure(Worker *w, int error, const char *format, ...);
 bool worker_is_cancelled(Worker *w);

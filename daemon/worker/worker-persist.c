@@ -108,7 +108,7 @@ int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, char *error, s
         if (r < 0)
                 log_warning("Failed to open nbd%d for the partition scan, ignoring: %s",
                         w->req.dev_index, strerror(-r));
-        worker_post(w, WORKER_EVENT_ATTACHED, 0, NULL);
+        worker_post_attached(w);
         return 0;
 }
 
@@ -237,7 +237,7 @@ static void *reconnect_thread(void *userdata) {
                         pthread_mutex_unlock(&w->lock);
                         log_info("Reconnected nbd%d to export '%s' on %s after %u attempt(s).",
                                 w->req.dev_index, w->req.export_name ?: "", host, attempt + 1);
-                        worker_post(w, WORKER_EVENT_ATTACHED, 0, NULL);
+                        worker_post_attached(w);
                         return NULL;
                 }
 

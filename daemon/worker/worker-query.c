@@ -44,12 +44,9 @@ static void *query_thread(void *userdata) {
         }
 
         worker_publish_sock(w, 0, -EBADF);
-        nbd_export_info_move(&w->info, &hs.info);
-        w->exports = TAKE_PTR(hs.exports);
-        w->n_exports = hs.n_exports;
+        worker_post_done(w, &hs.info, TAKE_PTR(hs.exports), hs.n_exports);
         hs.n_exports = 0;
         handshake_done(&hs);
-        worker_post(w, WORKER_EVENT_DONE, 0, NULL);
         return NULL;
 }
 

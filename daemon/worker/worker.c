@@ -52,29 +52,59 @@ void worker_event_free(WorkerEvent *e) {
         if (!e)
                 return;
         free(e->message);
+        nbd_export_info_done(&e->info);
+        nbd_export_entries_free(e->exports, e->n_exports);
         free(e);
 }
 
-WorkerEvent *worker_queue_take(WorkerQueue *q) {
-        WorkerEvent *list;
+WorkerEvent *worker_queue_pop(WorkerQueue *q) {
+        WorkerEvent *e;
         uint64_t v;
 
         pthread_mutex_lock(&q->lock);
-        (void) !read(q->event_fd, &v, sizeof(v));
-        list = q->head;
-        q->head = q->tail = NULL;
+        e = q->head;
+        if (e) {
+                q->head = e->next;
+                e->next = NULL;
+        }
+        if (!q->head) {
+                q->tail = NULL;
+                /* Nothing left: the main loop may sleep until the next post. */
+                (void) !read(q->event_fd, &v, sizeof(v));
+        }
         pthread_mutex_unlock(&q->lock);
-        return list;
+        return e;
 }
 
-void worker_post(Worker *w, WorkerEventType type, int error, const char *message) {
+/* Drops the events w posted that nobody took yet: their owner is going. */
+static void queue_withdraw(WorkerQueue *q, Worker *w) {
+        WorkerEvent **p, *prev = NULL;
+
+        pthread_mutex_lock(&q->lock);
+        for (p = &q->head; *p;) {
+                WorkerEvent *e = *p;
+
+                if (e->worker == w) {
+                        *p = e->next;
+                        worker_event_free(e);
+                        continue;
+                }
+                prev = e;
+                p = &e->next;
+        }
+        q->tail = prev;
+        pthread_mutex_unlock(&q->lock);
+}
+
+static WorkerEvent *event_new(Worker *w, WorkerEventType type, int error, const char *message) {
         WorkerEvent *e;
-        uint64_t one = 1;
 
         e = calloc(1, sizeof(*e));
         if (!e)
                 abort();        /* a lost event would leave a caller waiting forever */
         e->type = type;
+        e->kind = w->req.kind;
+        e->owner = w->userdata;
         e->worker = w;
         e->error = error;
         if (message) {
@@ -82,6 +112,11 @@ void worker_post(Worker *w, WorkerEventType type, int error, const char *message
                 if (!e->message)
                         abort();
         }
+        return e;
+}
+
+static void enqueue(Worker *w, WorkerEvent *e) {
+        uint64_t one = 1;
 
         pthread_mutex_lock(&w->queue->lock);
         if (w->queue->tail)
@@ -91,6 +126,33 @@ void worker_post(Worker *w, WorkerEventType type, int error, const char *message
         w->queue->tail = e;
         (void) !write(w->queue->event_fd, &one, sizeof(one));
         pthread_mutex_unlock(&w->queue->lock);
+}
+
+void worker_post(Worker *w, WorkerEventType type, int error, const char *message) {
+        enqueue(w, event_new(w, type, error, message));
+}
+
+void worker_post_attached(Worker *w) {
+        WorkerEvent *e = event_new(w, WORKER_EVENT_ATTACHED, 0, NULL);
+
+        e->attached = (WorkerAttached) {
+                .size = w->info.size,
+                .flags = w->info.flags,
+                .block_size = w->block_size,
+                .connections = w->connections,
+                .tls = w->info.tls,
+                .transport_mode = w->transport_mode,
+        };
+        enqueue(w, e);
+}
+
+void worker_post_done(Worker *w, NbdExportInfo *info, NbdExportEntry *exports, size_t n_exports) {
+        WorkerEvent *e = event_new(w, WORKER_EVENT_DONE, 0, NULL);
+
+        nbd_export_info_move(&e->info, info);
+        e->exports = exports;
+        e->n_exports = n_exports;
+        enqueue(w, e);
 }
 
 void worker_post_failure(Worker *w, int error, const char *format, ...) {
@@ -152,9 +214,9 @@ Worker *worker_free(Worker *w) {
                 return NULL;
         if (w->thread_started)
                 (void) pthread_join(w->thread, NULL);
+        queue_withdraw(w->queue, w);
         worker_request_done(&w->req);
         nbd_export_info_done(&w->info);
-        nbd_export_entries_free(w->exports, w->n_exports);
         safe_close(w->cancel_fd);
         safe_close(w->ended_fd);
         pthread_mutex_destroy(&w->lock);

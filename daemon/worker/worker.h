@@ -40,11 +40,31 @@ typedef enum WorkerEventType {
         WORKER_EVENT_ENDED,             /* an attached device stopped; thread ends */
 } WorkerEventType;
 
+/* What the device runs with, as ATTACHED reports it. */
+typedef struct WorkerAttached {
+        uint64_t size;                  /* the export's, as the server said */
+        uint16_t flags;                 /* transmission flags */
+        uint32_t block_size;
+        uint32_t connections;
+        bool tls;
+        TransportMode transport_mode;   /* how the kernel's sockets carry TLS */
+} WorkerAttached;
+
+/* One thing a job has to say, with everything the main thread needs to act
+ * on it: the event owns its results, and the main thread never looks into
+ * the Worker. */
 typedef struct WorkerEvent {
         WorkerEventType type;
-        Worker *worker;
+        WorkerKind kind;                /* the job that posted it */
+        void *owner;                    /* the userdata given to worker_new() */
         int error;                      /* FAILED, ENDED: negative errno (ENDED: 0 when detached on request) */
         char *message;                  /* FAILED, ENDED */
+        WorkerAttached attached;        /* ATTACHED */
+        NbdExportInfo info;             /* DONE: Probe's answer */
+        NbdExportEntry *exports;        /* DONE: ListExports' answer */
+        size_t n_exports;
+
+        Worker *worker;                 /* the poster, for worker_free() to withdraw what it left */
         struct WorkerEvent *next;
 } WorkerEvent;
 
@@ -57,8 +77,10 @@ typedef struct WorkerQueue {
 
 int worker_queue_init(WorkerQueue *q);
 void worker_queue_done(WorkerQueue *q);
-/* Takes all queued events (oldest first) and resets the eventfd. */
-WorkerEvent *worker_queue_take(WorkerQueue *q);
+/* Takes the oldest queued event, or NULL (and resets the eventfd) when
+ * there is none. One at a time: handling an event may free a Worker, and
+ * worker_free() withdraws the events it still had queued. */
+WorkerEvent *worker_queue_pop(WorkerQueue *q);
 void worker_event_free(WorkerEvent *e);
 
 /* The persistent (netlink) path. */
@@ -87,34 +109,6 @@ typedef struct WorkerRequest {
         WorkerPersist persist;
 } WorkerRequest;
 
-struct Worker {
-        WorkerRequest req;
-        WorkerQueue *queue;
-        void *userdata;                 /* the main thread's, untouched here */
-
-        pthread_t thread;
-        bool thread_started;
-
-        /* Results, written before the event that announces them and never
-         * again afterwards. */
-        NbdExportInfo info;
-        NbdExportEntry *exports;
-        size_t n_exports;
-        uint32_t block_size;
-        uint32_t connections;
-        TransportMode transport_mode;   /* how the kernel's sockets carry TLS */
-        uint32_t saved_max_request_kb;  /* max_sectors_kb before we held it to the server's maximum */
-
-        /* Shared with the main thread, under lock. */
-        pthread_mutex_t lock;
-        int cancelled;                  /* atomic too, for wait_started() */
-        bool running;                   /* in NBD_DO_IT */
-        bool detach_requested;
-        int live_socks[ATTACH_MAX_CONNECTIONS + 1];
-        int cancel_fd;                  /* eventfd, written once by worker_stop() */
-        int ended_fd;                   /* eventfd, written once NBD_DO_IT returned */
-        bool leave;                     /* persistent: stop without disconnecting the kernel device */
-};
 
 /* Takes ownership of what req holds (fds, strings) even on failure. */
 int worker_new(Worker **ret, WorkerRequest *req, WorkerQueue *queue, void *userdata);
