@@ -12,19 +12,9 @@
 
 #include "contract.h"
 #include "device-node.h"
+#include "error-text.h"
 #include "util/macro.h"
 
-static int fail(int r, char *error, size_t error_size, const char *format, ...) _printf_(4, 5);
-static int fail(int r, char *error, size_t error_size, const char *format, ...) {
-        va_list ap;
-
-        if (error && error_size > 0) {
-                va_start(ap, format);
-                (void) vsnprintf(error, error_size, format, ap);
-                va_end(ap);
-        }
-        return r;
-}
 
 bool nbd_module_loaded(void) {
         return access("/sys/module/nbd", F_OK) == 0;
@@ -52,18 +42,18 @@ int nbd_device_open_path(const char *path, int *ret_fd, char *error, size_t erro
         fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
                 if (errno == ENOENT || errno == ENXIO || errno == ENODEV)
-                        return fail(-ENODEV, error, error_size, "device %s: no such device", path);
+                        return error_setf(error, error_size, -ENODEV, "device %s: no such device", path);
                 if (errno == ELOOP)
-                        return fail(-ENODEV, error, error_size, "device %s: is a symbolic link", path);
-                return fail(negative_errno(), error, error_size, "device %s: cannot open: %m", path);
+                        return error_setf(error, error_size, -ENODEV, "device %s: is a symbolic link", path);
+                return error_setf(error, error_size, negative_errno(), "device %s: cannot open: %m", path);
         }
 
         if (fstat(fd, &st) < 0)
-                return fail(negative_errno(), error, error_size, "device %s: cannot stat: %m", path);
+                return error_setf(error, error_size, negative_errno(), "device %s: cannot stat: %m", path);
         if (!S_ISBLK(st.st_mode))
-                return fail(-ENODEV, error, error_size, "device %s: not a block device", path);
+                return error_setf(error, error_size, -ENODEV, "device %s: not a block device", path);
         if (major(st.st_rdev) != NBD_MAJOR_NUMBER)
-                return fail(-ENODEV, error, error_size, "device %s: not an nbd device (major %u)",
+                return error_setf(error, error_size, -ENODEV, "device %s: not an nbd device (major %u)",
                             path, major(st.st_rdev));
 
         *ret_fd = TAKE_FD(fd);
@@ -74,9 +64,9 @@ int nbd_device_open(int index, int *ret_fd, char *error, size_t error_size) {
         char path[32];
 
         if (index < 0 || index > NBD_MAX_DEVICE_INDEX)
-                return fail(-EINVAL, error, error_size, "device index %d out of range", index);
+                return error_setf(error, error_size, -EINVAL, "device index %d out of range", index);
         if (!nbd_module_loaded())
-                return fail(-ENODEV, error, error_size, "device /dev/nbd%d: the nbd kernel module is not loaded", index);
+                return error_setf(error, error_size, -ENODEV, "device /dev/nbd%d: the nbd kernel module is not loaded", index);
 
         (void) snprintf(path, sizeof(path), "/dev/nbd%d", index);
         return nbd_device_open_path(path, ret_fd, error, error_size);

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "error-text.h"
 #include "nbd-protocol.h"
 #include "net.h"
 #include "util/macro.h"
@@ -26,17 +27,6 @@
  * longer about reachability. */
 #define NET_MAX_ADDRESSES 16
 
-static int set_error(char *error, size_t error_size, int r, const char *fmt, ...) _printf_(4, 5);
-static int set_error(char *error, size_t error_size, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (error && error_size > 0) {
-                va_start(ap, fmt);
-                (void) vsnprintf(error, error_size, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
 
 /* Errno a failed connect() or SO_ERROR becomes, as docs/errors.md has it:
  * routing problems read as "host not found". */
@@ -160,7 +150,7 @@ static int connect_addrinfo(const struct addrinfo *list, const char *host, uint1
 
         n = order_addresses(list, addrs, ELEMENTSOF(addrs));
         if (n == 0)
-                return set_error(error, error_size, -EHOSTUNREACH,
+                return error_setf(error, error_size, -EHOSTUNREACH,
                                  "connect: %s port %u: no IPv4 or IPv6 address", host, port);
 
         for (;;) {
@@ -231,7 +221,7 @@ static int connect_addrinfo(const struct addrinfo *list, const char *host, uint1
                 if (pfd[n_pfd].revents != 0) {
                         for (size_t i = 0; i < n_started; i++)
                                 safe_close(attempts[i].fd);
-                        return set_error(error, error_size, -ECANCELED,
+                        return error_setf(error, error_size, -ECANCELED,
                                          "connect: cancelled while connecting to %s port %u", host, port);
                 }
 
@@ -270,7 +260,7 @@ static int connect_addrinfo(const struct addrinfo *list, const char *host, uint1
                 r = finish_socket(fd, attempts[winner].ai->ai_family);
                 if (r < 0) {
                         safe_close(fd);
-                        return set_error(error, error_size, -EIO,
+                        return error_setf(error, error_size, -EIO,
                                          "connect: %s port %u: cannot set up the socket: %s",
                                          host, port, strerror(-r));
                 }
@@ -292,9 +282,9 @@ static int connect_addrinfo(const struct addrinfo *list, const char *host, uint1
                 best_ai = NULL;
         }
         if (best == -ETIMEDOUT && !best_ai)
-                return set_error(error, error_size, -ETIMEDOUT,
+                return error_setf(error, error_size, -ETIMEDOUT,
                                  "connect: timed out connecting to %s port %u", host, port);
-        return set_error(error, error_size, best,
+        return error_setf(error, error_size, best,
                          "connect: cannot connect to %s port %u%s%s%s: %s",
                          host, port,
                          n > 1 ? " (" : "",
@@ -305,7 +295,7 @@ static int connect_addrinfo(const struct addrinfo *list, const char *host, uint1
 fail:
         for (size_t i = 0; i < n_started; i++)
                 safe_close(attempts[i].fd);
-        return set_error(error, error_size, -EIO, "connect: %s port %u: %s", host, port, strerror(-r));
+        return error_setf(error, error_size, -EIO, "connect: %s port %u: %s", host, port, strerror(-r));
 }
 
 int net_connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t port,
@@ -371,14 +361,14 @@ static void *resolve_thread(void *userdata) {
 static int resolve_error(const char *host, uint16_t port, int g, int e, char *error, size_t error_size) {
         switch (g) {
         case EAI_MEMORY:
-                return set_error(error, error_size, -ENOMEM, "connect: resolving %s: out of memory", host);
+                return error_setf(error, error_size, -ENOMEM, "connect: resolving %s: out of memory", host);
         case EAI_SYSTEM:
-                return set_error(error, error_size, -EHOSTUNREACH,
+                return error_setf(error, error_size, -EHOSTUNREACH,
                                  "connect: cannot resolve %s (port %u): %s", host, port, strerror(e));
         default:
                 /* EAI_NONAME, EAI_AGAIN, EAI_FAIL, EAI_NODATA, ...: the name
                  * leads nowhere, now or for good. */
-                return set_error(error, error_size, -EHOSTUNREACH,
+                return error_setf(error, error_size, -EHOSTUNREACH,
                                  "connect: cannot resolve %s (port %u): %s", host, port, gai_strerror(g));
         }
 }
@@ -432,7 +422,7 @@ static int resolve(const char *host, uint16_t port, usec_t deadline, int cancel_
         if (r < 0) {
                 q->n_ref = 1;
                 resolve_unref(q);
-                return set_error(error, error_size, r, "connect: cannot start the resolver for %s: %s",
+                return error_setf(error, error_size, r, "connect: cannot start the resolver for %s: %s",
                                  host, strerror(-r));
         }
 
@@ -448,14 +438,14 @@ static int resolve(const char *host, uint16_t port, usec_t deadline, int cancel_
                 if (r > 0 && p[0].revents == 0) {
                         /* The thread finishes on its own and drops its reference. */
                         resolve_unref(q);
-                        return set_error(error, error_size, -ECANCELED,
+                        return error_setf(error, error_size, -ECANCELED,
                                          "connect: cancelled while resolving %s (port %u)", host, port);
                 }
                 break;
         }
         if (r <= 0) {
                 resolve_unref(q);
-                return set_error(error, error_size, -ETIMEDOUT,
+                return error_setf(error, error_size, -ETIMEDOUT,
                                  "connect: timed out resolving %s (port %u)", host, port);
         }
 
@@ -479,12 +469,12 @@ static int connect_unix(const char *path, usec_t deadline, int *ret_fd, char *er
         int r;
 
         if (strlen(path) >= sizeof(sa.sun_path))
-                return set_error(error, error_size, -EINVAL, "connect: unix:%s: path too long", path);
+                return error_setf(error, error_size, -EINVAL, "connect: unix:%s: path too long", path);
         strcpy(sa.sun_path, path);
 
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
-                return set_error(error, error_size, -EIO, "connect: unix:%s: cannot create a socket: %m", path);
+                return error_setf(error, error_size, -EIO, "connect: unix:%s: cannot create a socket: %m", path);
 
         /* An AF_UNIX connect only waits when the listener's backlog is full;
          * SO_SNDTIMEO bounds that wait (it then fails with EAGAIN). */
@@ -492,13 +482,13 @@ static int connect_unix(const char *path, usec_t deadline, int *ret_fd, char *er
                 usec_t n = now_usec(CLOCK_MONOTONIC);
 
                 if (n >= deadline)
-                        return set_error(error, error_size, -ETIMEDOUT,
+                        return error_setf(error, error_size, -ETIMEDOUT,
                                          "connect: timed out connecting to unix:%s", path);
                 left = deadline - n;
                 tv.tv_sec = (time_t) (left / USEC_PER_SEC);
                 tv.tv_usec = (suseconds_t) (left % USEC_PER_SEC);
                 if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-                        return set_error(error, error_size, -EIO, "connect: unix:%s: %m", path);
+                        return error_setf(error, error_size, -EIO, "connect: unix:%s: %m", path);
         }
 
         for (;;) {
@@ -507,10 +497,10 @@ static int connect_unix(const char *path, usec_t deadline, int *ret_fd, char *er
                 if (errno == EINTR)
                         continue;
                 if (errno == EAGAIN || errno == EINPROGRESS)
-                        return set_error(error, error_size, -ETIMEDOUT,
+                        return error_setf(error, error_size, -ETIMEDOUT,
                                          "connect: timed out connecting to unix:%s", path);
                 r = errno;
-                return set_error(error, error_size, map_connect_errno(r),
+                return error_setf(error, error_size, map_connect_errno(r),
                                  "connect: cannot connect to unix:%s: %s", path, strerror(r));
         }
 
@@ -528,13 +518,13 @@ int net_connect_cancellable(const NbdAddress *a, usec_t deadline, int cancel_fd,
         if (!a || !ret_fd)
                 return -EINVAL;
         if (fd_readable(cancel_fd))
-                return set_error(error, error_size, -ECANCELED, "connect: cancelled");
+                return error_setf(error, error_size, -ECANCELED, "connect: cancelled");
         /* An AF_UNIX connect waits only while the listener's backlog is
          * full, bounded by the deadline; it is not polled for cancelling. */
         if (a->unix_path)
                 return connect_unix(a->unix_path, deadline, ret_fd, error, error_size);
         if (!a->host || a->port == 0)
-                return set_error(error, error_size, -EINVAL, "connect: no host or port");
+                return error_setf(error, error_size, -EINVAL, "connect: no host or port");
 
         r = resolve(a->host, a->port, deadline, cancel_fd, &list, error, error_size);
         if (r < 0)
