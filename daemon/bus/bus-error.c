@@ -13,22 +13,36 @@
 
 int nbdlink_bus_error_set(sd_bus_error *e, int r, const char *message) {
         _cleanup_free_ char *clean = NULL;
+        const char *name, *fallback;
 
         if (r >= 0)
                 r = -EIO;       /* a caller bug, but never answer success by accident */
 
+        switch (r) {
+        case NBDLINK_ERR_INTERACTIVE_REQUIRED:
+                name = SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED;
+                fallback = "interactive authorization required";
+                break;
+        case NBDLINK_ERR_LIMITS_EXCEEDED:
+                name = SD_BUS_ERROR_LIMITS_EXCEEDED;
+                fallback = "too many calls waiting";
+                break;
+        default:
+                name = nbdlink_bus_error_name_from_errno(r);
+                fallback = strerror(-r);
+        }
         if (!message || !*message)
-                message = strerror(-r);
+                message = fallback;
 
         /* sd-bus refuses to send a string that is not UTF-8, and the
          * caller would get a bare error instead of ours: whatever slipped
          * through upstream is mended here, where every error passes. */
         if (!utf8_is_valid(message, strlen(message))) {
                 clean = utf8_sanitize(message, strlen(message));
-                message = clean ?: strerror(-r);
+                message = clean ?: fallback;
         }
 
-        (void) sd_bus_error_set(e, nbdlink_bus_error_name_from_errno(r), message);
+        (void) sd_bus_error_set(e, name, message);
         return r;
 }
 

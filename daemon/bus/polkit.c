@@ -333,15 +333,13 @@ int polkit_set_bus_error(sd_bus_error *error, int r, const char *action, uid_t u
 
         switch (r) {
         case POLKIT_NOT_AUTHORIZED:
-                return sd_bus_error_setf(error, NBDLINK_ERROR_NOT_AUTHORIZED,
-                                         "%s is not allowed to %s (polkit action %s)%s%s",
-                                         who, action_to_words(action), strna(action),
-                                         reason ? ": " : "", strempty(reason));
+                return nbdlink_bus_error_setf(error, r, "%s is not allowed to %s (polkit action %s)%s%s",
+                                              who, action_to_words(action), strna(action),
+                                              reason ? ": " : "", strempty(reason));
         case POLKIT_INTERACTIVE_REQUIRED:
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
-                                         "%s must authenticate to %s (polkit action %s); "
-                                         "call again allowing interactive authorization",
-                                         who, action_to_words(action), strna(action));
+                return nbdlink_bus_error_setf(error, r, "%s must authenticate to %s (polkit action %s); "
+                                              "call again allowing interactive authorization",
+                                              who, action_to_words(action), strna(action));
         default:
                 return 0;
         }
@@ -505,24 +503,24 @@ int polkit_registry_check(
                 }
                 k = polkit_set_bus_error(error, r, action, e->uid, e->reason);
                 registry_remove(reg, e);
-                return k < 0 ? k : sd_bus_error_set_errno(error, r);
+                return k < 0 ? k : nbdlink_bus_error_set(error, r, NULL);
         }
 
         sender = sd_bus_message_get_sender(call);
         if (sender && registry_pending_for(reg, sender) >= POLKIT_REGISTRY_MAX_PER_CALLER)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-                                         "Too many authorizations pending for this caller (at most %u).",
-                                         POLKIT_REGISTRY_MAX_PER_CALLER);
+                return nbdlink_bus_error_setf(error, NBDLINK_ERR_LIMITS_EXCEEDED,
+                                              "Too many authorizations pending for this caller (at most %u).",
+                                              POLKIT_REGISTRY_MAX_PER_CALLER);
 
         e = calloc(1, sizeof(*e));
         if (!e)
-                return sd_bus_error_set_errno(error, -ENOMEM);
+                return nbdlink_bus_error_set(error, -ENOMEM, NULL);
         e->registry = reg;
         e->call = sd_bus_message_ref(call);
         e->action = strdup(action);
         if (!e->action) {
                 registry_entry_free(e);
-                return sd_bus_error_set_errno(error, -ENOMEM);
+                return nbdlink_bus_error_set(error, -ENOMEM, NULL);
         }
 
         r = polkit_authorize_async(sd_bus_message_get_bus(call), call, uid, action, details,
@@ -532,7 +530,7 @@ int polkit_registry_check(
                 registry_entry_free(e);
                 if (r == POLKIT_NOT_AUTHORIZED)
                         return polkit_set_bus_error(error, r, action, uid, "cannot ask polkit");
-                return sd_bus_error_set_errno(error, r);
+                return nbdlink_bus_error_set(error, r, NULL);
         }
 
         e->next = reg->entries;

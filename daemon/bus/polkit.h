@@ -5,6 +5,8 @@
  * authorized; anything that goes wrong on the way is a refusal. */
 #pragma once
 
+#include "bus-error.h"
+
 #include <errno.h>
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
@@ -23,16 +25,15 @@
  *                                      nonsense, timed out)
  *                                      → org.nbdlink.NBD1.Error.NotAuthorized
  *   POLKIT_INTERACTIVE_REQUIRED        polkit would ask for a password, but the
- *                           (-ENOKEY)  call did not carry the
+ *                                      call did not carry the
  *                                      ALLOW_INTERACTIVE_AUTHORIZATION flag
  *                                      → org.freedesktop.DBus.Error.InteractiveAuthorizationRequired
+ *                                      (no errno means that: a failure code
+ *                                      of bus-error.h)
  *   POLKIT_CANCELLED     (-ECANCELED)  the caller left the bus before the
- *                                      answer: do nothing, reply to no one
- *
- * ENOKEY appears nowhere else in nbdlink's error table, which is what lets a
- * single errno carry "interactive authorization required". */
+ *                                      answer: do nothing, reply to no one */
 #define POLKIT_NOT_AUTHORIZED       (-EACCES)
-#define POLKIT_INTERACTIVE_REQUIRED (-ENOKEY)
+#define POLKIT_INTERACTIVE_REQUIRED NBDLINK_ERR_INTERACTIVE_REQUIRED
 #define POLKIT_CANCELLED            (-ECANCELED)
 
 #define POLKIT_UID_UNKNOWN ((uid_t) -1)
