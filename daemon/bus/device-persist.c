@@ -38,16 +38,10 @@
 #include "net.h"
 #include "options.h"
 
-static Device *find_device(Manager *m, int index) {
-        for (Device *d = m->devices; d; d = d->next)
-                if (d->index == index)
-                        return d;
-        return NULL;
-}
 
 static void on_link_dead(int index, void *userdata) {
         Manager *m = userdata;
-        Device *d = find_device(m, index);
+        Device *d = device_find(m, index);
 
         /* Devices not ours (nbd-client's, or persistent ones of an
          * nbdlinkd that has not found them yet) are none of our business. */
@@ -281,7 +275,7 @@ int manager_restore_persistent(Manager *m) {
                 _cleanup_(persist_state_done) PersistState s = {};
 
                 r = persist_state_read(m->state_dir, list[i], &s);
-                if (r < 0 || s.index != list[i] || find_device(m, s.index) || !kernel_still_has(&s)) {
+                if (r < 0 || s.index != list[i] || device_find(m, s.index) || !kernel_still_has(&s)) {
                         log_info("Forgetting stale state of nbd%d.", list[i]);
                         (void) persist_state_remove(m->state_dir, list[i]);
                         continue;

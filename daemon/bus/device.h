@@ -67,6 +67,8 @@ struct Device {
 };
 
 int device_new(Device **ret, Manager *m, int index, uid_t owner, const char *sender);
+/* The device nbdlinkd has at index, or NULL. */
+Device *device_find(Manager *m, int index);
 Device *device_free(Device *d);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Device *, device_free);
 

@@ -54,4 +54,5 @@ int manager_start(Manager *m);
 /* Detaches everything, then leaves the event loop. */
 void manager_shutdown(Manager *m);
 
-Device *manager_find_device(Manager *m, int index);
+/* The Manager's bus interface (manager-dbus.c). */
+extern const sd_bus_vtable manager_vtable[];

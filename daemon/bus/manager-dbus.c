@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The org.nbdlink.NBD1.Manager interface: Attach, AttachWithOptions,
+ * Detach, ListExports, Probe, Version. Every handler goes parse → validate
+ * → authorize → act → reply; the reply of the long ones comes when their
+ * worker reports (device.c, query.c). */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "address.h"
+#include "auth.h"
+#include "bus-error.h"
+#include "config.h"
+#include "device-name.h"
+#include "device-node.h"
+#include "device-persist.h"
+#include "device.h"
+#include "log.h"
+#include "manager.h"
+#include "options.h"
+#include "query.h"
+
+/* The CA directory for a request made now: looked at per request, so that
+ * an administrator can create the default one without a restart. */
+static const char *manager_tls_ca_dir(Manager *m) {
+        struct stat st;
+
+        if (!m->tls_ca_dir)
+                return NULL;
+        if (m->tls_ca_dir_optional && (stat(m->tls_ca_dir, &st) < 0 || !S_ISDIR(st.st_mode)))
+                return NULL;
+        return m->tls_ca_dir;
+}
+
+/* ---- the caller going away --------------------------------------------- */
+
+static int on_device_caller_gone(sd_bus_track *t, void *userdata) {
+        Device *d = userdata;
+
+        /* Nobody is waiting for this attach any more. */
+        log_info("Caller of attach on %s went away, cancelling.", d->node);
+        d->track = sd_bus_track_unref(d->track);
+        if (d->state != DEVICE_ATTACHED) {
+                device_set_state(d, DEVICE_DETACHING);
+                worker_stop(d->worker);
+        }
+        return 0;
+}
+
+static int on_query_caller_gone(sd_bus_track *t, void *userdata) {
+        Query *q = userdata;
+
+        q->track = sd_bus_track_unref(q->track);
+        worker_stop(q->worker);
+        return 0;
+}
+
+/* ---- methods ----------------------------------------------------------- */
+
+static unsigned attaches_in_progress(Manager *m, const char *sender) {
+        unsigned n = 0;
+
+        for (Device *d = m->devices; d; d = d->next)
+                if (d->state != DEVICE_ATTACHED && strcmp(d->sender, strempty(sender)) == 0)
+                        n++;
+        return n;
+}
+
+static int pick_device(Manager *m, int index, const char *name, char *error, size_t error_size) {
+        int r;
+
+        if (!nbd_module_loaded()) {
+                (void) snprintf(error, error_size, "device %s: the nbd kernel module is not loaded",
+                                *name ? name : "(any)");
+                return -ENODEV;
+        }
+
+        if (index >= 0) {
+                if (device_find(m, index)) {
+                        (void) snprintf(error, error_size, "device nbd%d is already attached or being attached", index);
+                        return -EBUSY;
+                }
+                r = nbd_device_is_free(index);
+                if (r == 0) {
+                        (void) snprintf(error, error_size, "device nbd%d is in use", index);
+                        return -EBUSY;
+                }
+                if (r < 0) {
+                        (void) snprintf(error, error_size, "device nbd%d: no such device", index);
+                        return -ENODEV;
+                }
+                return index;
+        }
+
+        for (int i = 0; i <= NBD_MAX_DEVICE_INDEX; i++) {
+                if (device_find(m, i))
+                        continue;
+                r = nbd_device_is_free(i);
+                if (r == -ENOENT)
+                        break;
+                if (r > 0)
+                        return i;
+        }
+        (void) snprintf(error, error_size, "no free nbd device");
+        return -EBUSY;
+}
+
+static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const char *host,
+                     const char *export_name, AttachOptions *options, sd_bus_error *error) {
+        _cleanup_(device_freep) Device *d = NULL;
+        _cleanup_free_ char *backend = NULL;
+        char err[VALIDATE_ERROR_MAX] = "";
+        WorkerRequest req;
+        int index, dev_fd = -EBADF, r;
+        uid_t uid;
+
+        /* validate */
+        r = bus_sender_uid(msg, &uid);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
+        if (device_name_parse(device, &index) < 0)
+                return nbdlink_bus_error_setf(error, -EINVAL,
+                                              "device '%.64s' is not \"\", nbdN or /dev/nbdN (N up to 4 digits)", device);
+        if (validate_export_name(export_name, err, sizeof(err)) < 0)
+                return nbdlink_bus_error_set(error, -EINVAL, err);
+        if (!(options->socket_fd >= 0 && !*host) && validate_host(host, uid == 0, err, sizeof(err)) < 0)
+                return nbdlink_bus_error_set(error, -EINVAL, err);
+        if (options->socket_fd >= 0 && *host)
+                return nbdlink_bus_error_set(error, -EINVAL, "pass either a host or the option 'socket', not both");
+        if (options->dead_timeout_sec > 0 && !options->persist)
+                return nbdlink_bus_error_set(error, -EINVAL, "option 'dead-timeout' needs 'persist'");
+        if (options->persist && options->socket_fd >= 0)
+                return nbdlink_bus_error_set(error, -EINVAL,
+                                             "option 'persist' needs a host to reconnect to, not a caller's 'socket'");
+        /* TLS of a persistent device must not depend on nbdlinkd staying
+         * alive: only kTLS, where the kernel holds the session, qualifies
+         * (device-persist.c explains). */
+        if (options->persist && options->tls != TLS_MODE_OFF && !options->tls_ktls)
+                return nbdlink_bus_error_set(error, -EOPNOTSUPP,
+                                             "option 'persist' with TLS needs 'tls-ktls': the TLS relay would "
+                                             "die with nbdlinkd");
+        if (options->persist) {
+                r = device_persist_backend(host, options->port, export_name, &backend, err, sizeof(err));
+                if (r < 0)
+                        return nbdlink_bus_error_set(error, r, err);
+        }
+
+        /* authorize; the details are what a password dialog shows */
+        char node[32];
+        (void) snprintf(node, sizeof(node), "/dev/nbd%d", index);
+        const char *details[] = {
+                "device", index >= 0 ? node : "the first free /dev/nbdN",
+                "host", *host ? host : "a connection the caller opened",
+                "export", export_name,
+                NULL };
+        r = auth_check(m->polkit, msg, uid, ACTION_ATTACH, details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        /* act */
+        if (m->exiting)
+                return nbdlink_bus_error_set(error, -ECANCELED, "nbdlinkd is shutting down");
+        if (attaches_in_progress(m, sd_bus_message_get_sender(msg)) >= ATTACH_MAX_PER_CALLER)
+                return nbdlink_bus_error_setf(error, -EBUSY, "already %u attaches in progress for this caller",
+                                              ATTACH_MAX_PER_CALLER);
+
+        index = pick_device(m, index, device, err, sizeof(err));
+        if (index < 0)
+                return nbdlink_bus_error_set(error, index, err);
+
+        r = nbd_device_open(index, &dev_fd, err, sizeof(err));
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r, err);
+
+        r = device_new(&d, m, index, uid, sd_bus_message_get_sender(msg));
+        if (r < 0) {
+                safe_close(dev_fd);
+                return nbdlink_bus_error_set(error, r, "cannot allocate device");
+        }
+        d->host = strdup(*host ? host : "(socket)");
+        d->export_name = strdup(export_name);
+        d->persistent = options->persist;
+        if (!d->host || !d->export_name) {
+                safe_close(dev_fd);
+                return nbdlink_bus_error_set(error, -ENOMEM, NULL);
+        }
+        /* The port connected to, wherever it came from (option, host
+         * string, or the default); 0 for a unix socket or a given socket. */
+        d->port = options->port;
+        if (*host) {
+                _cleanup_(nbd_address_done) NbdAddress a = {};
+                if (nbd_address_parse(&a, host, options->port, NULL, 0) >= 0 && !a.unix_path)
+                        d->port = a.port;
+        }
+
+        d->read_only = options->read_only;
+        if (options->persist) {
+                r = device_remember_request(d, backend, options);
+                if (r < 0)
+                        return nbdlink_bus_error_set(error, r, NULL);
+        }
+
+        req = (WorkerRequest) {
+                .kind = WORKER_ATTACH,
+                .host = *host ? strdup(host) : NULL,
+                .export_name = strdup(export_name),
+                .options = *options,
+                .dev_fd = dev_fd,
+                .dev_index = index,
+                .tls_ca_dir = manager_tls_ca_dir(m),
+                .ops = m->kernel_ops,
+                .ops_userdata = m->kernel_userdata,
+                .persist = {
+                        .enabled = options->persist,
+                        .dead_timeout_sec = options->dead_timeout_sec ?: PERSIST_DEFAULT_DEAD_TIMEOUT_SEC,
+                        .backend = TAKE_PTR(backend),
+                },
+        };
+        if (options->persist)
+                /* Not fatal here: without nbd's netlink family the attach
+                 * itself fails with the reason. */
+                (void) manager_netlink_watch(m);
+        attach_options_init(options, m->default_timeout_sec);   /* moved into req */
+        r = worker_new(&d->worker, &req, &m->queue, d);
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r, "cannot allocate worker");
+
+        r = sd_bus_track_new(m->bus, &d->track, on_device_caller_gone, d);
+        if (r >= 0)
+                r = sd_bus_track_add_sender(d->track, msg);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, r, "cannot track caller: %s", strerror(-r));
+
+        r = worker_start_attach(d->worker);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, r, "cannot start worker thread: %s", strerror(-r));
+
+        d->attach_call = sd_bus_message_ref(msg);
+        d->announced = true;
+        d->next = m->devices;
+        m->devices = d;
+
+        /* emit; the reply follows when the worker reports */
+        (void) sd_bus_emit_interfaces_added(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, NULL);
+        TAKE_PTR(d);
+        return 1;
+}
+
+static int method_attach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_(attach_options_done) AttachOptions options;
+        const char *device, *host, *export_name;
+        int tls, r;
+
+        attach_options_init(&options, m->default_timeout_sec);
+        r = sd_bus_message_read(msg, "sssb", &device, &host, &export_name, &tls);
+        if (r < 0)
+                return r;
+        /* TLS asked for by a yes/no: never quietly fall back to plaintext. */
+        options.tls = tls ? TLS_MODE_REQUIRE : TLS_MODE_OFF;
+
+        return do_attach(msg, m, device, host, export_name, &options, error);
+}
+
+static int method_attach_with_options(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_(attach_options_done) AttachOptions options;
+        const char *device, *host, *export_name;
+        char err[VALIDATE_ERROR_MAX] = "";
+        int r;
+
+        attach_options_init(&options, m->default_timeout_sec);
+        r = sd_bus_message_read(msg, "sss", &device, &host, &export_name);
+        if (r < 0)
+                return r;
+        r = attach_options_parse(msg, OPTIONS_ATTACH, &options, err, sizeof(err));
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r == -ENOMEM ? r : -EINVAL, err);
+
+        return do_attach(msg, m, device, host, export_name, &options, error);
+}
+
+static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *device;
+        Device *d;
+        uid_t uid;
+        int index, r;
+
+        r = sd_bus_message_read(msg, "s", &device);
+        if (r < 0)
+                return r;
+        if (device_name_parse(device, &index) < 0 || index < 0)
+                return nbdlink_bus_error_setf(error, -EINVAL,
+                                              "device '%.64s' is not nbdN or /dev/nbdN (N up to 4 digits)", device);
+
+        r = bus_sender_uid(msg, &uid);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
+        d = device_find(m, index);
+        char node[32];
+        (void) snprintf(node, sizeof(node), "/dev/nbd%d", index);
+        const char *details[] = { "device", node, "host", d ? d->host : "", "export", d ? d->export_name : "", NULL };
+        r = auth_check(m->polkit, msg, uid, auth_detach_action(uid, d ? d->owner_uid : uid), details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        if (!d)
+                return nbdlink_bus_error_setf(error, -ENXIO, "device /dev/nbd%d is not attached by nbdlinkd", index);
+
+        return device_detach(d, msg, error);
+}
+
+static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const char *host,
+                       const char *export_name, sd_bus_error *error) {
+        _cleanup_(attach_options_done) AttachOptions options;
+        char err[VALIDATE_ERROR_MAX] = "";
+        WorkerRequest req;
+        Query *q;
+        uid_t uid;
+        int r;
+
+        attach_options_init(&options, m->default_timeout_sec);
+        r = attach_options_parse(msg, OPTIONS_QUERY, &options, err, sizeof(err));
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r == -ENOMEM ? r : -EINVAL, err);
+
+        r = bus_sender_uid(msg, &uid);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
+        if (export_name && validate_export_name(export_name, err, sizeof(err)) < 0)
+                return nbdlink_bus_error_set(error, -EINVAL, err);
+        if (!(options.socket_fd >= 0 && !*host) && validate_host(host, uid == 0, err, sizeof(err)) < 0)
+                return nbdlink_bus_error_set(error, -EINVAL, err);
+        if (options.socket_fd >= 0 && *host)
+                return nbdlink_bus_error_set(error, -EINVAL, "pass either a host or the option 'socket', not both");
+
+        const char *details[] = { "host", *host ? host : "a connection the caller opened",
+                                  "export", strempty(export_name), NULL };
+        r = auth_check(m->polkit, msg, uid, ACTION_LIST, details, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        if (m->exiting)
+                return nbdlink_bus_error_set(error, -ECANCELED, "nbdlinkd is shutting down");
+
+        q = calloc(1, sizeof(*q));
+        if (!q)
+                return -ENOMEM;
+        q->manager = m;
+        req = (WorkerRequest) {
+                .kind = kind,
+                .host = *host ? strdup(host) : NULL,
+                .export_name = export_name ? strdup(export_name) : NULL,
+                .options = options,
+                .dev_fd = -EBADF,
+                .dev_index = -1,
+                .tls_ca_dir = manager_tls_ca_dir(m),
+        };
+        attach_options_init(&options, m->default_timeout_sec);  /* moved into req */
+        r = worker_new(&q->worker, &req, &m->queue, q);
+        if (r >= 0)
+                r = sd_bus_track_new(m->bus, &q->track, on_query_caller_gone, q);
+        if (r >= 0)
+                r = sd_bus_track_add_sender(q->track, msg);
+        if (r >= 0)
+                r = worker_start_query(q->worker);
+        if (r < 0) {
+                query_free(q);
+                return nbdlink_bus_error_setf(error, r, "cannot start query: %s", strerror(-r));
+        }
+
+        q->call = sd_bus_message_ref(msg);
+        q->next = m->queries;
+        m->queries = q;
+        return 1;
+}
+
+static int method_list_exports(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *host;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &host);
+        if (r < 0)
+                return r;
+        return start_query(msg, userdata, WORKER_LIST, host, NULL, error);
+}
+
+static int method_probe(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *host, *export_name;
+        int r;
+
+        r = sd_bus_message_read(msg, "ss", &host, &export_name);
+        if (r < 0)
+                return r;
+        return start_query(msg, userdata, WORKER_PROBE, host, export_name, error);
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+}
+
+const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_NAMES("Attach", "sssb",
+                                 SD_BUS_PARAM(device) SD_BUS_PARAM(host) SD_BUS_PARAM(export) SD_BUS_PARAM(tls),
+                                 "os", SD_BUS_PARAM(object) SD_BUS_PARAM(device),
+                                 method_attach, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("AttachWithOptions", "sssa{sv}",
+                                 SD_BUS_PARAM(device) SD_BUS_PARAM(host) SD_BUS_PARAM(export) SD_BUS_PARAM(options),
+                                 "os", SD_BUS_PARAM(object) SD_BUS_PARAM(device),
+                                 method_attach_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Detach", "s", SD_BUS_PARAM(device), "", "",
+                                 method_detach, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("ListExports", "sa{sv}", SD_BUS_PARAM(host) SD_BUS_PARAM(options),
+                                 "a(ss)", SD_BUS_PARAM(exports),
+                                 method_list_exports, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Probe", "ssa{sv}",
+                                 SD_BUS_PARAM(host) SD_BUS_PARAM(export) SD_BUS_PARAM(options),
+                                 "a{sv}", SD_BUS_PARAM(info),
+                                 method_probe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
