@@ -164,30 +164,95 @@ static uint32_t random_u32(void) {
         return v;
 }
 
+/* One attempt: connect and negotiate again, check that the export is the
+ * one the kernel had, hand the sockets over. 0 when the device runs again;
+ * -EAGAIN when the attempt failed in a way the server coming back could
+ * mend (error says how); any other negative errno ends the reconnect, with
+ * message saying why. */
+static int reconnect_once(Worker *w, const NbdAddress *addr, const TlsConfig *tls, TlsTransports *transports,
+                          char *error, size_t error_size, char *message, size_t message_size) {
+        const WorkerPersist *p = &w->req.persist;
+        usec_t deadline = deadline_after(w->req.options.timeout_sec * USEC_PER_SEC);
+        int socks[ATTACH_MAX_CONNECTIONS];
+        size_t n_socks = 0;
+        int r;
+
+        /* What the last attempt left behind goes first. */
+        tls_transports_done(transports);
+        r = worker_open_all(w, addr, tls, transports, MIN(deadline, p->deadline), socks, &n_socks, error, error_size);
+        if (r < 0) {
+                worker_release_socks(w, socks, &n_socks);
+                if (r == -ECANCELED || worker_is_cancelled(w))
+                        return -ECANCELED;
+                /* Refused, reset, "export not found yet", a timeout: maybe
+                 * the server is still starting. */
+                return -EAGAIN;
+        }
+
+        if (w->info.size != p->size || w->info.flags != p->flags) {
+                /* A different export under the same name: its data is not
+                 * what the page cache and file systems above believe is
+                 * there. Never hand it over. */
+                worker_say_goodbye(socks, n_socks, transports);
+                worker_release_socks(w, socks, &n_socks);
+                (void) snprintf(message, message_size,
+                                "device nbd%d: export '%s' on %s came back changed "
+                                "(size %llu, flags 0x%x; was size %llu, flags 0x%x), disconnected",
+                                w->req.dev_index, w->req.export_name ?: "", w->req.host ?: "(socket)",
+                                (unsigned long long) w->info.size, w->info.flags,
+                                (unsigned long long) p->size, p->flags);
+                return -EPROTO;
+        }
+
+        r = nl(w, NBD_NL_RECONFIGURE, socks, n_socks, NULL);
+        if (r < 0)
+                worker_say_goodbye(socks, n_socks, transports);
+        worker_release_socks(w, socks, &n_socks);
+        if (r < 0) {
+                (void) snprintf(message, message_size, "device nbd%d: NBD_CMD_RECONFIGURE failed: %s",
+                                w->req.dev_index, strerror(-r));
+                return r == -EAGAIN ? -EIO : r;
+        }
+        tls_transports_leave(transports);
+        return 0;
+}
+
+/* The job ends without the device: disconnected, unless nbdlinkd is
+ * leaving it to the kernel, dead link and all (the next nbdlinkd picks the
+ * reconnect up from the state file). */
+static void give_up(Worker *w, int r, const char *message) {
+        bool leave;
+
+        pthread_mutex_lock(&w->lock);
+        leave = w->leave;
+        pthread_mutex_unlock(&w->lock);
+        if (!leave)
+                disconnect(w);
+        worker_post(w, WORKER_EVENT_FAILED, r, message);
+}
+
 static void *reconnect_thread(void *userdata) {
         Worker *w = userdata;
         _cleanup_(nbd_address_done) NbdAddress addr = {};
         _cleanup_(tls_creds_done) TlsCreds creds = {};
         _cleanup_(tls_transports_done) TlsTransports transports = {};
-        char error[HANDSHAKE_ERROR_MAX] = "", message[HANDSHAKE_ERROR_MAX + 256];
+        char error[HANDSHAKE_ERROR_MAX] = "", message[HANDSHAKE_ERROR_MAX + 256] = "";
         const WorkerPersist *p = &w->req.persist;
         const char *host = w->req.host ?: "(socket)";
-        int socks[ATTACH_MAX_CONNECTIONS];
-        size_t n_socks = 0;
         unsigned attempt;
-        bool leave;
         int r;
 
         r = worker_prepare(w, &addr, &creds, error, sizeof(error));
-        if (r < 0)
-                goto fail;
+        if (r < 0) {
+                (void) snprintf(message, sizeof(message), "device nbd%d: cannot reconnect: %s", w->req.dev_index, error);
+                give_up(w, r, message);
+                return NULL;
+        }
         /* As for the attach: only kTLS, never the relay, may carry TLS of
          * a persistent device. */
         creds.config.ktls = ktls_wanted_for_handshake(w->req.options.tls_ktls);
 
         for (attempt = 0;; attempt++) {
-                usec_t deadline = deadline_after(w->req.options.timeout_sec * USEC_PER_SEC);
-
                 if (worker_is_cancelled(w)) {
                         r = -ECANCELED;
                         break;
@@ -198,83 +263,35 @@ static void *reconnect_thread(void *userdata) {
                         break;
                 }
 
-                /* What the last attempt left behind goes first. */
-                tls_transports_done(&transports);
-                r = worker_open_all(w, &addr, &creds.config, &transports, MIN(deadline, p->deadline),
-                                    socks, &n_socks, error, sizeof(error));
-                if (r >= 0 && (w->info.size != p->size || w->info.flags != p->flags)) {
-                        /* A different export under the same name: its data
-                         * is not what the page cache and file systems above
-                         * believe is there. Never hand it over. */
-                        worker_say_goodbye(socks, n_socks, &transports);
-                        worker_release_socks(w, socks, &n_socks);
-                        (void) snprintf(message, sizeof(message),
-                                        "device nbd%d: export '%s' on %s came back changed "
-                                        "(size %llu, flags 0x%x; was size %llu, flags 0x%x), disconnected",
-                                        w->req.dev_index, w->req.export_name ?: "", host,
-                                        (unsigned long long) w->info.size, w->info.flags,
-                                        (unsigned long long) p->size, p->flags);
-                        r = -EPROTO;
-                        goto give_up;
-                }
-                if (r >= 0) {
-                        r = nl(w, NBD_NL_RECONFIGURE, socks, n_socks, NULL);
-                        if (r < 0)
-                                worker_say_goodbye(socks, n_socks, &transports);
-                        worker_release_socks(w, socks, &n_socks);
-                        if (r >= 0)
-                                tls_transports_leave(&transports);
-                        if (r < 0) {
-                                (void) snprintf(message, sizeof(message),
-                                                "device nbd%d: NBD_CMD_RECONFIGURE failed: %s",
-                                                w->req.dev_index, strerror(-r));
-                                goto give_up;
-                        }
-
+                r = reconnect_once(w, &addr, &creds.config, &transports, error, sizeof(error),
+                                   message, sizeof(message));
+                if (r == 0) {
                         pthread_mutex_lock(&w->lock);
                         w->connections = w->req.options.connections;
                         w->running = true;
                         pthread_mutex_unlock(&w->lock);
                         log_info("Reconnected nbd%d to export '%s' on %s after %u attempt(s).",
-                                w->req.dev_index, w->req.export_name ?: "", host, attempt + 1);
+                                 w->req.dev_index, w->req.export_name ?: "", host, attempt + 1);
                         worker_post_attached(w);
                         return NULL;
                 }
-
-                worker_release_socks(w, socks, &n_socks);
-                if (r == -ECANCELED || worker_is_cancelled(w)) {
-                        r = -ECANCELED;
+                if (r != -EAGAIN)
                         break;
-                }
-                /* Every other failure may be the server still starting:
-                 * refused, reset, "export not found yet", a timeout. */
+
                 usec_t pause = persist_backoff_usec(attempt, random_u32());
                 log_warning("Reconnecting nbd%d: attempt %u failed (%s), next in %llu ms.",
-                        w->req.dev_index, attempt + 1, error, (unsigned long long) (pause / USEC_PER_MSEC));
+                            w->req.dev_index, attempt + 1, error, (unsigned long long) (pause / USEC_PER_MSEC));
                 sleep_cancellable(w, pause, p->deadline);
         }
 
         if (r == -ECANCELED)
                 (void) snprintf(message, sizeof(message), "device nbd%d: reconnect cancelled", w->req.dev_index);
-        else
+        else if (r == -ETIMEDOUT)
                 (void) snprintf(message, sizeof(message),
                                 "device nbd%d: export '%s' on %s did not come back within the dead timeout of %u s "
                                 "(%u attempts; last: %s), disconnected",
                                 w->req.dev_index, w->req.export_name ?: "", host, p->dead_timeout_sec,
                                 attempt, error);
-
-give_up:
-        pthread_mutex_lock(&w->lock);
-        leave = w->leave;
-        pthread_mutex_unlock(&w->lock);
-        /* nbdlinkd exiting leaves the device to the kernel, dead link and
-         * all: the next nbdlinkd picks the reconnect up from the state file. */
-        if (!leave)
-                disconnect(w);
-        worker_post(w, WORKER_EVENT_FAILED, r, message);
+        give_up(w, r, message);
         return NULL;
-
-fail:
-        (void) snprintf(message, sizeof(message), "device nbd%d: cannot reconnect: %s", w->req.dev_index, error);
-        goto give_up;
 }
