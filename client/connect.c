@@ -150,6 +150,62 @@ static const struct option connect_options[] = {
         {}
 };
 
+/* The options only attach takes. 1 when c was one of them (handled), 0
+ * when it was not, else the usage error's exit status. */
+static int parse_attach_option(ConnectArgs *a, int c) {
+        int r;
+
+        switch (c) {
+        case 'd':
+                if (!device_name_valid(optarg))
+                        return usage_error(a->verb_name, "--device wants /dev/nbdN or nbdN, not '%s'", optarg);
+                a->device = optarg;
+                return 1;
+        case 'r':
+                a->read_only = true;
+                return 1;
+        case 'c':
+                r = parse_uint32(optarg, 1, ATTACH_MAX_CONNECTIONS, &a->connections);
+                if (r < 0)
+                        return usage_error(a->verb_name, "--connections wants a number from 1 to %u, not '%s'",
+                                           ATTACH_MAX_CONNECTIONS, optarg);
+                return 1;
+        case OPT_BLOCK_SIZE:
+                r = parse_uint32(optarg, 512, 4096, &a->block_size);
+                if (r < 0 || (a->block_size & (a->block_size - 1)) != 0)
+                        return usage_error(a->verb_name,
+                                           "--block-size wants a power of two from 512 to 4096, not '%s'", optarg);
+                return 1;
+        case OPT_PERSIST:
+                a->persist = true;
+                return 1;
+        case OPT_DEAD_TIMEOUT:
+                r = parse_uint32(optarg, 1, ATTACH_MAX_TIMEOUT_SEC, &a->dead_timeout);
+                if (r < 0)
+                        return usage_error(a->verb_name, "--dead-timeout wants seconds from 1 to %u, not '%s'",
+                                           ATTACH_MAX_TIMEOUT_SEC, optarg);
+                return 1;
+        case OPT_IO_TIMEOUT:
+                r = parse_uint32(optarg, 0, ATTACH_MAX_TIMEOUT_SEC, &a->io_timeout);
+                if (r < 0)
+                        return usage_error(a->verb_name, "--io-timeout wants seconds from 0 (never) to %u, not '%s'",
+                                           ATTACH_MAX_TIMEOUT_SEC, optarg);
+                return 1;
+        case OPT_NO_KTLS:
+                a->no_ktls = true;
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+static const char *option_name(int c) {
+        for (const struct option *o = connect_options; o->name; o++)
+                if (o->val == c)
+                        return o->name;
+        return "?";
+}
+
 static int parse_args(ConnectArgs *a, int argc, char **argv, bool *ret_help) {
         const char *optstring = a->verb == VERB_ATTACH ? ":ht:d:rc:" : ":ht:";
         int c, r;
@@ -157,8 +213,6 @@ static int parse_args(ConnectArgs *a, int argc, char **argv, bool *ret_help) {
         optind = 0;
         opterr = 0;
         while ((c = getopt_long(argc, argv, optstring, connect_options, NULL)) >= 0) {
-                bool attach_only = false;
-
                 switch (c) {
                 case 'h':
                         *ret_help = true;
@@ -203,70 +257,17 @@ static int parse_args(ConnectArgs *a, int argc, char **argv, bool *ret_help) {
                 case OPT_TLS_HOSTNAME:
                         a->tls_hostname = optarg;
                         break;
-                case 'd':
-                        attach_only = true;
-                        if (!device_name_valid(optarg))
-                                return usage_error(a->verb_name,
-                                                   "--device wants /dev/nbdN or nbdN, not '%s'", optarg);
-                        a->device = optarg;
-                        break;
-                case 'r':
-                        attach_only = true;
-                        a->read_only = true;
-                        break;
-                case 'c':
-                        attach_only = true;
-                        r = parse_uint32(optarg, 1, ATTACH_MAX_CONNECTIONS, &a->connections);
-                        if (r < 0)
-                                return usage_error(a->verb_name,
-                                                   "--connections wants a number from 1 to %u, not '%s'",
-                                                   ATTACH_MAX_CONNECTIONS, optarg);
-                        break;
-                case OPT_BLOCK_SIZE:
-                        attach_only = true;
-                        r = parse_uint32(optarg, 512, 4096, &a->block_size);
-                        if (r < 0 || (a->block_size & (a->block_size - 1)) != 0)
-                                return usage_error(a->verb_name,
-                                                   "--block-size wants a power of two from 512 to 4096, not '%s'",
-                                                   optarg);
-                        break;
-                case OPT_PERSIST:
-                        attach_only = true;
-                        a->persist = true;
-                        break;
-                case OPT_DEAD_TIMEOUT:
-                        attach_only = true;
-                        r = parse_uint32(optarg, 1, ATTACH_MAX_TIMEOUT_SEC, &a->dead_timeout);
-                        if (r < 0)
-                                return usage_error(a->verb_name,
-                                                   "--dead-timeout wants seconds from 1 to %u, not '%s'",
-                                                   ATTACH_MAX_TIMEOUT_SEC, optarg);
-                        break;
-                case OPT_IO_TIMEOUT:
-                        attach_only = true;
-                        r = parse_uint32(optarg, 0, ATTACH_MAX_TIMEOUT_SEC, &a->io_timeout);
-                        if (r < 0)
-                                return usage_error(a->verb_name,
-                                                   "--io-timeout wants seconds from 0 (never) to %u, not '%s'",
-                                                   ATTACH_MAX_TIMEOUT_SEC, optarg);
-                        break;
-                case OPT_NO_KTLS:
-                        attach_only = true;
-                        a->no_ktls = true;
-                        break;
                 case '?':
                 case ':':
                         return getopt_failure(a->verb_name, c, argv);
                 default:
-                        return usage_error(a->verb_name, "unexpected option");
-                }
-                if (attach_only && a->verb != VERB_ATTACH) {
-                        const char *name = "?";
-
-                        for (const struct option *o = connect_options; o->name; o++)
-                                if (o->val == c)
-                                        name = o->name;
-                        return usage_error(a->verb_name, "option '--%s' is only for attach", name);
+                        r = parse_attach_option(a, c);
+                        if (r == 0)
+                                return usage_error(a->verb_name, "unexpected option");
+                        if (r != 1)
+                                return r;
+                        if (a->verb != VERB_ATTACH)
+                                return usage_error(a->verb_name, "option '--%s' is only for attach", option_name(c));
                 }
         }
         return -1;

@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bus-config.h"
 #include "bus-harness.h"
+#include "proc-count.h"
 
 #include <glib/gstdio.h>
 
@@ -37,8 +39,9 @@ static void write_bus_config(void) {
         g_autofree char *policy_dir = g_build_filename(fx.dir, "system.d", NULL);
         g_autofree char *policy_dst = g_build_filename(policy_dir, "org.nbdlink.NBD1.conf", NULL);
         g_autofree char *policy = NULL;
-        g_autofree char *conf = NULL;
         g_autofree char *conf_path = g_build_filename(fx.dir, "system.conf", NULL);
+        g_autofree char *socket_path = g_build_filename(fx.dir, "bus", NULL);
+        g_autofree char *includedir = g_strdup_printf("  <includedir>%s</includedir>\n", policy_dir);
         GError *error = NULL;
 
         g_assert_true(g_file_get_contents(policy_src, &policy, NULL, &error));
@@ -46,34 +49,10 @@ static void write_bus_config(void) {
         g_assert_cmpint(g_mkdir(policy_dir, 0755), ==, 0);
         g_assert_true(g_file_set_contents(policy_dst, policy, -1, &error));
 
-        /* Debian's system.conf, reduced: deny by default, policies from
-         * system.d decide what may be called. */
-        conf = g_strdup_printf(
-                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n"
-                " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-                "<busconfig>\n"
-                "  <type>system</type>\n"
-                "  <listen>unix:path=%s/bus</listen>\n"
-                "  <auth>EXTERNAL</auth>\n"
-                "  <policy context=\"default\">\n"
-                "    <allow user=\"*\"/>\n"
-                "    <deny own=\"*\"/>\n"
-                "    <deny send_type=\"method_call\"/>\n"
-                "    <allow send_type=\"signal\"/>\n"
-                "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
-                "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
-                "    <allow receive_type=\"method_call\"/>\n"
-                "    <allow receive_type=\"method_return\"/>\n"
-                "    <allow receive_type=\"error\"/>\n"
-                "    <allow receive_type=\"signal\"/>\n"
-                "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
-                "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
-                "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Properties\"/>\n"
-                "  </policy>\n"
-                "  <includedir>%s</includedir>\n"
-                "</busconfig>\n", fx.dir, policy_dir);
-        g_assert_true(g_file_set_contents(conf_path, conf, -1, &error));
-        g_assert_no_error(error);
+        /* The project's policy, from system.d, decides what may be called. */
+        bus_config_write(conf_path, socket_path,
+                         "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Properties\"/>\n",
+                         includedir);
 }
 
 bool name_has_owner(GDBusConnection *c, const char *name) {
@@ -164,23 +143,12 @@ int wait_exit(GPid pid, int timeout_ms) {
         return -1;
 }
 
-static int count_entries(const char *what) {
-        g_autofree char *path = g_strdup_printf("/proc/%d/%s", (int) fx.daemon_pid, what);
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        int n = 0;
-
-        g_assert_nonnull(dir);
-        while (g_dir_read_name(dir))
-                n++;
-        return n;
-}
-
 int daemon_fds(void) {
-        return count_entries("fd");
+        return (int) proc_count_fds(fx.daemon_pid);
 }
 
 int daemon_threads(void) {
-        return count_entries("task");
+        return (int) proc_count_threads(fx.daemon_pid);
 }
 
 bool daemon_wait_counts(int fds, int threads, int within_ms, int *ret_fds, int *ret_threads) {

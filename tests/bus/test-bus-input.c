@@ -27,6 +27,7 @@
 
 /* After nbdlink headers: it brings GLib, which redefines MIN/MAX itself. */
 #include "bus-harness.h"
+#include "loopback.h"
 
 static sd_bus *bus;
 static int listen_fd = -1;              /* no call may ever connect here */
@@ -108,15 +109,9 @@ static int make_fd(FdKind kind) {
                 fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
                 break;
         case FD_SOCK_CONNECTED: {
-                struct sockaddr_in a = {
-                        .sin_family = AF_INET,
-                        .sin_port = htons(listen_port),
-                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-                };
                 int c;
 
-                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                g_assert_cmpint(connect(fd, (struct sockaddr *) &a, sizeof(a)), ==, 0);
+                fd = loopback_connect(listen_port);
                 /* This one connection is ours, not the daemon's. */
                 c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
                 g_assert_cmpint(c, >=, 0);
@@ -396,18 +391,6 @@ static void test_options(void) {
 
 /* ---- the fixture ----------------------------------------------------------- */
 
-static void start_listener(void) {
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(a);
-
-        listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        g_assert_cmpint(listen_fd, >=, 0);
-        g_assert_cmpint(bind(listen_fd, (struct sockaddr *) &a, sizeof(a)), ==, 0);
-        g_assert_cmpint(listen(listen_fd, 16), ==, 0);
-        g_assert_cmpint(getsockname(listen_fd, (struct sockaddr *) &a, &len), ==, 0);
-        listen_port = ntohs(a.sin_port);
-}
-
 static void mknod_or_die(const char *path, mode_t mode, dev_t dev) {
         if (mknod(path, mode, dev) < 0)
                 g_error("mknod %s: %s", path, g_strerror(errno));
@@ -488,7 +471,7 @@ int main(int argc, char *argv[]) {
          * its leak check is part of that exit status). */
         g_test_add_func("/daemon-exit/sigterm", test_daemon_sigterm_exits_0);
 
-        start_listener();
+        listen_fd = loopback_listen(SOCK_NONBLOCK, 16, &listen_port);
         start_all();
         g_assert_cmpint(nbdlink_bus_error_register(), ==, 0);
         bus = sd_connect();

@@ -5,12 +5,9 @@
  * and exit statuses of daemon and server errors, and monitor. */
 
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,87 +18,27 @@
 
 /* After nbdlink headers: they bring GLib, which redefines MIN/MAX itself. */
 #include "bus-harness.h"
+#include "cli-run.h"
+#include "loopback.h"
 #include "pki.h"
 #include "servers.h"
 
 #include <glib/gstdio.h>
 
-#define NOBODY 65534
 #define ERROR_NAME(n) "(org.nbdlink.NBD1.Error." n ")\n"
 
 static TestPki *pki;
 static TestServer *nbdkit_plain, *nbdkit_psk, *nbdkit_x509;
 
-typedef struct Result {
-        int status;
-        char *out;
-        char *err;
-} Result;
+/* The environment carries DBUS_SYSTEM_BUS_ADDRESS of the private bus. */
+#define run(...) cli_run(cli_nbdlink_path(), FALSE, (const char *const[]) { __VA_ARGS__, NULL })
+#define run_as_nobody(...) cli_run(cli_nbdlink_path(), TRUE, (const char *const[]) { __VA_ARGS__, NULL })
 
-static void result_clear(Result *r) {
-        g_clear_pointer(&r->out, g_free);
-        g_clear_pointer(&r->err, g_free);
-}
-
-static const char *nbdlink_path(void) {
-        static char *path = NULL;
-
-        if (!path)
-                path = g_build_filename(builddir(), "client", "nbdlink", NULL);
-        return path;
-}
-
-/* stdin from /dev/null, so nbdlink never asks for a password; optionally
- * as uid nobody. */
-static void cli_child_setup(gpointer data) {
-        bool as_nobody = GPOINTER_TO_INT(data);
-        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (fd >= 0)
-                (void) dup2(fd, STDIN_FILENO);
-        if (as_nobody &&
-            (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 || setresuid(NOBODY, NOBODY, NOBODY) < 0))
-                _exit(100);
-}
-
-static Result run_argv(bool as_nobody, const char *const *args) {
-        g_autoptr(GPtrArray) argv = g_ptr_array_new();
-        g_autoptr(GError) error = NULL;
-        Result r = {};
-        int wait_status;
-
-        g_ptr_array_add(argv, (char *) nbdlink_path());
-        for (const char *const *a = args; *a; a++)
-                g_ptr_array_add(argv, (char *) *a);
-        g_ptr_array_add(argv, NULL);
-
-        /* The environment carries DBUS_SYSTEM_BUS_ADDRESS of the private bus. */
-        if (!g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, cli_child_setup,
-                          GINT_TO_POINTER(as_nobody), &r.out, &r.err, &wait_status, &error))
-                g_error("spawn %s: %s", nbdlink_path(), error->message);
-        g_assert_true(WIFEXITED(wait_status));
-        r.status = WEXITSTATUS(wait_status);
-        g_test_message("nbdlink ... exited %d; stdout: %s; stderr: %s", r.status, r.out, r.err);
-        return r;
-}
-
-#define run(...) run_argv(false, (const char *const[]) { __VA_ARGS__, NULL })
-#define run_as_nobody(...) run_argv(true, (const char *const[]) { __VA_ARGS__, NULL })
-
-static void assert_ok(Result *r, const char *expected_out) {
+static void assert_ok(CliResult *r, const char *expected_out) {
         g_assert_cmpint(r->status, ==, 0);
         g_assert_cmpstr(r->err, ==, "");
         if (expected_out)
                 g_assert_cmpstr(r->out, ==, expected_out);
-}
-
-/* Exit 1, nothing on stdout, stderr "nbdlink: <prefix>...<suffix>". */
-static void assert_failed(Result *r, const char *prefix, const char *suffix) {
-        g_assert_cmpint(r->status, ==, 1);
-        g_assert_cmpstr(r->out, ==, "");
-        if (!g_str_has_prefix(r->err, prefix) || !g_str_has_suffix(r->err, suffix))
-                g_error("stderr '%s' is not '%s...%s'", r->err, prefix, suffix);
 }
 
 /* Whether s parses as one JSON document (python3 comes with meson). */
@@ -134,36 +71,36 @@ static TestServer *get_plain(void) {
 /* ---- tests ---------------------------------------------------------------- */
 
 static void test_list_empty(void) {
-        Result r = run("list");
+        CliResult r = run("list");
 
         assert_ok(&r, "DEVICE  HOST  EXPORT  SIZE  RO  TLS  STATE  OWNER\n");
-        result_clear(&r);
+        cli_result_clear(&r);
 
         r = run("--json", "list");
         assert_ok(&r, "[]\n");
-        result_clear(&r);
+        cli_result_clear(&r);
 
         r = run("list", "--json");
         assert_ok(&r, "[]\n");
-        result_clear(&r);
+        cli_result_clear(&r);
 
         /* Nothing of ours is attached: nothing to do, and no error. */
         r = run("detach", "--all");
         assert_ok(&r, "");
-        result_clear(&r);
+        cli_result_clear(&r);
 }
 
 static void test_exports(void) {
         TestServer *s = get_plain();
         g_autofree char *hostport = g_strdup_printf("127.0.0.1:%u", s->port);
         g_autofree char *u = url(s, "nbd", "");
-        Result r = run("exports", hostport);
+        CliResult r = run("exports", hostport);
 
         assert_ok(&r,
                   "EXPORT         DESCRIPTION\n"
                   "alpha          test disk\n"
                   "beta \"quoted\"  test disk\n");
-        result_clear(&r);
+        cli_result_clear(&r);
 
         r = run("--json", "exports", u);
         assert_ok(&r,
@@ -178,14 +115,14 @@ static void test_exports(void) {
                   "  }\n"
                   "]\n");
         assert_valid_json(r.out);
-        result_clear(&r);
+        cli_result_clear(&r);
 }
 
 static void test_info(void) {
         TestServer *s = get_plain();
         g_autofree char *u = url(s, "nbd", "alpha");
         g_autofree char *hostport = g_strdup_printf("127.0.0.1:%u", s->port);
-        Result r = run("--json", "info", u);
+        CliResult r = run("--json", "info", u);
 
         g_assert_cmpint(r.status, ==, 0);
         g_assert_cmpstr(r.err, ==, "");
@@ -194,7 +131,7 @@ static void test_info(void) {
         g_assert_nonnull(strstr(r.out, "\n  \"size\": 1048576,\n"));
         g_assert_nonnull(strstr(r.out, "\n  \"description\": \"test disk\""));
         g_assert_nonnull(strstr(r.out, "\n  \"tls\": false"));
-        result_clear(&r);
+        cli_result_clear(&r);
 
         /* HOST:PORT with the export as its own argument; percent-encoding. */
         r = run("info", hostport, "beta \"quoted\"");
@@ -202,14 +139,14 @@ static void test_info(void) {
         g_assert_true(g_str_has_prefix(r.out, "PROPERTY"));
         g_assert_nonnull(strstr(r.out, "\nexport                beta \"quoted\"\n"));
         g_assert_nonnull(strstr(r.out, "\nsize                  1 MiB (1048576 bytes)\n"));
-        result_clear(&r);
+        cli_result_clear(&r);
 
         g_free(u);
         u = url(s, "nbd", "beta%20%22quoted%22");
         r = run("--json", "info", u);
         g_assert_cmpint(r.status, ==, 0);
         g_assert_true(g_str_has_prefix(r.out, "{\n  \"export\": \"beta \\\"quoted\\\"\",\n"));
-        result_clear(&r);
+        cli_result_clear(&r);
 }
 
 static void test_unix_socket(void) {
@@ -220,7 +157,7 @@ static void test_unix_socket(void) {
         const char *argv[] = { "nbdkit", "-f", "--exit-with-parent", "-U", sock, "memory", "size=3M", NULL };
         g_autoptr(GError) error = NULL;
         GPid pid;
-        Result r;
+        CliResult r;
 
         g_assert_true(g_spawn_async(NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
                                     child_setup, NULL, &pid, &error));
@@ -233,12 +170,12 @@ static void test_unix_socket(void) {
         r = run("--json", "info", uri);
         g_assert_cmpint(r.status, ==, 0);
         g_assert_nonnull(strstr(r.out, "\n  \"size\": 3145728,\n"));
-        result_clear(&r);
+        cli_result_clear(&r);
 
         r = run("exports", short_form);
         g_assert_cmpint(r.status, ==, 0);
         g_assert_true(g_str_has_prefix(r.out, "EXPORT  DESCRIPTION\n"));
-        result_clear(&r);
+        cli_result_clear(&r);
 
         kill(pid, SIGTERM);
         (void) wait_exit(pid, 5000);
@@ -247,15 +184,15 @@ static void test_unix_socket(void) {
         r = run("info", uri);
         {
                 g_autofree char *prefix = g_strdup_printf("nbdlink: connect to unix:%s: ", sock);
-                assert_failed(&r, prefix, "(ECONNREFUSED)\n");
+                cli_assert_failed(&r, prefix, "(ECONNREFUSED)\n");
         }
-        result_clear(&r);
+        cli_result_clear(&r);
 }
 
 static void test_tls_psk(void) {
         g_autofree char *psk_opt = NULL;
         g_autofree char *u = NULL, *plain = NULL, *with_user = NULL;
-        Result r;
+        CliResult r;
 
         if (!nbdkit_psk) {
                 psk_opt = g_strconcat("--tls-psk=", pki->psk_file, NULL);
@@ -271,26 +208,26 @@ static void test_tls_psk(void) {
         g_assert_cmpint(r.status, ==, 0);
         g_assert_nonnull(strstr(r.out, "\n  \"size\": 2097152,\n"));
         g_assert_nonnull(strstr(r.out, "\n  \"tls\": true"));
-        result_clear(&r);
+        cli_result_clear(&r);
 
         /* The same from the URI alone: user name and tls-psk-file=. */
         r = run("--json", "info", with_user);
         g_assert_cmpint(r.status, ==, 0);
         g_assert_nonnull(strstr(r.out, "\n  \"tls\": true"));
-        result_clear(&r);
+        cli_result_clear(&r);
 
         r = run("info", "--psk", pki->wrong_psk_file, "--psk-user", pki->psk_username, u);
-        assert_failed(&r, "nbdlink: probe 127.0.0.1:", ERROR_NAME("TLSFailed"));
-        result_clear(&r);
+        cli_assert_failed(&r, "nbdlink: probe 127.0.0.1:", ERROR_NAME("TLSFailed"));
+        cli_result_clear(&r);
 
         r = run("info", plain);
-        assert_failed(&r, "nbdlink: probe 127.0.0.1:", ERROR_NAME("TLSRequired"));
-        result_clear(&r);
+        cli_assert_failed(&r, "nbdlink: probe 127.0.0.1:", ERROR_NAME("TLSRequired"));
+        cli_result_clear(&r);
 }
 
 static void test_tls_x509(void) {
         g_autofree char *opt = NULL, *u = NULL, *with_dir = NULL;
-        Result r;
+        CliResult r;
 
         if (!nbdkit_x509) {
                 opt = g_strconcat("--tls-certificates=", pki->server_dir, NULL);
@@ -301,63 +238,55 @@ static void test_tls_x509(void) {
         r = run("--json", "exports", "--ca", pki->ca_cert, u);
         g_assert_cmpint(r.status, ==, 0);
         assert_valid_json(r.out);
-        result_clear(&r);
+        cli_result_clear(&r);
 
         /* tls-certificates= names a directory holding ca-cert.pem. */
         with_dir = g_strdup_printf("%s?tls-certificates=%s", u, pki->server_dir);
         r = run("--json", "info", with_dir);
         g_assert_cmpint(r.status, ==, 0);
         g_assert_nonnull(strstr(r.out, "\n  \"tls\": true"));
-        result_clear(&r);
+        cli_result_clear(&r);
 
         r = run("info", "--ca", pki->other_ca_cert, u);
-        assert_failed(&r, "nbdlink: probe 127.0.0.1:", ERROR_NAME("TLSFailed"));
-        result_clear(&r);
+        cli_assert_failed(&r, "nbdlink: probe 127.0.0.1:", ERROR_NAME("TLSFailed"));
+        cli_result_clear(&r);
 }
 
 static void test_server_errors(void) {
         TestServer *s = get_plain();
         g_autofree char *missing = url(s, "nbd", "gamma");
         g_autofree char *closed = NULL;
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        int fd;
-        Result r;
+        CliResult r;
 
         r = run("info", missing);
         {
                 g_autofree char *prefix = g_strdup_printf("nbdlink: probe 127.0.0.1:%u export 'gamma': ", s->port);
-                assert_failed(&r, prefix, ERROR_NAME("ExportNotFound"));
+                cli_assert_failed(&r, prefix, ERROR_NAME("ExportNotFound"));
         }
-        result_clear(&r);
+        cli_result_clear(&r);
 
-        /* A port nobody listens on (bound, then closed). */
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        g_assert_cmpint(fd, >=, 0);
-        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &len), ==, 0);
-        close(fd);
-        closed = g_strdup_printf("127.0.0.1:%u", ntohs(sa.sin_port));
+        /* A port nobody listens on. */
+        closed = g_strdup_printf("127.0.0.1:%u", loopback_free_port());
         r = run("exports", "--timeout", "5", closed);
         {
                 g_autofree char *prefix = g_strdup_printf("nbdlink: list exports of %s: ", closed);
-                assert_failed(&r, prefix, ERROR_NAME("ConnectionRefused"));
+                cli_assert_failed(&r, prefix, ERROR_NAME("ConnectionRefused"));
         }
-        result_clear(&r);
+        cli_result_clear(&r);
 }
 
 static void test_daemon_errors(void) {
         TestServer *s = get_plain();
         g_autofree char *u = url(s, "nbd", "alpha");
-        Result r;
+        CliResult r;
 
         /* Without the nbd module there is no device to attach to. */
         if (!nbd_module_loaded()) {
                 g_autofree char *prefix = g_strdup_printf("nbdlink: attach 127.0.0.1:%u export 'alpha': ", s->port);
 
                 r = run("attach", "--read-only", u);
-                assert_failed(&r, prefix, ERROR_NAME("NoSuchDevice"));
-                result_clear(&r);
+                cli_assert_failed(&r, prefix, ERROR_NAME("NoSuchDevice"));
+                cli_result_clear(&r);
         }
 
         r = run("detach", "nbd7", "/dev/nbd8");
@@ -367,19 +296,19 @@ static void test_daemon_errors(void) {
         g_assert_true(g_str_has_prefix(r.err, "nbdlink: detach nbd7: "));
         g_assert_nonnull(strstr(r.err, "\nnbdlink: detach /dev/nbd8: "));
         g_assert_nonnull(strstr(r.err, "(org.nbdlink.NBD1.Error."));
-        result_clear(&r);
+        cli_result_clear(&r);
 
         /* Options the daemon checks: more connections than it allows are
          * a usage error before the call. */
         r = run("attach", "-c", "17", u);
         g_assert_cmpint(r.status, ==, 2);
-        result_clear(&r);
+        cli_result_clear(&r);
 }
 
 static void test_not_authorized(void) {
         TestServer *s = get_plain();
         g_autofree char *u = url(s, "nbd", "alpha");
-        Result r;
+        CliResult r;
 
         if (getuid() != 0) {
                 g_test_skip("needs root to run nbdlink as another uid");
@@ -389,18 +318,18 @@ static void test_not_authorized(void) {
         r = run_as_nobody("--no-ask-password", "attach", u);
         {
                 g_autofree char *prefix = g_strdup_printf("nbdlink: attach 127.0.0.1:%u export 'alpha': ", s->port);
-                assert_failed(&r, prefix, ERROR_NAME("NotAuthorized"));
+                cli_assert_failed(&r, prefix, ERROR_NAME("NotAuthorized"));
         }
-        result_clear(&r);
+        cli_result_clear(&r);
 
         r = run_as_nobody("detach", "nbd0");
-        assert_failed(&r, "nbdlink: detach nbd0: ", ERROR_NAME("NotAuthorized"));
-        result_clear(&r);
+        cli_assert_failed(&r, "nbdlink: detach nbd0: ", ERROR_NAME("NotAuthorized"));
+        cli_result_clear(&r);
 
         /* Reading the device list needs no authorization. */
         r = run_as_nobody("--json", "list");
         assert_ok(&r, "[]\n");
-        result_clear(&r);
+        cli_result_clear(&r);
 }
 
 /* Reads lines from a pipe until one contains needle or the deadline passes. */
@@ -419,8 +348,8 @@ static bool wait_for_line(GDataInputStream *in, const char *needle, GString *see
 
 /* Last: it stops the daemon, which monitor reports. */
 static void test_monitor(void) {
-        const char *json_argv[] = { nbdlink_path(), "--json", "monitor", NULL };
-        const char *text_argv[] = { nbdlink_path(), "monitor", NULL };
+        const char *json_argv[] = { cli_nbdlink_path(), "--json", "monitor", NULL };
+        const char *text_argv[] = { cli_nbdlink_path(), "monitor", NULL };
         g_autoptr(GSubprocess) mj = NULL, mt = NULL;
         g_autoptr(GDataInputStream) mj_out = NULL, mj_err = NULL, mt_out = NULL, mt_err = NULL;
         g_autoptr(GString) seen = g_string_new(NULL);
@@ -464,10 +393,10 @@ static void test_monitor(void) {
         g_assert_cmpint(g_subprocess_get_exit_status(mt), ==, 0);
 
         /* With the daemon gone (and no activation on this bus), commands fail. */
-        Result r = run("list");
-        assert_failed(&r, "nbdlink: list devices: ", "(org.freedesktop.DBus.Error.ServiceUnknown)\n"
+        CliResult r = run("list");
+        cli_assert_failed(&r, "nbdlink: list devices: ", "(org.freedesktop.DBus.Error.ServiceUnknown)\n"
                       "nbdlink: is nbdlinkd installed? (systemctl status nbdlinkd)\n");
-        result_clear(&r);
+        cli_result_clear(&r);
 }
 
 int main(int argc, char *argv[]) {

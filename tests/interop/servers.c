@@ -5,6 +5,8 @@
 
 #include "servers.h"
 
+#include "loopback.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -147,22 +149,6 @@ void test_log_server_versions(void) {
                 g_test_message("%s: %s", tools[i][0], v);
                 g_free(v);
         }
-}
-
-static uint16_t pick_port(void) {
-        struct sockaddr_in sa = { .sin_family = AF_INET };
-        socklen_t sl = sizeof(sa);
-        int fd;
-
-        /* The kernel's choice of a free port; the server binds it a moment
-         * later, and test_server_start() retries if someone was faster. */
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        g_assert_cmpint(fd, >=, 0);
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &sl), ==, 0);
-        close(fd);
-        return ntohs(sa.sin_port);
 }
 
 /* Connects to 127.0.0.1:port, reads the NBD greeting and, for newstyle,
@@ -454,7 +440,9 @@ TestServer *test_server_start_full(const char *name, const char *const *argv, co
 
                 if (pidfile)
                         (void) unlink(pidfile);
-                s->port = pick_port();
+                /* The kernel's choice of a free port; the server binds it a
+                 * moment later, and a failed start tries again. */
+                s->port = loopback_free_port();
                 if (prepare)
                         prepare(s, userdata);
                 args = expand_argv(argv, s->port, s->dir);
@@ -481,8 +469,8 @@ TestServer *test_server_start_full(const char *name, const char *const *argv, co
                 stop_pid(child);
                 if (attempt >= START_ATTEMPTS)
                         g_error("%s exited before it got ready (%u attempts); its log:\n%s", name, attempt, log);
-                /* Most likely the port was taken between pick_port() and
-                 * the server's bind(): try another. */
+                /* Most likely the port was taken between
+                 * loopback_free_port() and the server's bind(): try another. */
                 g_test_message("%s exited before it got ready on port %u, trying another port; log:\n%s",
                                name, s->port, log);
                 g_free(log);

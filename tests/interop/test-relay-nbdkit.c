@@ -13,13 +13,13 @@
 #include "relay.h"
 #include "tls.h"
 #include "nbd-tx.h"
+#include "proc-count.h"
+#include "relay-check.h"
 #include "pki.h"
 #include "servers.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <glib.h>
-#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -29,17 +29,6 @@
 
 static TestPki *pki;
 static Blob ca_blob;
-
-static unsigned count_fds(void) {
-        DIR *d = opendir("/proc/self/fd");
-        unsigned n = 0;
-
-        g_assert_nonnull(d);
-        while (readdir(d))
-                n++;
-        closedir(d);
-        return n;
-}
 
 static TestServer *start_nbdkit(void) {
         g_autofree char *opt = g_strconcat("--tls-certificates=", pki->server_dir, NULL);
@@ -83,24 +72,8 @@ static Conn *connect_tls(const TestServer *s, bool ktls) {
         return conn;
 }
 
-static void wait_ended(Relay *r) {
-        struct pollfd p = { .fd = relay_event_fd(r), .events = POLLIN };
-
-        g_assert_cmpint(poll(&p, 1, 10000), ==, 1);
-        g_assert_true(relay_has_ended(r));
-}
-
-static void assert_result(Relay *r, int error, const char *prefix) {
-        const char *msg = NULL;
-        int k = relay_result(r, &msg);
-
-        g_test_message("relay ended: %d \"%s\"", k, msg);
-        g_assert_cmpint(k, ==, error);
-        g_assert_true(g_str_has_prefix(msg, prefix));
-}
-
 static void test_rw(void) {
-        unsigned fds = count_fds();
+        unsigned fds = proc_count_fds(0);
         g_autoptr(TestServer) s = start_nbdkit();
         Relay *r = NULL;
         Conn *c;
@@ -113,16 +86,16 @@ static void test_rw(void) {
         nbd_tx_exercise(kfd, DISK_SIZE);
         g_assert_cmpint(nbd_tx_disc(kfd), ==, 0);
         g_assert_cmpint(nbd_tx_wait_eof(kfd, 10000), ==, 0);
-        wait_ended(r);
-        assert_result(r, -EPIPE, "relay: ");
+        relay_check_ended(r);
+        relay_check_result(r, -EPIPE, "relay: ");
         relay_free(r);
         safe_close(kfd);
         g_clear_pointer(&s, test_server_stop);
-        g_assert_cmpuint(count_fds(), ==, fds);
+        g_assert_cmpuint(proc_count_fds(0), ==, fds);
 }
 
 static void test_server_killed(void) {
-        unsigned fds = count_fds();
+        unsigned fds = proc_count_fds(0);
         g_autoptr(TestServer) s = start_nbdkit();
         uint8_t buf[4096];
         Relay *r = NULL;
@@ -135,12 +108,12 @@ static void test_server_killed(void) {
          * threads; the whole server dies at once. */
         g_assert_cmpint(kill(s->pid, SIGKILL), ==, 0);
         g_assert_cmpint(nbd_tx_wait_eof(kfd, 10000), ==, 0);
-        wait_ended(r);
-        assert_result(r, -EPIPE, "relay: ");
+        relay_check_ended(r);
+        relay_check_result(r, -EPIPE, "relay: ");
         relay_free(r);
         safe_close(kfd);
         g_clear_pointer(&s, test_server_stop);
-        g_assert_cmpuint(count_fds(), ==, fds);
+        g_assert_cmpuint(proc_count_fds(0), ==, fds);
 }
 
 static gpointer busy_rw(gpointer userdata) {
@@ -158,7 +131,7 @@ static gpointer busy_rw(gpointer userdata) {
 }
 
 static void test_stop_busy(void) {
-        unsigned fds = count_fds();
+        unsigned fds = proc_count_fds(0);
         g_autoptr(TestServer) s = start_nbdkit();
         GThread *worker;
         Relay *r = NULL;
@@ -174,7 +147,7 @@ static void test_stop_busy(void) {
         relay_free(r);
         safe_close(kfd);
         g_clear_pointer(&s, test_server_stop);
-        g_assert_cmpuint(count_fds(), ==, fds);
+        g_assert_cmpuint(proc_count_fds(0), ==, fds);
 }
 
 static void log_tls_stat(void) {
@@ -189,7 +162,7 @@ static void log_tls_stat(void) {
  * socket itself then carries the NBD traffic, encrypted by the kernel;
  * elsewhere ktls_new() declines and the relay carries it. */
 static void test_ktls(void) {
-        unsigned fds = count_fds();
+        unsigned fds = proc_count_fds(0);
         g_autoptr(TestServer) s = start_nbdkit();
         char error[KTLS_ERROR_MAX] = "";
         KtlsFacts facts;
@@ -231,7 +204,7 @@ static void test_ktls(void) {
         }
         safe_close(kfd);
         g_clear_pointer(&s, test_server_stop);
-        g_assert_cmpuint(count_fds(), ==, fds);
+        g_assert_cmpuint(proc_count_fds(0), ==, fds);
 }
 
 int main(int argc, char **argv) {

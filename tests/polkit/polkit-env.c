@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bus-config.h"
 #include "polkit-env.h"
 
 #define POLKITD           "/usr/lib/polkit-1/polkitd"
@@ -315,7 +316,7 @@ void polkit_env_set_polkitd(gboolean running) {
 
 void polkit_env_setup(const PolkitEnvOptions *options) {
         g_autoptr(GError) error = NULL;
-        g_autofree char *actions = NULL, *rules = NULL, *empty = NULL, *conf = NULL, *conf_text = NULL;
+        g_autofree char *actions = NULL, *rules = NULL, *empty = NULL, *conf = NULL, *socket_path = NULL, *rest = NULL;
         g_autofree char *line = NULL, *rules_file = NULL, *service = NULL;
         const char *source_root = g_getenv("NBDLINK_SOURCE_ROOT");
 
@@ -349,36 +350,15 @@ void polkit_env_setup(const PolkitEnvOptions *options) {
          * unless a policy punches a hole, and polkit's own bus policy is the
          * one installed with polkitd. */
         conf = g_build_filename(env.tmpdir, "bus.conf", NULL);
-        conf_text = g_strdup_printf(
-                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN\"\n"
-                " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-                "<busconfig>\n"
-                "  <type>system</type>\n"
-                "  <listen>unix:path=%s/bus</listen>\n"
-                "  <auth>EXTERNAL</auth>\n"
-                "  <policy context=\"default\">\n"
-                "    <allow user=\"*\"/>\n"
-                "    <deny own=\"*\"/>\n"
-                "    <deny send_type=\"method_call\"/>\n"
-                "    <allow send_type=\"signal\"/>\n"
-                "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
-                "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
-                "    <allow receive_type=\"method_call\"/>\n"
-                "    <allow receive_type=\"method_return\"/>\n"
-                "    <allow receive_type=\"error\"/>\n"
-                "    <allow receive_type=\"signal\"/>\n"
-                "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
-                "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus.Introspectable\"/>\n"
-                "    <allow send_destination=\"" POLKIT_ENV_SERVICE_NAME "\"/>\n"
-                "  </policy>\n"
+        socket_path = g_build_filename(env.tmpdir, "bus", NULL);
+        rest = g_strdup_printf(
                 "  <policy user=\"root\">\n"
                 "    <allow own=\"" POLKIT_ENV_SERVICE_NAME "\"/>\n"
                 "  </policy>\n"
                 "  <include>/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf</include>\n"
-                "  <include>%s/data/org.nbdlink.NBD1.conf</include>\n"
-                "</busconfig>\n",
-                env.tmpdir, source_root);
-        write_file(conf, conf_text);
+                "  <include>%s/data/org.nbdlink.NBD1.conf</include>\n",
+                source_root);
+        bus_config_write(conf, socket_path, "    <allow send_destination=\"" POLKIT_ENV_SERVICE_NAME "\"/>\n", rest);
 
         {
                 g_autofree char *config_arg = g_strdup_printf("--config-file=%s", conf);

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "loopback.h"
 #include "polkit-env.h"
 
 #define POLKIT_DTD        "/usr/share/polkit-1/policyconfig-1.dtd"
@@ -286,23 +287,8 @@ static void test_nbdlinkd_case(gconstpointer data) {
         assert_answer(out, c->answer, c->mentions);
 }
 
-/* A listening socket on loopback: nbdlinkd's ListExports connects to it only
- * if it acts. */
-static int listen_loopback(guint16 *ret_port) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        int fd;
-
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        g_assert_cmpint(fd, >=, 0);
-        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(listen(fd, 8), ==, 0);
-        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &len), ==, 0);
-        *ret_port = ntohs(sa.sin_port);
-        return fd;
-}
-
-/* TRUE if someone connected to the listener within timeout_ms. */
+/* TRUE if someone connected to the listener within timeout_ms: nbdlinkd's
+ * ListExports connects to a loopback listener only if it acts. */
 static gboolean connected_within(int listener, int timeout_ms) {
         struct pollfd pfd = { .fd = listener, .events = POLLIN };
         int fd;
@@ -326,7 +312,7 @@ static void test_nbdlinkd_caller_leaves(void) {
         int listener;
 
         polkit_env_set_polkitd(TRUE);
-        listener = listen_loopback(&port);
+        listener = loopback_listen(SOCK_NONBLOCK, 8, &port);
         host = g_strdup_printf("127.0.0.1:%u", port);
         {
                 const char *call[] = { "list", host, NULL };
@@ -406,7 +392,7 @@ static void test_nbdlinkd_list(void) {
         int listener;
 
         polkit_env_set_polkitd(TRUE);
-        listener = listen_loopback(&port);
+        listener = loopback_listen(SOCK_NONBLOCK, 8, &port);
         host = g_strdup_printf("127.0.0.1:%u", port);
         {
                 const char *list[] = { "list", host, NULL };
@@ -462,7 +448,7 @@ static void test_nbdlinkd_pending_check_serves_others(void) {
         int listener;
 
         polkit_env_set_polkitd(TRUE);
-        listener = listen_loopback(&port);
+        listener = loopback_listen(SOCK_NONBLOCK, 8, &port);
         host = g_strdup_printf("127.0.0.1:%u", port);
         {
                 const char *call[] = { "list", host, NULL };

@@ -4,6 +4,7 @@
 
 /* The project's headers come first: util/macro.h defines MIN/MAX, which
  * glib.h then redefines (with #undef) without a warning. */
+#include "loopback.h"
 #include "nbd-protocol.h"
 #include "net.h"
 #include "util/macro.h"
@@ -584,16 +585,10 @@ static void test_connect_unix(void) {
 
 /* A connected loopback pair: *client and *server. */
 static void tcp_pair(int *client, int *server) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        uint16_t port;
+        int l = loopback_listen(0, 1, &port);
 
-        g_assert_cmpint(l, >=, 0);
-        g_assert_cmpint(bind(l, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(listen(l, 1), ==, 0);
-        g_assert_cmpint(getsockname(l, (struct sockaddr *) &sa, &len), ==, 0);
-        *client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        g_assert_cmpint(connect(*client, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
+        *client = loopback_connect(port);
         *server = accept4(l, NULL, NULL, SOCK_CLOEXEC);
         g_assert_cmpint(*server, >=, 0);
         close(l);

@@ -15,6 +15,8 @@
 #include <gio/gio.h>
 #include <glib.h>
 
+#include "cli-run.h"
+
 static const char *source_root(void) {
         const char *s = g_getenv("NBDLINK_SOURCE_ROOT");
 
@@ -202,21 +204,13 @@ static void test_polkit_actions(void) {
         }
 }
 
+/* nbdlink's stdout for args; it must succeed. */
 static char *run_nbdlink(const char *const *args) {
-        g_autofree char *exe = g_build_filename(g_getenv("NBDLINK_BUILD_ROOT"), "client", "nbdlink", NULL);
-        g_autoptr(GPtrArray) argv = g_ptr_array_new();
-        g_autoptr(GError) error = NULL;
-        char *out = NULL;
-        int status;
+        CliResult r = cli_run(cli_nbdlink_path(), FALSE, args);
+        char *out = g_steal_pointer(&r.out);
 
-        g_ptr_array_add(argv, exe);
-        for (const char *const *a = args; *a; a++)
-                g_ptr_array_add(argv, (char *) *a);
-        g_ptr_array_add(argv, NULL);
-        g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
-                     &status, &error);
-        g_assert_no_error(error);
-        g_assert_true(g_spawn_check_wait_status(status, NULL));
+        g_assert_cmpint(r.status, ==, 0);
+        cli_result_clear(&r);
         return out;
 }
 

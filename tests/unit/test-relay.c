@@ -12,11 +12,11 @@
 #include "tls.h"
 #include "tls-certs.h"
 #include "nbd-tx.h"
+#include "proc-count.h"
+#include "relay-check.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <glib.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -49,17 +49,6 @@ typedef struct TestServer {
         gnutls_protocol_t version;
         uint8_t *disk;
 } TestServer;
-
-static unsigned count_fds(void) {
-        DIR *d = opendir("/proc/self/fd");
-        unsigned n = 0;
-
-        g_assert_nonnull(d);
-        while (readdir(d))
-                n++;
-        closedir(d);
-        return n;
-}
 
 static int srv_recv_full(gnutls_session_t s, void *buf, size_t n) {
         uint8_t *p = buf;
@@ -211,7 +200,7 @@ static Conn *fixture_connect(Fixture *f, const char *server_priority, bool ktls_
         Conn *c = NULL;
         int sv[2];
 
-        f->fds_before = count_fds();
+        f->fds_before = proc_count_fds(0);
         f->kernel_fd = -EBADF;
         g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==, 0);
         f->server = (TestServer) {
@@ -247,27 +236,7 @@ static void fixture_finish(Fixture *f) {
                 g_thread_join(f->server.thread);
         f->server.fd = safe_close(f->server.fd);
         g_free(f->server.disk);
-        g_assert_cmpuint(count_fds(), ==, f->fds_before);
-}
-
-static void wait_ended(Relay *r) {
-        struct pollfd p = { .fd = relay_event_fd(r), .events = POLLIN };
-
-        g_assert_cmpint(poll(&p, 1, 10000), ==, 1);
-        g_assert_true(relay_has_ended(r));
-}
-
-static void assert_result(Relay *r, int error, const char *prefix) {
-        const char *msg = NULL;
-        int k = relay_result(r, &msg);
-
-        g_test_message("relay ended: %d \"%s\"", k, msg);
-        g_assert_cmpint(k, ==, error);
-        g_assert_nonnull(msg);
-        if (prefix)
-                g_assert_true(g_str_has_prefix(msg, prefix));
-        else
-                g_assert_cmpstr(msg, ==, "");
+        g_assert_cmpuint(proc_count_fds(0), ==, f->fds_before);
 }
 
 static void test_rw_disconnect(void) {
@@ -281,8 +250,8 @@ static void test_rw_disconnect(void) {
          * server to hang up, which the relay passes on as end-of-file. */
         g_assert_cmpint(nbd_tx_disc(f.kernel_fd), ==, 0);
         g_assert_cmpint(nbd_tx_wait_eof(f.kernel_fd, 10000), ==, 0);
-        wait_ended(f.relay);
-        assert_result(f.relay, -EPIPE, "relay: ");
+        relay_check_ended(f.relay);
+        relay_check_result(f.relay, -EPIPE, "relay: ");
         g_assert_true(f.server.saw_disc);
         fixture_finish(&f);
 }
@@ -293,8 +262,8 @@ static void test_kernel_closes(void) {
         fixture_relay(&f, MISBEHAVE_NONE, 0);
         nbd_tx_exercise(f.kernel_fd, DISK_SIZE);
         f.kernel_fd = safe_close(f.kernel_fd);
-        wait_ended(f.relay);
-        assert_result(f.relay, 0, NULL);
+        relay_check_ended(f.relay);
+        relay_check_result(f.relay, 0, NULL);
         /* The server sees a clean close_notify once the relay is freed. */
         f.relay = relay_free(f.relay);
         g_thread_join(g_steal_pointer(&f.server.thread));
@@ -325,11 +294,11 @@ static void test_server_fails(gconstpointer data) {
         fixture_relay(&f, m, 1);
         g_assert_cmpint(nbd_tx_read(f.kernel_fd, 0, buf, sizeof(buf)), ==, 0);
         g_assert_cmpint(nbd_tx_wait_eof(f.kernel_fd, 10000), ==, 0);
-        wait_ended(f.relay);
+        relay_check_ended(f.relay);
         if (m == MISBEHAVE_CLOSE)
-                assert_result(f.relay, -EPIPE, "relay: ");
+                relay_check_result(f.relay, -EPIPE, "relay: ");
         else
-                assert_result(f.relay, -ECONNABORTED, "tls: ");
+                relay_check_result(f.relay, -ECONNABORTED, "tls: ");
         if (m == MISBEHAVE_ALERT) {
                 const char *msg;
 
@@ -345,7 +314,7 @@ static void test_stop_idle(void) {
         fixture_relay(&f, MISBEHAVE_NONE, 0);
         g_assert_cmpint(relay_stop(f.relay), ==, 0);
         g_assert_true(relay_has_ended(f.relay));
-        assert_result(f.relay, 0, NULL);
+        relay_check_result(f.relay, 0, NULL);
         g_assert_cmpint(nbd_tx_wait_eof(f.kernel_fd, 10000), ==, 0);
         /* Idempotent. */
         g_assert_cmpint(relay_stop(f.relay), ==, 0);

@@ -41,16 +41,6 @@ GDBusConnection *guest_system_bus(void) {
         return bus;
 }
 
-guint count_dir_entries(const char *path) {
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-        guint n = 0;
-
-        g_assert_nonnull(dir);
-        while (g_dir_read_name(dir))
-                n++;
-        return n;
-}
-
 /* ---- time and children ------------------------------------------------ */
 
 double now_ms(void) {
@@ -117,18 +107,6 @@ void child_wait_exit_0(GSubprocess **p) {
 }
 
 /* ---- loopback ports --------------------------------------------------- */
-
-guint16 free_port(void) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        g_assert_cmpint(fd, >=, 0);
-        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &len), ==, 0);
-        close(fd);
-        return ntohs(sa.sin_port);
-}
 
 int connect_port(const char *addr, guint16 port) {
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };

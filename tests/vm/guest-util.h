@@ -31,9 +31,6 @@ const char *guest_daemon_path(void);
 /* The guest's system bus, where nbdlinkd runs. */
 GDBusConnection *guest_system_bus(void);
 
-/* How many entries a directory has (/proc/PID/fd, /proc/PID/task). */
-guint count_dir_entries(const char *path);
-
 /* ---- time and children ------------------------------------------------ */
 
 /* Milliseconds on the monotonic clock. */
@@ -61,9 +58,6 @@ void child_kill(GSubprocess **p);
 void child_wait_exit_0(GSubprocess **p);
 
 /* ---- loopback ports --------------------------------------------------- */
-
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
-guint16 free_port(void);
 
 /* A connected socket to addr:port (IPv4), or -errno. */
 int connect_port(const char *addr, guint16 port);

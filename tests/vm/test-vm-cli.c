@@ -9,14 +9,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/fs.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,11 +23,11 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
+#include "cli-run.h"
 #include "guest-util.h"
 #include "servers.h"
 #include "tls-certs.h"
 
-#define NOBODY 65534
 #define EXPORT "disk"
 #define DISK_BYTES (64u * MiB)
 #define ERROR_NAME(n) "(org.nbdlink.NBD1.Error." n ")\n"
@@ -46,68 +44,12 @@ typedef struct Pki {
 } Pki;
 static Pki pki;
 
-typedef struct Result {
-        int status;
-        char *out;
-        char *err;
-} Result;
+#define cli(...) cli_run(nbdlink_path, FALSE, (const char *const[]) { __VA_ARGS__, NULL })
+#define cli_as_nobody(...) cli_run(nbdlink_path, TRUE, (const char *const[]) { __VA_ARGS__, NULL })
 
-static void result_clear(Result *r) {
-        g_clear_pointer(&r->out, g_free);
-        g_clear_pointer(&r->err, g_free);
-}
-
-/* Children die with the test; the CLI's stdin is /dev/null so it never
- * asks for a password; optionally it runs as uid nobody. */
-static void cli_child_setup(gpointer data) {
-        gboolean as_nobody = GPOINTER_TO_INT(data);
-        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (fd >= 0)
-                (void) dup2(fd, STDIN_FILENO);
-        if (as_nobody &&
-            (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 || setresuid(NOBODY, NOBODY, NOBODY) < 0))
-                _exit(100);
-}
-
-static Result run_argv(gboolean as_nobody, const char *exe, const char *const *args) {
-        g_autoptr(GPtrArray) argv = g_ptr_array_new();
-        g_autoptr(GError) error = NULL;
-        g_autofree char *cmd = NULL;
-        Result r = {};
-        int wait_status;
-
-        g_ptr_array_add(argv, (char *) exe);
-        for (const char *const *a = args; *a; a++)
-                g_ptr_array_add(argv, (char *) *a);
-        g_ptr_array_add(argv, NULL);
-        cmd = g_strjoinv(" ", (char **) argv->pdata);
-
-        if (!g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, cli_child_setup,
-                          GINT_TO_POINTER(as_nobody), &r.out, &r.err, &wait_status, &error))
-                g_error("spawn %s: %s", exe, error->message);
-        g_assert_true(WIFEXITED(wait_status));
-        r.status = WEXITSTATUS(wait_status);
-        g_test_message("%s%s exited %d; stdout: %s; stderr: %s", as_nobody ? "(as nobody) " : "", cmd,
-                       r.status, r.out, r.err);
-        return r;
-}
-
-#define cli(...) run_argv(FALSE, nbdlink_path, (const char *const[]) { __VA_ARGS__, NULL })
-#define cli_as_nobody(...) run_argv(TRUE, nbdlink_path, (const char *const[]) { __VA_ARGS__, NULL })
-
-static void assert_ok(const Result *r) {
+static void assert_ok(const CliResult *r) {
         if (r->status != 0 || *r->err)
                 g_error("expected success, got status %d and stderr '%s'", r->status, r->err);
-}
-
-/* Exit 1, nothing on stdout, stderr "nbdlink: <prefix>...<suffix>". */
-static void assert_failed(const Result *r, const char *prefix, const char *suffix) {
-        g_assert_cmpint(r->status, ==, 1);
-        g_assert_cmpstr(r->out, ==, "");
-        if (!g_str_has_prefix(r->err, prefix) || !g_str_has_suffix(r->err, suffix))
-                g_error("stderr '%s' is not '%s...%s'", r->err, prefix, suffix);
 }
 
 static char *uri(const TestServer *s, const char *scheme, const char *export_name) {
@@ -119,7 +61,7 @@ static char *attach_ok(const char *first, ...) G_GNUC_NULL_TERMINATED;
 static char *attach_ok(const char *first, ...) {
         g_autoptr(GPtrArray) args = g_ptr_array_new();
         va_list ap;
-        Result r;
+        CliResult r;
         char *dev;
 
         g_ptr_array_add(args, (char *) "attach");
@@ -129,21 +71,21 @@ static char *attach_ok(const char *first, ...) {
         va_end(ap);
         g_ptr_array_add(args, NULL);
 
-        r = run_argv(FALSE, nbdlink_path, (const char *const *) args->pdata);
+        r = cli_run(nbdlink_path, FALSE, (const char *const *) args->pdata);
         assert_ok(&r);
         g_assert_true(g_regex_match_simple("^/dev/nbd[0-9]+\n$", r.out, 0, 0));
         dev = g_strndup(r.out, strlen(r.out) - 1);
-        result_clear(&r);
+        cli_result_clear(&r);
         g_assert_true(device_running(dev));
         return dev;
 }
 
 static void detach_ok(const char *dev) {
-        Result r = cli("detach", dev);
+        CliResult r = cli("detach", dev);
 
         assert_ok(&r);
         g_assert_cmpstr(r.out, ==, "");
-        result_clear(&r);
+        cli_result_clear(&r);
         wait_device_stopped(dev);
 }
 
@@ -398,7 +340,7 @@ static void test_attach_list_detach(void) {
         g_autofree char *fields = NULL, *expected = NULL;
         g_autoptr(GPtrArray) rows = NULL;
         char **row;
-        Result r;
+        CliResult r;
 
         r = cli("list");
         assert_ok(&r);
@@ -418,7 +360,7 @@ static void test_attach_list_detach(void) {
         g_assert_cmpstr(row[5], ==, "none");
         g_assert_cmpstr(row[6], ==, "attached");
         g_assert_cmpstr(row[7], ==, "root");
-        result_clear(&r);
+        cli_result_clear(&r);
 
         r = cli("list", "--json");
         assert_ok(&r);
@@ -428,7 +370,7 @@ static void test_attach_list_detach(void) {
         expected = g_strdup_printf("%s,/org/nbdlink/NBD1/devices/%s,127.0.0.1,%u,disk,%u,512,false,false,none,"
                                    "attached,0,root,1,false\n", dev, dev + 5, plain->port, DISK_BYTES);
         g_assert_cmpstr(fields, ==, expected);
-        result_clear(&r);
+        cli_result_clear(&r);
         g_clear_pointer(&fields, g_free);
 
         /* info and exports, with the device attached. */
@@ -436,19 +378,19 @@ static void test_attach_list_detach(void) {
         assert_ok(&r);
         fields = json_fields(r.out, "export size read_only tls description");
         g_assert_cmpstr(fields, ==, "disk,67108864,false,false,a disk\n");
-        result_clear(&r);
+        cli_result_clear(&r);
         g_clear_pointer(&fields, g_free);
 
         r = cli("info", hostport, EXPORT);
         assert_ok(&r);
         g_assert_true(g_str_has_prefix(r.out, "PROPERTY"));
         g_assert_true(g_regex_match_simple("^size +64 MiB \\(67108864 bytes\\)$", r.out, G_REGEX_MULTILINE, 0));
-        result_clear(&r);
+        cli_result_clear(&r);
 
         r = cli("exports", hostport);
         assert_ok(&r);
         g_assert_cmpstr(r.out, ==, "EXPORT  DESCRIPTION\ndisk    a disk\n");
-        result_clear(&r);
+        cli_result_clear(&r);
 
         data_roundtrip(dev, 0, 1);
         data_roundtrip(dev, DISK_BYTES - MiB, 2);
@@ -458,9 +400,9 @@ static void test_attach_list_detach(void) {
         r = cli("detach", dev);
         {
                 g_autofree char *prefix = g_strdup_printf("nbdlink: detach %s: ", dev);
-                assert_failed(&r, prefix, ERROR_NAME("NotAttached"));
+                cli_assert_failed(&r, prefix, ERROR_NAME("NotAttached"));
         }
-        result_clear(&r);
+        cli_result_clear(&r);
 }
 
 /* --device and the other attach options; what was written is still there
@@ -470,7 +412,7 @@ static void test_device_and_read_only(void) {
         g_autofree char *dev = attach_ok("--device", "nbd9", "--connections", "1", "--timeout", "20", u, NULL);
         g_autofree char *dev2 = NULL, *fields = NULL, *expected = NULL;
         int fd, ro = 0;
-        Result r;
+        CliResult r;
 
         g_assert_cmpstr(dev, ==, "/dev/nbd9");
         data_roundtrip(dev, 8 * MiB, 3);
@@ -500,7 +442,7 @@ static void test_device_and_read_only(void) {
         fields = json_fields(r.out, "device read_only");
         expected = g_strdup_printf("%s,true\n", dev2);
         g_assert_cmpstr(fields, ==, expected);
-        result_clear(&r);
+        cli_result_clear(&r);
         detach_ok(dev2);
 }
 
@@ -512,7 +454,7 @@ static void test_not_authorized_and_detach_all(void) {
         g_autofree char *d1 = attach_ok(u, NULL);
         g_autofree char *d2 = attach_ok("--read-only", u, NULL);
         g_autofree char *fields = NULL, *expected = NULL;
-        Result r;
+        CliResult r;
 
         g_assert_cmpstr(d1, !=, d2);
 
@@ -520,16 +462,16 @@ static void test_not_authorized_and_detach_all(void) {
         {
                 g_autofree char *prefix = g_strdup_printf("nbdlink: attach 127.0.0.1:%u export 'disk': ",
                                                           plain->port);
-                assert_failed(&r, prefix, ERROR_NAME("NotAuthorized"));
+                cli_assert_failed(&r, prefix, ERROR_NAME("NotAuthorized"));
         }
-        result_clear(&r);
+        cli_result_clear(&r);
 
         r = cli_as_nobody("detach", d1);
         {
                 g_autofree char *prefix = g_strdup_printf("nbdlink: detach %s: ", d1);
-                assert_failed(&r, prefix, ERROR_NAME("NotAuthorized"));
+                cli_assert_failed(&r, prefix, ERROR_NAME("NotAuthorized"));
         }
-        result_clear(&r);
+        cli_result_clear(&r);
 
         r = cli_as_nobody("--json", "list");
         assert_ok(&r);
@@ -539,27 +481,27 @@ static void test_not_authorized_and_detach_all(void) {
                 ? g_strdup_printf("%s,0,root\n%s,0,root\n", d1, d2)
                 : g_strdup_printf("%s,0,root\n%s,0,root\n", d2, d1);
         g_assert_cmpstr(fields, ==, expected);
-        result_clear(&r);
+        cli_result_clear(&r);
 
         /* nobody owns none of them: nothing to do, and nothing touched. */
         r = cli_as_nobody("--no-ask-password", "detach", "--all");
         assert_ok(&r);
         g_assert_cmpstr(r.out, ==, "");
-        result_clear(&r);
+        cli_result_clear(&r);
         g_assert_true(device_running(d1));
         g_assert_true(device_running(d2));
 
         r = cli("detach", "--all");
         assert_ok(&r);
         g_assert_cmpstr(r.out, ==, "");
-        result_clear(&r);
+        cli_result_clear(&r);
         wait_device_stopped(d1);
         wait_device_stopped(d2);
 
         r = cli("--json", "list");
         assert_ok(&r);
         g_assert_cmpstr(r.out, ==, "[]\n");
-        result_clear(&r);
+        cli_result_clear(&r);
 }
 
 static void test_monitor(void) {
@@ -666,7 +608,7 @@ static void test_tls(void) {
         g_autofree char *u = uri(s, "nbds", "");
         g_autofree char *dev = NULL, *dev2 = NULL, *fields = NULL, *expected = NULL;
         g_auto(GStrv) lines = NULL;
-        Result r;
+        CliResult r;
 
         dev = attach_ok("--ca", pki.ca_cert, u, NULL);
         dev2 = attach_ok("--no-ktls", "--ca", pki.ca_cert, u, NULL);
@@ -691,21 +633,21 @@ static void test_tls(void) {
                         g_assert_true(g_str_equal(lines[i], ktls) || g_str_equal(lines[i], relay));
                 }
         }
-        result_clear(&r);
+        cli_result_clear(&r);
 
         /* Several devices at once. */
         r = cli("detach", dev, dev2);
         assert_ok(&r);
-        result_clear(&r);
+        cli_result_clear(&r);
         wait_device_stopped(dev);
         wait_device_stopped(dev2);
 
         r = cli("attach", "--ca", pki.other_ca_cert, u);
         {
                 g_autofree char *prefix = g_strdup_printf("nbdlink: attach 127.0.0.1:%u export '': ", s->port);
-                assert_failed(&r, prefix, ERROR_NAME("TLSFailed"));
+                cli_assert_failed(&r, prefix, ERROR_NAME("TLSFailed"));
         }
-        result_clear(&r);
+        cli_result_clear(&r);
 }
 
 /* The GDBus example: list, attach, watch, detach; then a server that
@@ -717,9 +659,9 @@ static void test_example(void) {
         g_autoptr(GRegex) attached = g_regex_new("^attached (/dev/(nbd[0-9]+)) size=67108864 read-only=no$",
                                                  G_REGEX_MULTILINE, 0, NULL);
         g_autoptr(GMatchInfo) mi = NULL;
-        Result r;
+        CliResult r;
 
-        r = run_argv(FALSE, example_path, (const char *const[]) { hostport, EXPORT, NULL });
+        r = cli_run(example_path, FALSE, (const char *const[]) { hostport, EXPORT, NULL });
         assert_ok(&r);
         g_assert_true(g_str_has_prefix(r.out, "export disk: a disk\n"));
         if (!g_regex_match(attached, r.out, 0, &mi))
@@ -741,7 +683,7 @@ static void test_example(void) {
         expect = g_strdup_printf("\ndetached %s\n", dev);
         g_assert_nonnull(strstr(r.out, expect));
         g_assert_false(device_running(dev));
-        result_clear(&r);
+        cli_result_clear(&r);
 
         /* --wait-disconnect: attached, then the server is killed. */
         {

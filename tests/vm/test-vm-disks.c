@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "guest-util.h"
+#include "loopback.h"
 #include "servers.h"
 
 #define EXPORT          "disk"
@@ -334,7 +335,7 @@ static void nbd_server_start(NbdServer *s, const char *dir, const Table *t) {
         g_autoptr(GError) error = NULL;
         const char *argv[] = { "nbd-server", "-d", "-C", config_path, NULL };
 
-        s->port = free_port();
+        s->port = loopback_free_port();
         s->image_name = t->name;
         s->log_path = g_strdup_printf("%s/nbd-server-%s.log", dir, t->name);
         config = g_strdup_printf("[generic]\n"
@@ -564,25 +565,18 @@ static void test_max_request(void) {
 /* The deaf server on a listening socket made here, so that it is ready the
  * moment it is started. */
 static GSubprocess *deaf_server_start(guint16 *ret_port) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
         g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
         g_autoptr(GError) error = NULL;
         g_autofree char *size = g_strdup_printf("%u", DEAF_BYTES);
         const char *argv[] = { deaf_server_path, "3", size, NULL };
         GSubprocess *p;
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = loopback_listen(0, 8, ret_port);
 
-        g_assert_cmpint(fd, >=, 0);
-        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(listen(fd, 8), ==, 0);
-        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &len), ==, 0);
         g_subprocess_launcher_set_child_setup(l, child_setup_die_with_parent, NULL, NULL);
         g_subprocess_launcher_take_fd(l, fd, 3);
         p = g_subprocess_launcher_spawnv(l, argv, &error);
         if (!p)
                 g_error("start %s: %s", deaf_server_path, error->message);
-        *ret_port = ntohs(sa.sin_port);
         return p;
 }
 

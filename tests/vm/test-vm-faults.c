@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include "guest-util.h"
+#include "loopback.h"
+#include "proc-count.h"
 
 #define EXPORT        "disk"
 
@@ -83,7 +85,7 @@ static void server_start(Server *s, const char *addr, gboolean netns, const char
         GPtrArray *argv = g_ptr_array_new();
 
         s->addr = addr;
-        s->port = free_port();
+        s->port = loopback_free_port();
         port = g_strdup_printf("%u", s->port);
         if (netns) {
                 g_ptr_array_add(argv, (char *) "ip");
@@ -501,13 +503,10 @@ static guint rss_kb(pid_t pid) {
 }
 
 static Sample sample(pid_t pid) {
-        g_autofree char *fd = g_strdup_printf("/proc/%d/fd", (int) pid);
-        g_autofree char *task = g_strdup_printf("/proc/%d/task", (int) pid);
-
         /* One round trip: the daemon has finished with the last Detach's
          * event (its worker joined) before we look. */
         g_assert_true(bus_name_has_owner(bus));
-        return (Sample) { count_dir_entries(fd), count_dir_entries(task), rss_kb(pid) };
+        return (Sample) { proc_count_fds(pid), proc_count_threads(pid), rss_kb(pid) };
 }
 
 /* A short-lived detach helper thread may still be on its way out. */

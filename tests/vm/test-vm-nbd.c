@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "guest-util.h"
+#include "loopback.h"
 
 #define DATA_BYTES   (32u * MiB)    /* checksummed round trip */
 #define BENCH_BYTES  (256u * MiB)   /* sequential read figure */
@@ -56,7 +57,7 @@ static double busctl_ms;         /* busctl's own start-up, for reference */
 static void server_start(Server *s, const char *size, gboolean read_only) {
         g_autofree char *port = NULL;
 
-        s->port = free_port();
+        s->port = loopback_free_port();
         port = g_strdup_printf("%u", s->port);
         const char *argv[] = {
                 "nbdkit", "--foreground", "--exit-with-parent",
@@ -309,7 +310,7 @@ static void test_nbdlink_multi_conn_refused(void) {
         GVariantBuilder b;
 
         g_assert_true(daemon_ready());
-        single.port = free_port();
+        single.port = loopback_free_port();
         port = g_strdup_printf("%u", single.port);
         const char *argv[] = {
                 "nbdkit", "--foreground", "--exit-with-parent", "--ipaddr", "127.0.0.1", "--port", port,
@@ -350,21 +351,6 @@ static void test_nbdlink_device_busy(void) {
         detach_ok(dev);
 }
 
-/* A listener that accepts (through the kernel's backlog) and never says a
- * word: an attach to it stays in the handshake until its deadline. */
-static int silent_listener(guint16 *ret_port) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        g_assert_cmpint(fd, >=, 0);
-        g_assert_cmpint(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(listen(fd, 8), ==, 0);
-        g_assert_cmpint(getsockname(fd, (struct sockaddr *) &sa, &len), ==, 0);
-        *ret_port = ntohs(sa.sin_port);
-        return fd;
-}
-
 /* Waits up to timeout_ms for fd to become readable. */
 static gboolean wait_readable(int fd, int timeout_ms) {
         struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -395,7 +381,9 @@ static void test_nbdlink_caller_leaves(void) {
         double t0;
 
         g_assert_true(daemon_ready());
-        listener = silent_listener(&port);
+        /* Accepts (through the kernel's backlog) and never says a word: the
+         * attach stays in the handshake until its deadline. */
+        listener = loopback_listen(0, 8, &port);
         host = g_strdup_printf("127.0.0.1:%u", port);
 
         address = g_dbus_address_get_for_bus_sync(G_BUS_TYPE_SYSTEM, NULL, &error);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "guest-util.h"
+#include "loopback.h"
 
 #define DISK_SIZE  "64M"
 #define DATA_BYTES (16u * MiB)
@@ -65,7 +66,7 @@ static void server_start(Server *s, const char *other_size) {
 }
 
 static void server_new(Server *s, const char *addr, gboolean in_netns) {
-        *s = (Server) { .addr = addr, .in_netns = in_netns, .port = free_port() };
+        *s = (Server) { .addr = addr, .in_netns = in_netns, .port = loopback_free_port() };
         s->file = g_strdup_printf("/tmp/persist-%u.img", s->port);
         const char *argv[] = { "truncate", "-s", DISK_SIZE, s->file, NULL };
         run_ok(argv);

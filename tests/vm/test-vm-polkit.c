@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include "guest-util.h"
+#include "loopback.h"
 #include "polkit-env.h"
+#include "proc-count.h"
 
 #define DEVICES_PATH  MANAGER_PATH "/devices/"
 #define EXPORT        "disk"
@@ -124,13 +126,12 @@ typedef struct Usage {
 } Usage;
 
 static Usage daemon_usage(void) {
-        const char *pid = g_subprocess_get_identifier(polkit_env_nbdlinkd());
-        g_autofree char *fd_dir = NULL, *task_dir = NULL;
+        const char *id = g_subprocess_get_identifier(polkit_env_nbdlinkd());
+        pid_t pid;
 
-        g_assert_nonnull(pid);
-        fd_dir = g_strdup_printf("/proc/%s/fd", pid);
-        task_dir = g_strdup_printf("/proc/%s/task", pid);
-        return (Usage) { .fds = count_dir_entries(fd_dir), .threads = count_dir_entries(task_dir) };
+        g_assert_nonnull(id);
+        pid = (pid_t) g_ascii_strtoll(id, NULL, 10);
+        return (Usage) { .fds = proc_count_fds(pid), .threads = proc_count_threads(pid) };
 }
 
 /* Back to the baseline within a few seconds (the daemon may still be
@@ -376,7 +377,7 @@ static void nbdkit_start(void) {
         g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
         g_autoptr(GError) error = NULL;
         g_autofree char *port_arg = NULL;
-        guint16 port = free_port();
+        guint16 port = loopback_free_port();
 
         port_arg = g_strdup_printf("%u", port);
         nbdkit_log = g_build_filename(polkit_env_dir(), "nbdkit.log", NULL);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "guest-util.h"
+#include "loopback.h"
 #include "pki.h"
 #include "servers.h"
 
@@ -55,7 +56,7 @@ static void server_start(Server *s, Creds creds) {
         g_autofree char *port = NULL, *certs = NULL, *psk = NULL;
         g_autoptr(GPtrArray) argv = g_ptr_array_new();
 
-        s->port = free_port();
+        s->port = loopback_free_port();
         port = g_strdup_printf("%u", s->port);
         g_ptr_array_add(argv, (char *) "nbdkit");
         g_ptr_array_add(argv, (char *) "--foreground");
@@ -255,7 +256,7 @@ static void test_tls13_only_falls_back_to_relay(void) {
         g_assert_cmpint(ftruncate(fd, 16 * 1024 * 1024), ==, 0);
         close(fd);
 
-        s.port = free_port();
+        s.port = loopback_free_port();
         port = g_strdup_printf("%u", s.port);
         s.proc = child_spawn(G_SUBPROCESS_FLAGS_NONE,
                              (const char *const[]) { "qemu-nbd", "--persistent", "--bind=127.0.0.1", "--port", port,
@@ -417,8 +418,6 @@ static void inject_garbage(gpointer data) {
 /* A record that fails to decrypt ends the relayed device with a
  * Disconnected whose error is TLSFailed. */
 static void test_bad_record(void) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(sa);
         g_autofree char *object = NULL, *dev = NULL;
         Server target = {};
         Proxy p = {};
@@ -426,11 +425,7 @@ static void test_bad_record(void) {
 
         server_start(&target, CREDS_X509);
         p.target = target.port;
-        p.listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        g_assert_cmpint(bind(p.listen_fd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
-        g_assert_cmpint(listen(p.listen_fd, 1), ==, 0);
-        g_assert_cmpint(getsockname(p.listen_fd, (struct sockaddr *) &sa, &len), ==, 0);
-        p.port = ntohs(sa.sin_port);
+        p.listen_fd = loopback_listen(0, 1, &p.port);
         p.thread = g_thread_new("proxy", proxy_thread, &p);
 
         dev = attach_ok(&(Server) { .port = p.port }, &(AttachArgs) { .creds = CREDS_X509, .ktls = FALSE }, &object);

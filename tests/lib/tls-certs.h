@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Certificates made at test time with the GnuTLS API: a CA, and server or
- * client certificates it signs, for the TLS unit tests. Nothing is written
- * to disk. */
+ * client certificates it signs, for the TLS tests (unit/test-tls,
+ * unit/test-relay, vm/test-vm-cli). Nothing is written to disk. */
 #pragma once
 
 #include <gnutls/gnutls.h>

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A project program run as a child, its status and output collected (see
+ * cli-run.h). */
+
+#include "cli-run.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NOBODY 65534
+
+const char *cli_nbdlink_path(void) {
+        static char *path = NULL;
+
+        if (!path) {
+                const char *root = g_getenv("NBDLINK_BUILD_ROOT");
+
+                g_assert_nonnull(root);
+                path = g_build_filename(root, "client", "nbdlink", NULL);
+        }
+        return path;
+}
+
+void cli_child_setup(gpointer as_nobody) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (fd >= 0)
+                (void) dup2(fd, STDIN_FILENO);
+        if (GPOINTER_TO_INT(as_nobody) &&
+            (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 || setresuid(NOBODY, NOBODY, NOBODY) < 0))
+                _exit(100);
+}
+
+CliResult cli_run(const char *exe, gboolean as_nobody, const char *const *args) {
+        g_autoptr(GPtrArray) argv = g_ptr_array_new();
+        g_autoptr(GError) error = NULL;
+        g_autofree char *cmd = NULL;
+        CliResult r = {};
+        int wait_status;
+
+        g_ptr_array_add(argv, (char *) exe);
+        for (const char *const *a = args; *a; a++)
+                g_ptr_array_add(argv, (char *) *a);
+        g_ptr_array_add(argv, NULL);
+        cmd = g_strjoinv(" ", (char **) argv->pdata);
+
+        if (!g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, cli_child_setup,
+                          GINT_TO_POINTER(as_nobody), &r.out, &r.err, &wait_status, &error))
+                g_error("spawn %s: %s", exe, error->message);
+        g_assert_true(WIFEXITED(wait_status));
+        r.status = WEXITSTATUS(wait_status);
+        {
+                /* Arguments and output may be deliberately broken UTF-8 or
+                 * carry controls: escaped, they cannot break the TAP stream. */
+                g_autofree char *c = g_strescape(cmd, NULL), *o = g_strescape(r.out, NULL),
+                                *e = g_strescape(r.err, NULL);
+                g_test_message("%s%s exited %d; stdout: %s; stderr: %s", as_nobody ? "(as nobody) " : "", c,
+                               r.status, o, e);
+        }
+        return r;
+}
+
+void cli_assert_failed(const CliResult *r, const char *prefix, const char *suffix) {
+        g_assert_cmpint(r->status, ==, 1);
+        g_assert_cmpstr(r->out, ==, "");
+        if (!g_str_has_prefix(r->err, prefix) || !g_str_has_suffix(r->err, suffix))
+                g_error("stderr '%s' is not '%s...%s'", r->err, prefix, suffix);
+}
+
+void cli_result_clear(CliResult *r) {
+        g_clear_pointer(&r->out, g_free);
+        g_clear_pointer(&r->err, g_free);
+}
