@@ -88,7 +88,7 @@ static bool valid_ipv6_literal(const char *s, size_t n) {
         return inet_pton(AF_INET6, buf, &in6) == 1;
 }
 
-int nbd_address_parse(NbdAddress *ret, const char *s, uint16_t port_override, char *error, size_t error_size) {
+int nbd_address_parse(NbdAddress *ret, const char *s, uint16_t port_override, Error *error) {
         _cleanup_free_ char *host = NULL;
         const char *name, *colon;
         size_t len, name_len;
@@ -97,18 +97,18 @@ int nbd_address_parse(NbdAddress *ret, const char *s, uint16_t port_override, ch
         if (!ret)
                 return -EINVAL;
         if (!s || !*s)
-                return error_setf(error, error_size, -EINVAL, "host: no host given");
+                return error_set(error, -EINVAL, "host: no host given");
 
         len = strnlen(s, NBD_MAX_HOST + 1);
         if (len > NBD_MAX_HOST)
-                return error_setf(error, error_size, -EINVAL,
+                return error_set(error, -EINVAL,
                                  "host: longer than %u bytes", NBD_MAX_HOST);
 
         /* Checked before anything is echoed back in a message, so that no
          * message carries terminal escapes or line breaks from a caller. */
         for (size_t i = 0; i < len; i++)
                 if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
-                        return error_setf(error, error_size, -EINVAL,
+                        return error_set(error, -EINVAL,
                                          "host: contains a control character at offset %zu", i);
 
         if (nbd_address_is_unix(s)) {
@@ -116,10 +116,10 @@ int nbd_address_parse(NbdAddress *ret, const char *s, uint16_t port_override, ch
                 _cleanup_free_ char *p = NULL;
 
                 if (path[0] != '/')
-                        return error_setf(error, error_size, -EINVAL,
+                        return error_set(error, -EINVAL,
                                          "host: \"%s\": a unix socket needs an absolute path", s);
                 if (strlen(path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
-                        return error_setf(error, error_size, -EINVAL,
+                        return error_set(error, -EINVAL,
                                          "host: \"%s\": socket path is too long for AF_UNIX", s);
                 p = strdup(path);
                 if (!p)
@@ -132,22 +132,22 @@ int nbd_address_parse(NbdAddress *ret, const char *s, uint16_t port_override, ch
                 const char *close = strchr(s, ']');
 
                 if (!close)
-                        return error_setf(error, error_size, -EINVAL,
+                        return error_set(error, -EINVAL,
                                          "host: \"%s\": \"[\" without a closing \"]\"", s);
                 name = s + 1;
                 name_len = (size_t) (close - name);
                 if (!valid_ipv6_literal(name, name_len))
-                        return error_setf(error, error_size, -EINVAL,
+                        return error_set(error, -EINVAL,
                                          "host: \"%s\": not an IPv6 address between the brackets", s);
                 if (close[1] == ':') {
                         if (parse_port(close + 2, strlen(close + 2), &port) < 0)
-                                return error_setf(error, error_size, -EINVAL,
+                                return error_set(error, -EINVAL,
                                                  "host: \"%s\": port must be a number from 1 to 65535", s);
                 } else if (close[1] != 0)
-                        return error_setf(error, error_size, -EINVAL,
+                        return error_set(error, -EINVAL,
                                          "host: \"%s\": only \":port\" may follow \"]\"", s);
         } else if (strchr(s, ']'))
-                return error_setf(error, error_size, -EINVAL,
+                return error_set(error, -EINVAL,
                                  "host: \"%s\": \"]\" without an opening \"[\"", s);
         else {
                 colon = strchr(s, ':');
@@ -156,23 +156,23 @@ int nbd_address_parse(NbdAddress *ret, const char *s, uint16_t port_override, ch
                         /* Two colons or more: a bare IPv6 literal, which cannot
                          * carry a port (that is what brackets are for). */
                         if (!valid_ipv6_literal(s, len))
-                                return error_setf(error, error_size, -EINVAL,
+                                return error_set(error, -EINVAL,
                                                  "host: \"%s\": not a valid IPv6 address (write \"[address]:port\" to give a port)", s);
                         name_len = len;
                 } else {
                         name_len = colon ? (size_t) (colon - s) : len;
                         if (colon && parse_port(colon + 1, strlen(colon + 1), &port) < 0)
-                                return error_setf(error, error_size, -EINVAL,
+                                return error_set(error, -EINVAL,
                                                  "host: \"%s\": port must be a number from 1 to 65535", s);
                         if (name_len == 0)
-                                return error_setf(error, error_size, -EINVAL,
+                                return error_set(error, -EINVAL,
                                                  "host: \"%s\": no host name before the port", s);
                         if (name[0] == '-' || name[0] == '.')
-                                return error_setf(error, error_size, -EINVAL,
+                                return error_set(error, -EINVAL,
                                                  "host: \"%s\": a host name cannot start with \"%c\"", s, name[0]);
                         for (size_t i = 0; i < name_len; i++)
                                 if (!valid_hostname_char(name[i]))
-                                        return error_setf(error, error_size, -EINVAL,
+                                        return error_set(error, -EINVAL,
                                                          "host: \"%s\": character '%c' is not allowed in a host name", s, name[i]);
                 }
         }

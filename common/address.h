@@ -3,6 +3,8 @@
  * line ("name", "name:port", "addr", "[v6addr]:port", "unix:/path"). */
 #pragma once
 
+#include "error-text.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,7 +20,7 @@ typedef struct NbdAddress {
 /* Parses the host argument. port_override, when non-zero, wins over a port
  * in the string. -EINVAL (with a message in error) for anything malformed or
  * longer than NBD_MAX_HOST. */
-int nbd_address_parse(NbdAddress *ret, const char *s, uint16_t port_override, char *error, size_t error_size);
+int nbd_address_parse(NbdAddress *ret, const char *s, uint16_t port_override, Error *error);
 void nbd_address_done(NbdAddress *a);
 /* Whether the host argument names a unix socket: "unix:" and a path, but
  * not "unix:" and a port, which is the host named "unix". */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The message half of a failure (error-text.h). */
+/* The Error of error-text.h. */
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,15 +7,20 @@
 #include "error-text.h"
 #include "utf8.h"
 
-int error_setf(char *error, size_t error_size, int r, const char *format, ...) {
+int error_set(Error *e, int code, const char *format, ...) {
         va_list ap;
 
-        if (!error || error_size == 0)
-                return r;
+        if (!e)
+                return code;
+        e->code = code;
         va_start(ap, format);
-        (void) vsnprintf(error, error_size, format, ap);
+        (void) vsnprintf(e->message, sizeof(e->message), format, ap);
         va_end(ap);
         /* Cut by bytes, maybe inside a caller's or a server's name. */
-        utf8_trim_partial(error);
-        return r;
+        utf8_trim_partial(e->message);
+        return code;
+}
+
+const char *error_message(const Error *e) {
+        return e ? e->message : "";
 }

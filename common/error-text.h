@@ -1,15 +1,26 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Failures below the bus are a negative errno plus a message written into
- * a buffer the caller owns; this writes that message. One helper for every
- * layer, so that every message is cut the same way: never inside a UTF-8
- * character, since it may end up in a D-Bus error, which carries UTF-8 only. */
+/* A failure below the bus: a negative errno (or a failure code of
+ * daemon/bus/bus-error.h) and a message a person can act on. Every layer
+ * reports with an Error, and bus-error.c alone turns it into a D-Bus error.
+ * A message is cut so that it stays UTF-8: it may end up in a D-Bus error,
+ * which carries nothing else. */
 #pragma once
 
 #include <stddef.h>
 
 #include "util/macro.h"
 
-/* Formats into error (when it is not NULL and error_size > 0) and returns
- * r, so that "return error_setf(error, size, -EINVAL, ...)" reads as what it
- * does. */
-_printf_(4, 5) int error_setf(char *error, size_t error_size, int r, const char *format, ...);
+#define ERROR_MESSAGE_MAX 8192
+
+typedef struct Error {
+        int code;                       /* negative; 0 while nothing failed */
+        char message[ERROR_MESSAGE_MAX];
+} Error;
+
+/* Records code and the formatted message in e, unless e is NULL (the
+ * caller wants no details). Returns code, so that
+ * "return error_set(e, -EINVAL, ...)" reads as what it does. */
+_printf_(3, 4) int error_set(Error *e, int code, const char *format, ...);
+
+/* e's message, "" when there is none (or e is NULL). */
+const char *error_message(const Error *e);

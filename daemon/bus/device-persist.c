@@ -118,18 +118,18 @@ int manager_netlink_watch(Manager *m) {
 }
 
 int device_persist_backend(const char *host, uint16_t port, const char *export_name, char **ret,
-                           char *error, size_t error_size) {
+                           Error *error) {
         _cleanup_(nbd_address_done) NbdAddress a = {};
         char buf[NBD_MAX_HOST + 64];
         int r;
 
-        r = nbd_address_parse(&a, host, port, error, error_size);
+        r = nbd_address_parse(&a, host, port, error);
         if (r < 0)
                 return r;
         r = persist_backend_id(nbd_address_format(&a, buf, sizeof(buf)), export_name, ret);
         if (r < 0)
-                (void) snprintf(error, error_size, "cannot name the backend: %s", strerror(-r));
-        return r;
+                return error_set(error, r, "cannot name the backend: %s", strerror(-r));
+        return 0;
 }
 
 /* Whether sysfs and the kernel agree that nbd<index> still runs what s
@@ -165,13 +165,13 @@ static bool kernel_still_has(const PersistState *s) {
 
 static int restore_one(Manager *m, PersistState *s) {
         _cleanup_(device_freep) Device *d = NULL;
-        char err[VALIDATE_ERROR_MAX] = "";
+        Error err = {};
         WorkerRequest req;
         int dev_fd = -EBADF, r;
 
-        r = nbd_device_open(s->index, &dev_fd, err, sizeof(err));
+        r = nbd_device_open(s->index, &dev_fd, &err);
         if (r < 0) {
-                log_error("Failed to open nbd%d: %s", s->index, err);
+                log_error("Failed to open nbd%d: %s", s->index, err.message);
                 return r;
         }
         r = device_new(&d, m, s->index, s->owner_uid, NULL);

@@ -4,6 +4,7 @@
  * devices again when nbdlinkd starts. Main thread only. */
 #pragma once
 
+#include "error-text.h"
 #include "device.h"
 #include "manager.h"
 
@@ -16,7 +17,7 @@ int manager_netlink_watch(Manager *m);
  * wrote it) with the option port. -EINVAL with a message for a host that
  * does not parse. */
 int device_persist_backend(const char *host, uint16_t port, const char *export_name, char **ret,
-                           char *error, size_t error_size);
+                           Error *error);
 
 /* Re-creates the objects of the persistent devices that outlived an
  * earlier nbdlinkd, as their state files and the kernel agree, and resumes

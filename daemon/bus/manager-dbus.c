@@ -68,28 +68,24 @@ static unsigned attaches_in_progress(Manager *m, const char *sender) {
         return n;
 }
 
-static int pick_device(Manager *m, int index, const char *name, char *error, size_t error_size) {
+static int pick_device(Manager *m, int index, const char *name, Error *error) {
         int r;
 
         if (!nbd_module_loaded()) {
-                (void) snprintf(error, error_size, "device %s: the nbd kernel module is not loaded",
+                return error_set(error, -ENODEV, "device %s: the nbd kernel module is not loaded",
                                 *name ? name : "(any)");
-                return -ENODEV;
         }
 
         if (index >= 0) {
                 if (device_find(m, index)) {
-                        (void) snprintf(error, error_size, "device nbd%d is already attached or being attached", index);
-                        return -EBUSY;
+                        return error_set(error, -EBUSY, "device nbd%d is already attached or being attached", index);
                 }
                 r = nbd_device_is_free(index);
                 if (r == 0) {
-                        (void) snprintf(error, error_size, "device nbd%d is in use", index);
-                        return -EBUSY;
+                        return error_set(error, -EBUSY, "device nbd%d is in use", index);
                 }
                 if (r < 0) {
-                        (void) snprintf(error, error_size, "device nbd%d: no such device", index);
-                        return -ENODEV;
+                        return error_set(error, -ENODEV, "device nbd%d: no such device", index);
                 }
                 return index;
         }
@@ -103,52 +99,147 @@ static int pick_device(Manager *m, int index, const char *name, char *error, siz
                 if (r > 0)
                         return i;
         }
-        (void) snprintf(error, error_size, "no free nbd device");
-        return -EBUSY;
+        return error_set(error, -EBUSY, "no free nbd device");
+}
+
+/* The checks of an attach that need no authorization: the device name,
+ * export, host and the options that go together. For a persistent attach
+ * also the backend identifier. */
+static int validate_attach(uid_t uid, const char *device, const char *host, const char *export_name,
+                           const AttachOptions *options, int *ret_index, char **ret_backend, Error *error) {
+        if (device_name_parse(device, ret_index) < 0)
+                return error_set(error, -EINVAL, "device '%.64s' is not \"\", nbdN or /dev/nbdN (N up to 4 digits)", device);
+        if (validate_export_name(export_name, error) < 0)
+                return -EINVAL;
+        if (!(options->socket_fd >= 0 && !*host) && validate_host(host, uid == 0, error) < 0)
+                return -EINVAL;
+        if (options->socket_fd >= 0 && *host)
+                return error_set(error, -EINVAL, "pass either a host or the option 'socket', not both");
+        if (options->dead_timeout_sec > 0 && !options->persist)
+                return error_set(error, -EINVAL, "option 'dead-timeout' needs 'persist'");
+        if (options->persist && options->socket_fd >= 0)
+                return error_set(error, -EINVAL, "option 'persist' needs a host to reconnect to, not a caller's 'socket'");
+        /* TLS of a persistent device must not depend on nbdlinkd staying
+         * alive: only kTLS, where the kernel holds the session, qualifies
+         * (device-persist.c explains). */
+        if (options->persist && options->tls != TLS_MODE_OFF && !options->tls_ktls)
+                return error_set(error, -EOPNOTSUPP,
+                                 "option 'persist' with TLS needs 'tls-ktls': the TLS relay would die with nbdlinkd");
+        if (options->persist)
+                return device_persist_backend(host, options->port, export_name, ret_backend, error);
+        return 0;
+}
+
+/* The device of an authorized attach: its node opened, its properties set,
+ * its worker made (not started). Takes the options' descriptors and the
+ * backend. */
+static int make_device(Manager *m, sd_bus_message *msg, uid_t uid, int index, const char *device,
+                       const char *host, const char *export_name, AttachOptions *options, char **backend,
+                       Device **ret, Error *error) {
+        _cleanup_(device_freep) Device *d = NULL;
+        _cleanup_close_ int dev_fd = -EBADF;
+        WorkerRequest req;
+        int r;
+
+        index = pick_device(m, index, device, error);
+        if (index < 0)
+                return index;
+        r = nbd_device_open(index, &dev_fd, error);
+        if (r < 0)
+                return r;
+
+        r = device_new(&d, m, index, uid, sd_bus_message_get_sender(msg));
+        if (r < 0)
+                return error_set(error, r, "cannot allocate device");
+        d->host = strdup(*host ? host : "(socket)");
+        d->export_name = strdup(export_name);
+        d->persistent = options->persist;
+        d->read_only = options->read_only;
+        if (!d->host || !d->export_name)
+                return error_set(error, -ENOMEM, "out of memory");
+        /* The port connected to, wherever it came from (option, host
+         * string, or the default); 0 for a unix socket or a given socket. */
+        d->port = options->port;
+        if (*host) {
+                _cleanup_(nbd_address_done) NbdAddress a = {};
+                if (nbd_address_parse(&a, host, options->port, NULL) >= 0 && !a.unix_path)
+                        d->port = a.port;
+        }
+        if (options->persist) {
+                r = device_remember_request(d, *backend, options);
+                if (r < 0)
+                        return error_set(error, r, "out of memory");
+        }
+
+        req = (WorkerRequest) {
+                .kind = WORKER_ATTACH,
+                .host = *host ? strdup(host) : NULL,
+                .export_name = strdup(export_name),
+                .options = *options,
+                .dev_fd = TAKE_FD(dev_fd),
+                .dev_index = index,
+                .tls_ca_dir = manager_tls_ca_dir(m),
+                .ops = m->kernel_ops,
+                .ops_userdata = m->kernel_userdata,
+                .persist = {
+                        .enabled = options->persist,
+                        .dead_timeout_sec = options->dead_timeout_sec ?: PERSIST_DEFAULT_DEAD_TIMEOUT_SEC,
+                        .backend = TAKE_PTR(*backend),
+                },
+        };
+        attach_options_init(options, m->default_timeout_sec);   /* moved into req */
+        r = worker_new(&d->worker, &req, &m->queue, d);
+        if (r < 0)
+                return error_set(error, r, "cannot allocate worker");
+
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+/* Starts the worker of a new device and announces it; the caller's leaving
+ * cancels the attach until it is answered. */
+static int launch_device(Manager *m, Device *d, sd_bus_message *msg, Error *error) {
+        int r;
+
+        r = sd_bus_track_new(m->bus, &d->track, on_device_caller_gone, d);
+        if (r >= 0)
+                r = sd_bus_track_add_sender(d->track, msg);
+        if (r < 0)
+                return error_set(error, r, "cannot track caller: %s", strerror(-r));
+
+        if (d->persistent)
+                /* Not fatal here: without nbd's netlink family the attach
+                 * itself fails with the reason. */
+                (void) manager_netlink_watch(m);
+        r = worker_start_attach(d->worker);
+        if (r < 0)
+                return error_set(error, r, "cannot start worker thread: %s", strerror(-r));
+
+        d->attach_call = sd_bus_message_ref(msg);
+        d->announced = true;
+        d->next = m->devices;
+        m->devices = d;
+        (void) sd_bus_emit_interfaces_added(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, NULL);
+        return 0;
 }
 
 static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const char *host,
                      const char *export_name, AttachOptions *options, sd_bus_error *error) {
         _cleanup_(device_freep) Device *d = NULL;
         _cleanup_free_ char *backend = NULL;
-        char err[VALIDATE_ERROR_MAX] = "";
-        WorkerRequest req;
-        int index, dev_fd = -EBADF, r;
+        Error err = {};
+        char node[32];
+        int index, r;
         uid_t uid;
 
-        /* validate */
         r = bus_sender_uid(msg, &uid);
         if (r < 0)
                 return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
-        if (device_name_parse(device, &index) < 0)
-                return nbdlink_bus_error_setf(error, -EINVAL,
-                                              "device '%.64s' is not \"\", nbdN or /dev/nbdN (N up to 4 digits)", device);
-        if (validate_export_name(export_name, err, sizeof(err)) < 0)
-                return nbdlink_bus_error_set(error, -EINVAL, err);
-        if (!(options->socket_fd >= 0 && !*host) && validate_host(host, uid == 0, err, sizeof(err)) < 0)
-                return nbdlink_bus_error_set(error, -EINVAL, err);
-        if (options->socket_fd >= 0 && *host)
-                return nbdlink_bus_error_set(error, -EINVAL, "pass either a host or the option 'socket', not both");
-        if (options->dead_timeout_sec > 0 && !options->persist)
-                return nbdlink_bus_error_set(error, -EINVAL, "option 'dead-timeout' needs 'persist'");
-        if (options->persist && options->socket_fd >= 0)
-                return nbdlink_bus_error_set(error, -EINVAL,
-                                             "option 'persist' needs a host to reconnect to, not a caller's 'socket'");
-        /* TLS of a persistent device must not depend on nbdlinkd staying
-         * alive: only kTLS, where the kernel holds the session, qualifies
-         * (device-persist.c explains). */
-        if (options->persist && options->tls != TLS_MODE_OFF && !options->tls_ktls)
-                return nbdlink_bus_error_set(error, -EOPNOTSUPP,
-                                             "option 'persist' with TLS needs 'tls-ktls': the TLS relay would "
-                                             "die with nbdlinkd");
-        if (options->persist) {
-                r = device_persist_backend(host, options->port, export_name, &backend, err, sizeof(err));
-                if (r < 0)
-                        return nbdlink_bus_error_set(error, r, err);
-        }
+        r = validate_attach(uid, device, host, export_name, options, &index, &backend, &err);
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r, err.message);
 
-        /* authorize; the details are what a password dialog shows */
-        char node[32];
+        /* The details are what a password dialog shows. */
         (void) snprintf(node, sizeof(node), "/dev/nbd%d", index);
         const char *details[] = {
                 "device", index >= 0 ? node : "the first free /dev/nbdN",
@@ -159,91 +250,19 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        /* act */
         if (m->exiting)
                 return nbdlink_bus_error_set(error, -ECANCELED, "nbdlinkd is shutting down");
         if (attaches_in_progress(m, sd_bus_message_get_sender(msg)) >= ATTACH_MAX_PER_CALLER)
                 return nbdlink_bus_error_setf(error, -EBUSY, "already %u attaches in progress for this caller",
                                               ATTACH_MAX_PER_CALLER);
 
-        index = pick_device(m, index, device, err, sizeof(err));
-        if (index < 0)
-                return nbdlink_bus_error_set(error, index, err);
-
-        r = nbd_device_open(index, &dev_fd, err, sizeof(err));
-        if (r < 0)
-                return nbdlink_bus_error_set(error, r, err);
-
-        r = device_new(&d, m, index, uid, sd_bus_message_get_sender(msg));
-        if (r < 0) {
-                safe_close(dev_fd);
-                return nbdlink_bus_error_set(error, r, "cannot allocate device");
-        }
-        d->host = strdup(*host ? host : "(socket)");
-        d->export_name = strdup(export_name);
-        d->persistent = options->persist;
-        if (!d->host || !d->export_name) {
-                safe_close(dev_fd);
-                return nbdlink_bus_error_set(error, -ENOMEM, NULL);
-        }
-        /* The port connected to, wherever it came from (option, host
-         * string, or the default); 0 for a unix socket or a given socket. */
-        d->port = options->port;
-        if (*host) {
-                _cleanup_(nbd_address_done) NbdAddress a = {};
-                if (nbd_address_parse(&a, host, options->port, NULL, 0) >= 0 && !a.unix_path)
-                        d->port = a.port;
-        }
-
-        d->read_only = options->read_only;
-        if (options->persist) {
-                r = device_remember_request(d, backend, options);
-                if (r < 0)
-                        return nbdlink_bus_error_set(error, r, NULL);
-        }
-
-        req = (WorkerRequest) {
-                .kind = WORKER_ATTACH,
-                .host = *host ? strdup(host) : NULL,
-                .export_name = strdup(export_name),
-                .options = *options,
-                .dev_fd = dev_fd,
-                .dev_index = index,
-                .tls_ca_dir = manager_tls_ca_dir(m),
-                .ops = m->kernel_ops,
-                .ops_userdata = m->kernel_userdata,
-                .persist = {
-                        .enabled = options->persist,
-                        .dead_timeout_sec = options->dead_timeout_sec ?: PERSIST_DEFAULT_DEAD_TIMEOUT_SEC,
-                        .backend = TAKE_PTR(backend),
-                },
-        };
-        if (options->persist)
-                /* Not fatal here: without nbd's netlink family the attach
-                 * itself fails with the reason. */
-                (void) manager_netlink_watch(m);
-        attach_options_init(options, m->default_timeout_sec);   /* moved into req */
-        r = worker_new(&d->worker, &req, &m->queue, d);
-        if (r < 0)
-                return nbdlink_bus_error_set(error, r, "cannot allocate worker");
-
-        r = sd_bus_track_new(m->bus, &d->track, on_device_caller_gone, d);
+        r = make_device(m, msg, uid, index, device, host, export_name, options, &backend, &d, &err);
         if (r >= 0)
-                r = sd_bus_track_add_sender(d->track, msg);
+                r = launch_device(m, d, msg, &err);
         if (r < 0)
-                return nbdlink_bus_error_setf(error, r, "cannot track caller: %s", strerror(-r));
+                return nbdlink_bus_error_set(error, r, err.message);
 
-        r = worker_start_attach(d->worker);
-        if (r < 0)
-                return nbdlink_bus_error_setf(error, r, "cannot start worker thread: %s", strerror(-r));
-
-        d->attach_call = sd_bus_message_ref(msg);
-        d->announced = true;
-        d->next = m->devices;
-        m->devices = d;
-
-        /* emit; the reply follows when the worker reports */
-        (void) sd_bus_emit_interfaces_added(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, NULL);
+        /* The reply follows when the worker reports. */
         TAKE_PTR(d);
         return 1;
 }
@@ -268,16 +287,16 @@ static int method_attach_with_options(sd_bus_message *msg, void *userdata, sd_bu
         Manager *m = userdata;
         _cleanup_(attach_options_done) AttachOptions options;
         const char *device, *host, *export_name;
-        char err[VALIDATE_ERROR_MAX] = "";
+        Error err = {};
         int r;
 
         attach_options_init(&options, m->default_timeout_sec);
         r = sd_bus_message_read(msg, "sss", &device, &host, &export_name);
         if (r < 0)
                 return r;
-        r = attach_options_parse(msg, OPTIONS_ATTACH, &options, err, sizeof(err));
+        r = attach_options_parse(msg, OPTIONS_ATTACH, &options, &err);
         if (r < 0)
-                return nbdlink_bus_error_set(error, r == -ENOMEM ? r : -EINVAL, err);
+                return nbdlink_bus_error_set(error, r == -ENOMEM ? r : -EINVAL, err.message);
 
         return do_attach(msg, m, device, host, export_name, &options, error);
 }
@@ -316,24 +335,24 @@ static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const char *host,
                        const char *export_name, sd_bus_error *error) {
         _cleanup_(attach_options_done) AttachOptions options;
-        char err[VALIDATE_ERROR_MAX] = "";
+        Error err = {};
         WorkerRequest req;
         Query *q;
         uid_t uid;
         int r;
 
         attach_options_init(&options, m->default_timeout_sec);
-        r = attach_options_parse(msg, OPTIONS_QUERY, &options, err, sizeof(err));
+        r = attach_options_parse(msg, OPTIONS_QUERY, &options, &err);
         if (r < 0)
-                return nbdlink_bus_error_set(error, r == -ENOMEM ? r : -EINVAL, err);
+                return nbdlink_bus_error_set(error, r == -ENOMEM ? r : -EINVAL, err.message);
 
         r = bus_sender_uid(msg, &uid);
         if (r < 0)
                 return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
-        if (export_name && validate_export_name(export_name, err, sizeof(err)) < 0)
-                return nbdlink_bus_error_set(error, -EINVAL, err);
-        if (!(options.socket_fd >= 0 && !*host) && validate_host(host, uid == 0, err, sizeof(err)) < 0)
-                return nbdlink_bus_error_set(error, -EINVAL, err);
+        if (export_name && validate_export_name(export_name, &err) < 0)
+                return nbdlink_bus_error_set(error, -EINVAL, err.message);
+        if (!(options.socket_fd >= 0 && !*host) && validate_host(host, uid == 0, &err) < 0)
+                return nbdlink_bus_error_set(error, -EINVAL, err.message);
         if (options.socket_fd >= 0 && *host)
                 return nbdlink_bus_error_set(error, -EINVAL, "pass either a host or the option 'socket', not both");
 

@@ -8,15 +8,15 @@
 #include <stddef.h>
 #include <systemd/sd-bus.h>
 
+#include "error-text.h"
 #include "attach-options.h"
 
-#define VALIDATE_ERROR_MAX 512
 
 /* Export names: at most NBD_MAX_STRING bytes. -EINVAL with a message. */
-int validate_export_name(const char *s, char *error, size_t error_size);
+int validate_export_name(const char *s, Error *error);
 /* Hosts: non-empty, at most NBD_MAX_HOST bytes, no control characters;
  * "unix:/path" only when allow_unix (root callers). */
-int validate_host(const char *s, bool allow_unix, char *error, size_t error_size);
+int validate_host(const char *s, bool allow_unix, Error *error);
 
 /* Which option keys a method accepts. */
 typedef enum OptionSet {
@@ -29,4 +29,4 @@ typedef enum OptionSet {
  * range are -EINVAL, with a message naming the key. File descriptors are
  * duplicated (O_CLOEXEC) and checked: credentials must be regular files of
  * at most CREDENTIAL_MAX_SIZE bytes, "socket" a connected stream socket. */
-int attach_options_parse(sd_bus_message *m, OptionSet set, AttachOptions *o, char *error, size_t error_size);
+int attach_options_parse(sd_bus_message *m, OptionSet set, AttachOptions *o, Error *error);

@@ -34,7 +34,7 @@ int nbd_device_is_free(int index) {
         return errno == ENOENT ? 1 : -errno;
 }
 
-int nbd_device_open_path(const char *path, int *ret_fd, char *error, size_t error_size) {
+int nbd_device_open_path(const char *path, int *ret_fd, Error *error) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
 
@@ -42,32 +42,32 @@ int nbd_device_open_path(const char *path, int *ret_fd, char *error, size_t erro
         fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
                 if (errno == ENOENT || errno == ENXIO || errno == ENODEV)
-                        return error_setf(error, error_size, -ENODEV, "device %s: no such device", path);
+                        return error_set(error, -ENODEV, "device %s: no such device", path);
                 if (errno == ELOOP)
-                        return error_setf(error, error_size, -ENODEV, "device %s: is a symbolic link", path);
-                return error_setf(error, error_size, negative_errno(), "device %s: cannot open: %m", path);
+                        return error_set(error, -ENODEV, "device %s: is a symbolic link", path);
+                return error_set(error, negative_errno(), "device %s: cannot open: %m", path);
         }
 
         if (fstat(fd, &st) < 0)
-                return error_setf(error, error_size, negative_errno(), "device %s: cannot stat: %m", path);
+                return error_set(error, negative_errno(), "device %s: cannot stat: %m", path);
         if (!S_ISBLK(st.st_mode))
-                return error_setf(error, error_size, -ENODEV, "device %s: not a block device", path);
+                return error_set(error, -ENODEV, "device %s: not a block device", path);
         if (major(st.st_rdev) != NBD_MAJOR_NUMBER)
-                return error_setf(error, error_size, -ENODEV, "device %s: not an nbd device (major %u)",
+                return error_set(error, -ENODEV, "device %s: not an nbd device (major %u)",
                             path, major(st.st_rdev));
 
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
-int nbd_device_open(int index, int *ret_fd, char *error, size_t error_size) {
+int nbd_device_open(int index, int *ret_fd, Error *error) {
         char path[32];
 
         if (index < 0 || index > NBD_MAX_DEVICE_INDEX)
-                return error_setf(error, error_size, -EINVAL, "device index %d out of range", index);
+                return error_set(error, -EINVAL, "device index %d out of range", index);
         if (!nbd_module_loaded())
-                return error_setf(error, error_size, -ENODEV, "device /dev/nbd%d: the nbd kernel module is not loaded", index);
+                return error_set(error, -ENODEV, "device /dev/nbd%d: the nbd kernel module is not loaded", index);
 
         (void) snprintf(path, sizeof(path), "/dev/nbd%d", index);
-        return nbd_device_open_path(path, ret_fd, error, error_size);
+        return nbd_device_open_path(path, ret_fd, error);
 }

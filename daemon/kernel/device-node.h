@@ -3,6 +3,8 @@
  * about the nbd devices. */
 #pragma once
 
+#include "error-text.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -11,9 +13,9 @@
 /* Opens path for ioctls: O_RDWR|O_NOFOLLOW|O_CLOEXEC, then fstat must show a
  * block device with the nbd major. -ENODEV (missing node, missing module,
  * wrong kind of file) with a message; other errors as open(2) gave them. */
-int nbd_device_open_path(const char *path, int *ret_fd, char *error, size_t error_size);
+int nbd_device_open_path(const char *path, int *ret_fd, Error *error);
 /* The same for /dev/nbd<index>, telling a missing nbd module apart. */
-int nbd_device_open(int index, int *ret_fd, char *error, size_t error_size);
+int nbd_device_open(int index, int *ret_fd, Error *error);
 
 /* Whether the kernel's nbd driver is there at all (sysfs). */
 bool nbd_module_loaded(void);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error-text.h"
 #include "netlink.h"
 
 #define KERNEL_DEFAULT_BLOCK_SIZE 512u
@@ -15,7 +16,6 @@
 /* The block layer will not cap requests below one page (max_sectors_kb). */
 #define KERNEL_MIN_REQUEST_CAP 4096u
 #define KERNEL_EBUSY_RETRIES 5
-#define KERNEL_ERROR_MAX 512
 
 /* Every operation returns 0 or a negative errno. dev_fd is the descriptor
  * nbd_device_open() returned. */
@@ -69,7 +69,7 @@ typedef struct KernelAttach {
  * kernel can do, or its maximum payload smaller than the kernel can be held
  * to; -EINVAL when the caller's size is outside the server's limits. */
 int kernel_pick_block_size(uint32_t requested, uint32_t server_min, uint32_t server_max,
-                           uint32_t *ret, char *error, size_t error_size);
+                           uint32_t *ret, Error *error);
 
 /* The size given to the kernel: whole logical blocks; a partial block at the
  * end could not be read or written within the server's alignment. */
@@ -82,7 +82,7 @@ static inline uint64_t kernel_device_size(uint64_t size, uint32_t block_size) {
  * *ret_saved_kb is the value to put back when the device ends (0: nothing
  * was changed). A max_payload of 0 or 0xffffffff means no limit. */
 int kernel_limit_requests(const KernelOps *ops, void *userdata, int index, uint32_t max_payload,
-                          uint32_t *ret_saved_kb, char *error, size_t error_size);
+                          uint32_t *ret_saved_kb, Error *error);
 /* Puts back what kernel_limit_requests() changed; saved_kb 0 is a no-op. */
 void kernel_restore_requests(const KernelOps *ops, void *userdata, int index, uint32_t saved_kb);
 
@@ -99,7 +99,7 @@ void kernel_restore_requests(const KernelOps *ops, void *userdata, int index, ui
  * the transmission phase and the device may hold them: the caller says
  * goodbye on them (NBD_CMD_DISC), then calls kernel_clear(). */
 int kernel_attach(const KernelOps *ops, void *userdata, int dev_fd, const KernelAttach *a,
-                  char *error, size_t error_size);
+                  Error *error);
 
 /* NBD_DO_IT: blocks while the device runs. 0 when it ended normally (EPIPE,
  * the historical "disconnected" answer, counts as normal), else negative

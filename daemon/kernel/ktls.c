@@ -189,7 +189,7 @@ static int install_direction(int fd, gnutls_session_t s, gnutls_cipher_algorithm
         return r;
 }
 
-int ktls_new(Ktls **ret, Conn *conn, bool wanted, int *ret_kernel_fd, char *error, size_t error_size) {
+int ktls_new(Ktls **ret, Conn *conn, bool wanted, int *ret_kernel_fd, Error *error) {
         _cleanup_close_ int kernel_fd = -EBADF;
         const char *reason;
         KtlsFacts facts;
@@ -199,13 +199,13 @@ int ktls_new(Ktls **ret, Conn *conn, bool wanted, int *ret_kernel_fd, char *erro
         int fd, flags, r;
 
         if (!ret || !conn || !ret_kernel_fd)
-                return error_setf(error, error_size, -EINVAL, "ktls: invalid arguments");
+                return error_set(error, -EINVAL, "ktls: invalid arguments");
 
         r = ktls_facts_from_conn(&facts, conn, wanted);
         if (r < 0)
-                return error_setf(error, error_size, -EOPNOTSUPP, "ktls: the connection does not run TLS");
+                return error_set(error, -EOPNOTSUPP, "ktls: the connection does not run TLS");
         if (!ktls_usable(&facts, &reason))
-                return error_setf(error, error_size, -EOPNOTSUPP, "ktls: %s", reason);
+                return error_set(error, -EOPNOTSUPP, "ktls: %s", reason);
 
         s = conn_tls_session(conn);
         fd = conn_fd(conn);
@@ -214,32 +214,32 @@ int ktls_new(Ktls **ret, Conn *conn, bool wanted, int *ret_kernel_fd, char *erro
                 /* A ULP without keys passes bytes through unchanged, so up
                  * to here the relay can still take over. */
                 if (setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) < 0)
-                        return error_setf(error, error_size, -EOPNOTSUPP, "ktls: the kernel refused the tls layer: %s", strerror(errno));
+                        return error_set(error, -EOPNOTSUPP, "ktls: the kernel refused the tls layer: %s", strerror(errno));
 
                 r = install_direction(fd, s, facts.cipher, false);
                 if (r < 0)
-                        return error_setf(error, error_size, -EOPNOTSUPP, "ktls: the kernel refused the sending keys: %s", strerror(-r));
+                        return error_set(error, -EOPNOTSUPP, "ktls: the kernel refused the sending keys: %s", strerror(-r));
 
                 /* From here on the kernel encrypts what we send: GnuTLS
                  * cannot write to this socket any more. */
                 r = install_direction(fd, s, facts.cipher, true);
                 if (r < 0)
-                        return error_setf(error, error_size, r, "ktls: the kernel took the sending keys but refused the receiving keys: %s", strerror(-r));
+                        return error_set(error, r, "ktls: the kernel took the sending keys but refused the receiving keys: %s", strerror(-r));
                 own_keys = true;
         }
 
         flags = fcntl(fd, F_GETFL);
         kernel_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (flags < 0 || kernel_fd < 0)
-                return error_setf(error, error_size, -errno, "ktls: cannot duplicate the socket: %s", strerror(errno));
+                return error_set(error, -errno, "ktls: cannot duplicate the socket: %s", strerror(errno));
         /* The NBD driver expects a blocking socket, as nbd-client gives it;
          * the flag is shared with our copy, which GnuTLS no longer uses. */
         if ((flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
-                return error_setf(error, error_size, -errno, "ktls: cannot make the socket blocking: %s", strerror(errno));
+                return error_set(error, -errno, "ktls: cannot make the socket blocking: %s", strerror(errno));
 
         k = calloc(1, sizeof(*k));
         if (!k)
-                return error_setf(error, error_size, -ENOMEM, "ktls: out of memory");
+                return error_set(error, -ENOMEM, "ktls: out of memory");
         k->conn = conn;
         k->own_keys = own_keys;
 

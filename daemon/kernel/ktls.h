@@ -10,10 +10,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "error-text.h"
 #include "conn.h"
 #include "util/macro.h"
 
-#define KTLS_ERROR_MAX 512
 
 typedef enum TransportMode {
         TRANSPORT_MODE_NONE,            /* plaintext: the kernel gets the socket */
@@ -66,7 +66,7 @@ typedef struct Ktls Ktls;
  * untouched, and should use the relay. Any other negative errno (message
  * "ktls: …") means the socket was left half-converted: conn is still the
  * caller's, but unusable; drop the connection. */
-int ktls_new(Ktls **ret, Conn *conn, bool wanted, int *ret_kernel_fd, char *error, size_t error_size);
+int ktls_new(Ktls **ret, Conn *conn, bool wanted, int *ret_kernel_fd, Error *error);
 
 /* Sends close_notify through the kernel (one non-blocking try) and
  * closes the connection. */

@@ -17,6 +17,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include "error-text.h"
 #include "gnutls-dl.h"
 #include "relay.h"
 
@@ -45,8 +46,7 @@ struct Relay {
         atomic_bool ended;
         /* Written by the thread before it sets ended (release), read by
          * the owner after seeing ended (acquire) or after the join. */
-        int result;
-        char error[RELAY_ERROR_MAX];
+        Error result;           /* code 0: the kernel side closed, or the owner stopped it */
 
         RelayBuffer up;         /* kernel → server, plaintext */
         RelayBuffer down;       /* server → kernel, plaintext */
@@ -74,37 +74,28 @@ static void buffer_compact(RelayBuffer *b) {
         b->end = n;
 }
 
-_printf_(3, 4)
-static void relay_set_result(Relay *r, int result, const char *fmt, ...) {
-        va_list ap;
-
-        r->result = result;
-        va_start(ap, fmt);
-        (void) vsnprintf(r->error, sizeof(r->error), fmt, ap);
-        va_end(ap);
-}
 
 /* What a failed gnutls_record_recv()/send() means for the device. */
 static void relay_set_tls_error(Relay *r, ssize_t k, bool sending) {
         switch (k) {
         case GNUTLS_E_PREMATURE_TERMINATION:
-                relay_set_result(r, -EPIPE, "relay: the server closed the connection without a TLS close_notify");
+                (void) error_set(&r->result, -EPIPE, "relay: the server closed the connection without a TLS close_notify");
                 break;
         case GNUTLS_E_PULL_ERROR:
         case GNUTLS_E_PUSH_ERROR:
                 /* A socket error (reset, broken pipe): the server went
                  * away, nothing TLS-specific. */
-                relay_set_result(r, -EPIPE, "relay: the connection to the server failed while %s (%s)",
+                (void) error_set(&r->result, -EPIPE, "relay: the connection to the server failed while %s (%s)",
                                  sending ? "sending" : "receiving", sym_gnutls_strerror((int) k));
                 break;
         case GNUTLS_E_FATAL_ALERT_RECEIVED: {
                 const char *name = sym_gnutls_alert_get_name(sym_gnutls_alert_get(r->session));
 
-                relay_set_result(r, -ECONNABORTED, "tls: the server sent a fatal alert (%s)", name ?: "unknown");
+                (void) error_set(&r->result, -ECONNABORTED, "tls: the server sent a fatal alert (%s)", name ?: "unknown");
                 break;
         }
         default:
-                relay_set_result(r, -ECONNABORTED, "tls: %s the server failed: %s",
+                (void) error_set(&r->result, -ECONNABORTED, "tls: %s the server failed: %s",
                                  sending ? "sending to" : "receiving from", sym_gnutls_strerror((int) k));
                 break;
         }
@@ -204,7 +195,7 @@ static bool step_server_to_buffer(Relay *r, RelayFlow *f, bool *progress) {
         if (k == 0) {
                 /* close_notify: a clean end, but still the server's doing. */
                 f->server_eof = true;
-                relay_set_result(r, -EPIPE, "relay: the server closed the connection");
+                (void) error_set(&r->result, -EPIPE, "relay: the server closed the connection");
                 *progress = true;
                 return true;
         }
@@ -273,7 +264,7 @@ static void relay_run(Relay *r) {
                 int k;
 
                 if (atomic_load(&r->stop_requested)) {
-                        relay_set_result(r, 0, "%s", "");
+                        (void) error_set(&r->result, 0, "%s", "");
                         return;
                 }
 
@@ -288,7 +279,7 @@ static void relay_run(Relay *r) {
                  * goes out, then we are done. */
                 if (f.kernel_eof && buffer_used(&r->up) == 0 && f.send_pending == 0) {
                         if (!f.server_eof)
-                                relay_set_result(r, 0, "%s", "");
+                                (void) error_set(&r->result, 0, "%s", "");
                         return;
                 }
                 /* The server closed: replies already received still reach
@@ -307,7 +298,7 @@ static void relay_run(Relay *r) {
                 p[2] = (struct pollfd) { .fd = f.peer_events ? r->peer_fd : -1, .events = f.peer_events };
                 k = poll(p, ELEMENTSOF(p), -1);
                 if (k < 0 && errno != EINTR) {
-                        relay_set_result(r, -errno, "relay: poll failed: %s", strerror(errno));
+                        (void) error_set(&r->result, -errno, "relay: poll failed: %s", strerror(errno));
                         return;
                 }
         }
@@ -414,8 +405,8 @@ int relay_result(const Relay *r, const char **ret_message) {
                 return -EBUSY;
         }
         if (ret_message)
-                *ret_message = r->error;
-        return r->result;
+                *ret_message = r->result.message;
+        return r->result.code;
 }
 
 int relay_stop(Relay *r) {

@@ -10,7 +10,6 @@
 #include "util/macro.h"
 
 #define RELAY_BUFFER_SIZE (256u * 1024u)
-#define RELAY_ERROR_MAX 512
 
 typedef struct Relay Relay;
 

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "error-text.h"
 #include "util/macro.h"
 #include "util/time-util.h"
 
@@ -39,12 +40,12 @@ int conn_discard(Conn *c, size_t n);
  * before NBD_OPT_STARTTLS is sent rather than after. Optional:
  * conn_start_tls() loads them itself when this was not called. A no-op on a
  * memory Conn. Implemented in tls.c. */
-int conn_prepare_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size);
+int conn_prepare_tls(Conn *c, const TlsConfig *cfg, Error *error);
 /* Runs the TLS client handshake over the connection (after the server
  * acknowledged NBD_OPT_STARTTLS), verifying the peer as cfg says. On
  * failure returns -ECONNABORTED (or -ETIMEDOUT) and writes a message
  * prefixed "tls: " to error. Implemented in tls.c. */
-int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size);
+int conn_start_tls(Conn *c, const TlsConfig *cfg, Error *error);
 bool conn_is_tls(const Conn *c);
 /* After conn_start_tls() failed with cfg->ktls set: whether the failure
  * could come from the kTLS restriction (TLS 1.2 with AES-GCM), so that a new

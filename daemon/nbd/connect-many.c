@@ -24,9 +24,8 @@ typedef struct Shared {
          * these off, they leave with NBD_CMD_DISC. */
         bool negotiated[CONNECT_MANY_MAX];
         bool failed;
+        Error *error;                   /* the caller's: the first failure */
         int error_code;
-        char *error;
-        size_t error_size;
 } Shared;
 
 typedef struct Slot {
@@ -56,12 +55,16 @@ static void set_live(Shared *sh, size_t i, int fd) {
         pthread_mutex_unlock(&sh->lock);
 }
 
-static void fail(Shared *sh, int r, const char *message) {
+/* The first failure (r, with e's message) wins and stops the others. */
+static void fail(Shared *sh, int r, const Error *e) {
         pthread_mutex_lock(&sh->lock);
         if (!sh->failed) {
                 sh->failed = true;
+                if (sh->error) {
+                        *sh->error = *e;
+                        sh->error->code = r;
+                }
                 sh->error_code = r;
-                (void) snprintf(sh->error, sh->error_size, "%s", message);
                 for (size_t i = 0; i < sh->p->n; i++)
                         if (sh->live[i] >= 0 && !sh->negotiated[i])
                                 (void) shutdown(sh->live[i], SHUT_RDWR);
@@ -80,7 +83,7 @@ static bool stopped(Shared *sh) {
 
 /* Connects (unless the caller gave a socket) and negotiates with `options`;
  * returns the handshake's result. */
-static int dial_and_negotiate(Slot *s, int fd, const HandshakeOptions *options, char *message, size_t size) {
+static int dial_and_negotiate(Slot *s, int fd, const HandshakeOptions *options, Error *error) {
         Shared *sh = s->shared;
         const ConnectManyParams *p = sh->p;
         _cleanup_(conn_freep) Conn *conn = NULL;
@@ -88,11 +91,10 @@ static int dial_and_negotiate(Slot *s, int fd, const HandshakeOptions *options, 
 
         if (fd < 0) {
                 if (!p->addr || (!p->addr->host && !p->addr->unix_path)) {
-                        (void) snprintf(message, size, "connect: a given socket is one connection; no address for the others");
-                        return -EINVAL;
+                        return error_set(error, -EINVAL, "connect: a given socket is one connection; no address for the others");
                 }
                 r = net_connect_cancellable(p->addr, p->deadline, p->cancel_fd ? *p->cancel_fd : -EBADF,
-                                            &fd, message, size);
+                                            &fd, error);
                 if (r < 0)
                         return r;
         }
@@ -100,7 +102,7 @@ static int dial_and_negotiate(Slot *s, int fd, const HandshakeOptions *options, 
         r = conn_new_fd(&conn, fd);
         if (r < 0) {
                 safe_close(fd);
-                (void) snprintf(message, size, "connect: cannot set up connection: %s", strerror(-r));
+                (void) error_set(error, r, "connect: cannot set up connection: %s", strerror(-r));
                 return r;
         }
         conn_set_deadline(conn, p->deadline);
@@ -109,7 +111,7 @@ static int dial_and_negotiate(Slot *s, int fd, const HandshakeOptions *options, 
         handshake_init(s->hs, TAKE_PTR(conn), options);
         r = handshake_run(s->hs);
         if (r < 0) {
-                (void) snprintf(message, size, "%s", s->hs->error);
+                *error = s->hs->error;
                 return r;
         }
         pthread_mutex_lock(&sh->lock);
@@ -121,7 +123,7 @@ static int dial_and_negotiate(Slot *s, int fd, const HandshakeOptions *options, 
 static void *connect_one(void *userdata) {
         Slot *s = userdata;
         Shared *sh = s->shared;
-        char message[HANDSHAKE_ERROR_MAX] = "";
+        Error error = {};
         HandshakeOptions relaxed;
         bool dialed = s->sock < 0;
         int r;
@@ -131,7 +133,7 @@ static void *connect_one(void *userdata) {
                 return NULL;
         }
 
-        r = dial_and_negotiate(s, TAKE_FD(s->sock), sh->options, message, sizeof(message));
+        r = dial_and_negotiate(s, TAKE_FD(s->sock), sh->options, &error);
         if (r < 0 && s->hs->tls_ktls_refused && dialed && !stopped(sh)) {
                 /* The session was held to TLS 1.2 with AES-GCM so that the
                  * kernel could take it over, and the server would not have
@@ -144,13 +146,13 @@ static void *connect_one(void *userdata) {
                 s->without_ktls.ktls = false;
                 relaxed = *sh->options;
                 relaxed.tls_config = &s->without_ktls;
-                r = dial_and_negotiate(s, -EBADF, &relaxed, message, sizeof(message));
+                r = dial_and_negotiate(s, -EBADF, &relaxed, &error);
                 /* Nothing reads it after the handshake; the slot goes away
                  * with connect_many()'s frame. */
                 s->hs->options.tls_config = NULL;
         }
         if (r < 0)
-                fail(sh, r, message);
+                fail(sh, r, &error);
         return NULL;
 }
 
@@ -159,20 +161,18 @@ void handshakes_done(Handshake *hs, size_t n) {
                 handshake_done(&hs[i]);
 }
 
-int connect_many(const ConnectManyParams *p, Handshake *hs, char *error, size_t error_size) {
+int connect_many(const ConnectManyParams *p, Handshake *hs, Error *error) {
         Shared sh = {
                 .p = p,
                 .error = error,
-                .error_size = error_size,
         };
         Slot slots[CONNECT_MANY_MAX];
         HandshakeOptions multi;
         int r = 0;
 
         if (p->n < 1 || p->n > CONNECT_MANY_MAX) {
-                (void) snprintf(error, error_size, "connect: %zu connections asked, 1 to %u allowed",
+                return error_set(error, -EINVAL, "connect: %zu connections asked, 1 to %u allowed",
                                 p->n, CONNECT_MANY_MAX);
-                return -EINVAL;
         }
 
         pthread_mutex_init(&sh.lock, NULL);
@@ -205,11 +205,10 @@ int connect_many(const ConnectManyParams *p, Handshake *hs, char *error, size_t 
                 for (size_t i = 0; i < p->n; i++) {
                         int k = pthread_create(&slots[i].thread, NULL, connect_one, &slots[i]);
                         if (k != 0) {
-                                char message[128];
+                                Error e = {};
 
-                                (void) snprintf(message, sizeof(message), "connect: cannot start thread: %s",
-                                                strerror(k));
-                                fail(&sh, -k, message);
+                                (void) error_set(&e, -k, "connect: cannot start thread: %s", strerror(k));
+                                fail(&sh, -k, &e);
                                 break;
                         }
                         slots[i].thread_started = true;
@@ -227,27 +226,23 @@ int connect_many(const ConnectManyParams *p, Handshake *hs, char *error, size_t 
         if (sh.failed)
                 r = sh.error_code;
         else if (cancelled(&sh)) {
-                r = -ECANCELED;
-                (void) snprintf(error, error_size, "cancelled");
+                r = error_set(error, -ECANCELED, "cancelled");
         } else if (p->n > 1 && !(hs[0].info.flags & NBD_FLAG_CAN_MULTI_CONN)) {
-                r = -EINVAL;
-                (void) snprintf(error, error_size,
-                                "the server does not allow %zu connections (no NBD_FLAG_CAN_MULTI_CONN): "
+                r = error_set(error, -EINVAL,
+                              "the server does not allow %zu connections (no NBD_FLAG_CAN_MULTI_CONN): "
                                 "more than one connection could see stale data",
                                 p->n);
         } else
                 for (size_t i = 1; i < p->n; i++)
                         if (hs[i].info.size != hs[0].info.size || hs[i].info.flags != hs[0].info.flags) {
-                                r = -EPROTO;
-                                (void) snprintf(error, error_size,
-                                                "handshake: connection %zu reports a different size or flags", i + 1);
+                                r = error_set(error, -EPROTO,
+                                              "handshake: connection %zu reports a different size or flags", i + 1);
                                 break;
                         }
 
         if (r < 0) {
                 if (cancelled(&sh)) {
-                        r = -ECANCELED;
-                        (void) snprintf(error, error_size, "cancelled");
+                        r = error_set(error, -ECANCELED, "cancelled");
                 }
                 /* Those that made it into transmission are told goodbye. */
                 for (size_t i = 0; i < p->n; i++)

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "error-text.h"
 #include "handshake.h"
 #include "net.h"
 #include "util/time-util.h"
@@ -41,7 +42,7 @@ typedef struct ConnectManyParams {
  * (and unpublished), hs[] are empty, and the errno and message are those of
  * the first connection that failed by itself, not of those stopped because
  * of it; -ECANCELED when *p->cancelled was set. */
-int connect_many(const ConnectManyParams *p, Handshake *hs, char *error, size_t error_size);
+int connect_many(const ConnectManyParams *p, Handshake *hs, Error *error);
 
 /* handshake_done() on each of n. */
 void handshakes_done(Handshake *hs, size_t n);

@@ -54,10 +54,10 @@ static void load(void) {
         load_result = 0;
 }
 
-int dlopen_gnutls(char *error, size_t error_size) {
+int dlopen_gnutls(Error *error) {
         (void) pthread_once(&load_once, load);
-        if (load_result < 0 && error && error_size > 0)
-                (void) snprintf(error, error_size, "tls: TLS is not available: %s", load_error);
-        return load_result;
+        if (load_result < 0)
+                return error_set(error, load_result, "tls: TLS is not available: %s", load_error);
+        return 0;
 }
 

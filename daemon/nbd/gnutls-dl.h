@@ -6,6 +6,8 @@
  * sym_gnutls_*() pointers below; dlopen_gnutls() fills them once. */
 #pragma once
 
+#include "error-text.h"
+
 #include <gnutls/gnutls.h>
 #include <gnutls/socket.h>
 #include <stddef.h>
@@ -61,5 +63,5 @@ extern gnutls_free_function *sym_gnutls_free_pointer;
  * in `error`, when the library or one of its functions cannot be loaded.
  * Safe to call from any thread, any number of times: the first call
  * loads, the rest return its result. */
-int dlopen_gnutls(char *error, size_t error_size);
+int dlopen_gnutls(Error *error);
 

@@ -95,16 +95,16 @@ _printf_(3, 4)
 static int hs_fail(Handshake *hs, int error, const char *fmt, ...) {
         va_list ap;
 
-        if (hs->error_code != 0)
-                return hs->error_code;
+        if (hs->error.code != 0)
+                return hs->error.code;
 
-        hs->error_code = error;
+        hs->error.code = error;
         va_start(ap, fmt);
-        (void) vsnprintf(hs->error, sizeof(hs->error), fmt, ap);
+        (void) vsnprintf(hs->error.message, sizeof(hs->error.message), fmt, ap);
         va_end(ap);
         /* A long message (a server's text, a caller's name) is cut by
          * bytes; it must stay UTF-8 to become a bus error. */
-        utf8_trim_partial(hs->error);
+        utf8_trim_partial(hs->error.message);
         return error;
 }
 
@@ -263,15 +263,14 @@ static int state_start(Handshake *hs) {
                 return hs_fail(hs, -EINVAL, "handshake: export name longer than %u bytes", NBD_MAX_STRING);
 
         if (hs->options.tls != TLS_MODE_OFF) {
-                char msg[HANDSHAKE_ERROR_MAX];
+                Error e = {};
                 int r;
 
                 /* Credentials are checked before a byte is exchanged: a
                  * typo in a PSK file must not cost a half-done STARTTLS. */
-                msg[0] = 0;
-                r = conn_prepare_tls(hs->conn, hs->options.tls_config, msg, sizeof(msg));
+                r = conn_prepare_tls(hs->conn, hs->options.tls_config, &e);
                 if (r < 0)
-                        return hs_fail(hs, r, "%s", msg[0] ? msg : "tls: cannot load the TLS credentials");
+                        return hs_fail(hs, r, "%s", e.message[0] ? e.message : "tls: cannot load the TLS credentials");
         }
 
         hs->state = HS_RECV_GREETING;
@@ -467,16 +466,15 @@ static int state_recv_starttls_reply(Handshake *hs) {
 }
 
 static int state_tls_handshake(Handshake *hs) {
-        char msg[HANDSHAKE_ERROR_MAX];
+        Error e = {};
         int r;
 
-        msg[0] = 0;
-        r = conn_start_tls(hs->conn, hs->options.tls_config, msg, sizeof(msg));
+        r = conn_start_tls(hs->conn, hs->options.tls_config, &e);
         if (r < 0) {
                 hs->tls_ktls_refused = conn_tls_ktls_refused(hs->conn);
                 /* The spec: after a failed TLS negotiation only a hard
                  * disconnect is possible. */
-                return hs_fail(hs, r, "%s", msg[0] ? msg : "tls: handshake failed");
+                return hs_fail(hs, r, "%s", e.message[0] ? e.message : "tls: handshake failed");
         }
         hs->info.tls = true;
         hs->state = HS_PICK_OPTION;
@@ -890,7 +888,7 @@ static int state_send_disc(Handshake *hs) {
 
         /* Best effort: a Probe already has its answer, a failure its error. */
         (void) conn_write_full(hs->conn, &req, sizeof(req));
-        hs->state = hs->error_code < 0 ? HS_FAILED : HS_DONE;
+        hs->state = hs->error.code < 0 ? HS_FAILED : HS_DONE;
         return 0;
 }
 
@@ -927,7 +925,7 @@ static int state_send_abort(Handshake *hs) {
          * goodbye fails neither a finished Probe or list nor changes the
          * error already recorded. */
         if (conn_write_full(hs->conn, &o, sizeof(o)) < 0)
-                hs->state = hs->error_code < 0 ? HS_FAILED : HS_DONE;
+                hs->state = hs->error.code < 0 ? HS_FAILED : HS_DONE;
         else
                 hs->state = HS_RECV_ABORT_REPLY;
         return 0;
@@ -945,7 +943,7 @@ static int state_recv_abort_reply(Handshake *hs) {
         (void) conn_read_full(hs->conn, &rep, sizeof(rep));
         conn_set_deadline(hs->conn, saved);
 
-        hs->state = hs->error_code < 0 ? HS_FAILED : HS_DONE;
+        hs->state = hs->error.code < 0 ? HS_FAILED : HS_DONE;
         return 0;
 }
 
@@ -996,9 +994,9 @@ int handshake_run(Handshake *hs) {
         }
 
         if (hs->state == HS_FAILED) {
-                if (hs->error_code >= 0)
+                if (hs->error.code >= 0)
                         (void) hs_fail(hs, -EIO, "handshake: failed");
-                return hs->error_code;
+                return hs->error.code;
         }
 
         if (hs->options.goal != HANDSHAKE_LIST && !hs->info.name) {

@@ -15,7 +15,7 @@
 #include "util/time-util.h"
 
 #define HANDSHAKE_DEFAULT_TIMEOUT_USEC (30 * USEC_PER_SEC)
-#define HANDSHAKE_ERROR_MAX 8192
+#define HANDSHAKE_ERROR_MAX ERROR_MESSAGE_MAX
 
 typedef enum TlsMode {
         TLS_MODE_OFF,           /* never STARTTLS */
@@ -89,13 +89,12 @@ typedef struct Handshake {
         NbdExportEntry *exports;
         size_t n_exports;
 
-        /* Failure: negative errno as the error table of docs/errors.md maps it,
-         * the server's NBD_REP_ERR_* if it refused (else 0), and a message
-         * that starts with the phase ("handshake: ", "tls: ") and carries
-         * the server's own text. */
-        int error_code;
+        /* Failure: the first one, as the error table of docs/errors.md
+         * maps it, with a message that starts with the phase ("handshake: ",
+         * "tls: ") and carries the server's own text; and the server's
+         * NBD_REP_ERR_* if it refused (else 0). */
+        Error error;
         uint32_t server_error;
-        char error[HANDSHAKE_ERROR_MAX];
 } Handshake;
 
 /* Takes ownership of conn, whose deadline bounds the whole handshake. */

@@ -138,169 +138,182 @@ static bool fd_readable(int fd) {
         return fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
-static int connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t port,
-                            usec_t deadline, int cancel_fd, int *ret_fd, char *error, size_t error_size) {
+/* The attempts of one connect, racing: those in flight, and the most
+ * telling failure so far. */
+typedef struct Race {
         const struct addrinfo *addrs[NET_MAX_ADDRESSES];
+        size_t n;                       /* addresses to try */
         Attempt attempts[NET_MAX_ADDRESSES];
-        size_t n, n_started = 0;
-        usec_t next_start = 0;
-        int best = 0, best_errno = 0, winner = -1, r;
-        const struct addrinfo *best_ai = NULL;
+        size_t n_started;
+        usec_t next_start;              /* when the next attempt is due */
+        int best;                       /* the failure to report, mapped; 0: none yet */
+        int best_errno;
+        const struct addrinfo *best_ai;
+} Race;
+
+static void race_failed(Race *race, const struct addrinfo *ai, int e) {
+        int m = map_connect_errno(e);
+
+        if (race->best == 0 || error_rank(m) > error_rank(race->best)) {
+                race->best = m;
+                race->best_errno = e;
+                race->best_ai = ai;
+        }
+}
+
+static size_t race_in_flight(const Race *race) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < race->n_started; i++)
+                if (race->attempts[i].fd >= 0)
+                        k++;
+        return k;
+}
+
+static void race_close(Race *race, int except) {
+        for (size_t i = 0; i < race->n_started; i++)
+                if ((int) i != except)
+                        race->attempts[i].fd = safe_close(race->attempts[i].fd);
+}
+
+/* Starts the next address's attempt. Returns its index when it connected
+ * at once, else -1; a failure frees the turn for the next address. */
+static int race_start_next(Race *race, usec_t now) {
+        const struct addrinfo *ai = race->addrs[race->n_started];
+        Attempt *a = &race->attempts[race->n_started++];
+        int r;
+
+        *a = (Attempt) { .fd = -EBADF, .ai = ai };
+        a->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (a->fd < 0)
+                r = -errno;
+        else if (connect(a->fd, ai->ai_addr, ai->ai_addrlen) < 0)
+                r = errno == EINPROGRESS ? 0 : -errno;
+        else
+                return (int) (race->n_started - 1);
+
+        if (r < 0) {
+                a->fd = safe_close(a->fd);
+                race_failed(race, ai, -r);
+                race->next_start = now;
+        } else
+                race->next_start = now + NET_ATTEMPT_DELAY_USEC;
+        return -1;
+}
+
+/* Looks at the attempts poll() found ready. Returns the index of one that
+ * connected, else -1; the others that failed are closed. */
+static int race_reap(Race *race, const struct pollfd *pfd, const size_t *map, size_t n_pfd) {
+        for (size_t k = 0; k < n_pfd; k++) {
+                Attempt *a = &race->attempts[map[k]];
+                socklen_t sl = sizeof(int);
+                int e = 0;
+
+                if (pfd[k].revents == 0)
+                        continue;
+                if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &e, &sl) < 0)
+                        e = errno;
+                if (e == 0)
+                        return (int) map[k];
+                a->fd = safe_close(a->fd);
+                race->next_start = now_usec(CLOCK_MONOTONIC);
+                race_failed(race, a->ai, e);
+        }
+        return -1;
+}
+
+/* No attempt won: the deadline passed with attempts in flight, or every
+ * one failed. */
+static int race_lost(Race *race, const char *host, uint16_t port, usec_t deadline, Error *error) {
         char addr_buf[INET6_ADDRSTRLEN + 2];
 
-        n = order_addresses(list, addrs, ELEMENTSOF(addrs));
-        if (n == 0)
-                return error_setf(error, error_size, -EHOSTUNREACH,
+        if (race_in_flight(race) > 0 || race->best == 0 ||
+            (race->n_started < race->n && deadline != USEC_INFINITY && now_usec(CLOCK_MONOTONIC) >= deadline)) {
+                race_close(race, -1);
+                return error_set(error, -ETIMEDOUT, "connect: timed out connecting to %s port %u", host, port);
+        }
+        return error_set(error, race->best,
+                         "connect: cannot connect to %s port %u%s%s%s: %s",
+                         host, port,
+                         race->n > 1 ? " (" : "",
+                         race->n > 1 && race->best_ai ?
+                                 sockaddr_to_string(race->best_ai->ai_addr, addr_buf, sizeof(addr_buf)) : "",
+                         race->n > 1 ? ")" : "",
+                         strerror(race->best_errno));
+}
+
+static int connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t port,
+                            usec_t deadline, int cancel_fd, int *ret_fd, Error *error) {
+        Race race = {};
+        int winner = -1, fd, r;
+
+        race.n = order_addresses(list, race.addrs, ELEMENTSOF(race.addrs));
+        if (race.n == 0)
+                return error_set(error, -EHOSTUNREACH,
                                  "connect: %s port %u: no IPv4 or IPv6 address", host, port);
 
-        for (;;) {
+        while (winner < 0) {
                 /* One slot more than attempts: the cancel fd goes last. */
                 struct pollfd pfd[NET_MAX_ADDRESSES + 1];
                 size_t map[NET_MAX_ADDRESSES], n_pfd = 0;
-                usec_t now = now_usec(CLOCK_MONOTONIC);
-                usec_t wake;
+                usec_t now = now_usec(CLOCK_MONOTONIC), wake;
 
                 if (deadline != USEC_INFINITY && now >= deadline)
                         break;
 
                 /* Start the next attempt when its turn has come, or at once
                  * when nothing is in flight any more. */
-                for (size_t i = 0; i < n_started; i++)
-                        if (attempts[i].fd >= 0)
-                                n_pfd++;
-                if (n_started < n && (now >= next_start || n_pfd == 0)) {
-                        const struct addrinfo *ai = addrs[n_started];
-                        Attempt *a = &attempts[n_started++];
-
-                        *a = (Attempt) { .fd = -EBADF, .ai = ai };
-                        a->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-                        if (a->fd < 0)
-                                r = -errno;
-                        else if (connect(a->fd, ai->ai_addr, ai->ai_addrlen) < 0)
-                                r = errno == EINPROGRESS ? 0 : -errno;
-                        else {
-                                winner = (int) (n_started - 1);
-                                break;
-                        }
-                        if (r < 0) {
-                                int m = map_connect_errno(-r);
-
-                                a->fd = safe_close(a->fd);
-                                if (best == 0 || error_rank(m) > error_rank(best)) {
-                                        best = m;
-                                        best_errno = -r;
-                                        best_ai = ai;
-                                }
-                                /* A failure frees the turn for the next address at once. */
-                                next_start = now;
-                        } else
-                                next_start = now + NET_ATTEMPT_DELAY_USEC;
+                if (race.n_started < race.n && (now >= race.next_start || race_in_flight(&race) == 0)) {
+                        winner = race_start_next(&race, now);
                         continue;
                 }
 
-                n_pfd = 0;
-                for (size_t i = 0; i < n_started; i++)
-                        if (attempts[i].fd >= 0) {
-                                pfd[n_pfd] = (struct pollfd) { .fd = attempts[i].fd, .events = POLLOUT };
+                for (size_t i = 0; i < race.n_started; i++)
+                        if (race.attempts[i].fd >= 0) {
+                                pfd[n_pfd] = (struct pollfd) { .fd = race.attempts[i].fd, .events = POLLOUT };
                                 map[n_pfd++] = i;
                         }
                 if (n_pfd == 0)
                         break;  /* every address failed */
 
                 wake = deadline;
-                if (n_started < n && next_start < wake)
-                        wake = next_start;
+                if (race.n_started < race.n && race.next_start < wake)
+                        wake = race.next_start;
                 pfd[n_pfd] = (struct pollfd) { .fd = cancel_fd, .events = POLLIN };
                 r = poll(pfd, n_pfd + 1, deadline_poll_timeout(wake));
+                if (r < 0 && errno == EINTR)
+                        continue;
                 if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
                         r = -errno;
-                        goto fail;
+                        race_close(&race, -1);
+                        return error_set(error, -EIO, "connect: %s port %u: %s", host, port, strerror(-r));
                 }
                 if (pfd[n_pfd].revents != 0) {
-                        for (size_t i = 0; i < n_started; i++)
-                                safe_close(attempts[i].fd);
-                        return error_setf(error, error_size, -ECANCELED,
+                        race_close(&race, -1);
+                        return error_set(error, -ECANCELED,
                                          "connect: cancelled while connecting to %s port %u", host, port);
                 }
-
-                for (size_t k = 0; k < n_pfd && winner < 0; k++) {
-                        Attempt *a = &attempts[map[k]];
-                        socklen_t sl = sizeof(int);
-                        int e = 0;
-
-                        if (pfd[k].revents == 0)
-                                continue;
-                        if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &e, &sl) < 0)
-                                e = errno;
-                        if (e == 0) {
-                                winner = (int) map[k];
-                                break;
-                        }
-                        a->fd = safe_close(a->fd);
-                        next_start = now_usec(CLOCK_MONOTONIC);
-                        r = map_connect_errno(e);
-                        if (best == 0 || error_rank(r) > error_rank(best)) {
-                                best = r;
-                                best_errno = e;
-                                best_ai = a->ai;
-                        }
-                }
-                if (winner >= 0)
-                        break;
+                winner = race_reap(&race, pfd, map, n_pfd);
         }
 
-        if (winner >= 0) {
-                int fd = attempts[winner].fd;
+        if (winner < 0)
+                return race_lost(&race, host, port, deadline, error);
 
-                for (size_t i = 0; i < n_started; i++)
-                        if ((int) i != winner)
-                                safe_close(attempts[i].fd);
-                r = finish_socket(fd, attempts[winner].ai->ai_family);
-                if (r < 0) {
-                        safe_close(fd);
-                        return error_setf(error, error_size, -EIO,
-                                         "connect: %s port %u: cannot set up the socket: %s",
-                                         host, port, strerror(-r));
-                }
-                *ret_fd = fd;
-                return 0;
+        race_close(&race, winner);
+        fd = race.attempts[winner].fd;
+        r = finish_socket(fd, race.attempts[winner].ai->ai_family);
+        if (r < 0) {
+                safe_close(fd);
+                return error_set(error, -EIO, "connect: %s port %u: cannot set up the socket: %s",
+                                 host, port, strerror(-r));
         }
-
-        /* Either the deadline passed with attempts in flight, or every
-         * attempt failed. */
-        for (size_t i = 0; i < n_started; i++)
-                if (attempts[i].fd >= 0) {
-                        attempts[i].fd = safe_close(attempts[i].fd);
-                        best = -ETIMEDOUT;
-                        best_errno = ETIMEDOUT;
-                        best_ai = NULL;
-                }
-        if (best == 0 || (n_started < n && deadline != USEC_INFINITY && now_usec(CLOCK_MONOTONIC) >= deadline)) {
-                best = -ETIMEDOUT;
-                best_ai = NULL;
-        }
-        if (best == -ETIMEDOUT && !best_ai)
-                return error_setf(error, error_size, -ETIMEDOUT,
-                                 "connect: timed out connecting to %s port %u", host, port);
-        return error_setf(error, error_size, best,
-                         "connect: cannot connect to %s port %u%s%s%s: %s",
-                         host, port,
-                         n > 1 ? " (" : "",
-                         n > 1 && best_ai ? sockaddr_to_string(best_ai->ai_addr, addr_buf, sizeof(addr_buf)) : "",
-                         n > 1 ? ")" : "",
-                         strerror(best_errno));
-
-fail:
-        for (size_t i = 0; i < n_started; i++)
-                safe_close(attempts[i].fd);
-        return error_setf(error, error_size, -EIO, "connect: %s port %u: %s", host, port, strerror(-r));
+        *ret_fd = fd;
+        return 0;
 }
 
 int net_connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t port,
-                         usec_t deadline, int *ret_fd, char *error, size_t error_size) {
-        return connect_addrinfo(list, host, port, deadline, -EBADF, ret_fd, error, error_size);
+                         usec_t deadline, int *ret_fd, Error *error) {
+        return connect_addrinfo(list, host, port, deadline, -EBADF, ret_fd, error);
 }
 
 /* getaddrinfo() has no timeout of its own, so it runs in a detached thread;
@@ -358,24 +371,24 @@ static void *resolve_thread(void *userdata) {
         return NULL;
 }
 
-static int resolve_error(const char *host, uint16_t port, int g, int e, char *error, size_t error_size) {
+static int resolve_error(const char *host, uint16_t port, int g, int e, Error *error) {
         switch (g) {
         case EAI_MEMORY:
-                return error_setf(error, error_size, -ENOMEM, "connect: resolving %s: out of memory", host);
+                return error_set(error, -ENOMEM, "connect: resolving %s: out of memory", host);
         case EAI_SYSTEM:
-                return error_setf(error, error_size, -EHOSTUNREACH,
+                return error_set(error, -EHOSTUNREACH,
                                  "connect: cannot resolve %s (port %u): %s", host, port, strerror(e));
         default:
                 /* EAI_NONAME, EAI_AGAIN, EAI_FAIL, EAI_NODATA, ...: the name
                  * leads nowhere, now or for good. */
-                return error_setf(error, error_size, -EHOSTUNREACH,
+                return error_set(error, -EHOSTUNREACH,
                                  "connect: cannot resolve %s (port %u): %s", host, port, gai_strerror(g));
         }
 }
 
 /* Resolves host under the deadline, or until cancel_fd is readable. */
 static int resolve(const char *host, uint16_t port, usec_t deadline, int cancel_fd,
-                   struct addrinfo **ret, char *error, size_t error_size) {
+                   struct addrinfo **ret, Error *error) {
         struct addrinfo hints = {
                 .ai_family = AF_UNSPEC,
                 .ai_socktype = SOCK_STREAM,
@@ -395,7 +408,7 @@ static int resolve(const char *host, uint16_t port, usec_t deadline, int cancel_
         if (g == 0)
                 return 0;
         if (g != EAI_NONAME)
-                return resolve_error(host, port, g, errno, error, error_size);
+                return resolve_error(host, port, g, errno, error);
 
         q = calloc(1, sizeof(*q));
         if (!q)
@@ -422,7 +435,7 @@ static int resolve(const char *host, uint16_t port, usec_t deadline, int cancel_
         if (r < 0) {
                 q->n_ref = 1;
                 resolve_unref(q);
-                return error_setf(error, error_size, r, "connect: cannot start the resolver for %s: %s",
+                return error_set(error, r, "connect: cannot start the resolver for %s: %s",
                                  host, strerror(-r));
         }
 
@@ -438,14 +451,14 @@ static int resolve(const char *host, uint16_t port, usec_t deadline, int cancel_
                 if (r > 0 && p[0].revents == 0) {
                         /* The thread finishes on its own and drops its reference. */
                         resolve_unref(q);
-                        return error_setf(error, error_size, -ECANCELED,
+                        return error_set(error, -ECANCELED,
                                          "connect: cancelled while resolving %s (port %u)", host, port);
                 }
                 break;
         }
         if (r <= 0) {
                 resolve_unref(q);
-                return error_setf(error, error_size, -ETIMEDOUT,
+                return error_set(error, -ETIMEDOUT,
                                  "connect: timed out resolving %s (port %u)", host, port);
         }
 
@@ -457,11 +470,11 @@ static int resolve(const char *host, uint16_t port, usec_t deadline, int cancel_
         resolve_unref(q);
 
         if (g != 0)
-                return resolve_error(host, port, g, r, error, error_size);
+                return resolve_error(host, port, g, r, error);
         return 0;
 }
 
-static int connect_unix(const char *path, usec_t deadline, int *ret_fd, char *error, size_t error_size) {
+static int connect_unix(const char *path, usec_t deadline, int *ret_fd, Error *error) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_close_ int fd = -EBADF;
         usec_t left;
@@ -469,12 +482,12 @@ static int connect_unix(const char *path, usec_t deadline, int *ret_fd, char *er
         int r;
 
         if (strlen(path) >= sizeof(sa.sun_path))
-                return error_setf(error, error_size, -EINVAL, "connect: unix:%s: path too long", path);
+                return error_set(error, -EINVAL, "connect: unix:%s: path too long", path);
         strcpy(sa.sun_path, path);
 
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
-                return error_setf(error, error_size, -EIO, "connect: unix:%s: cannot create a socket: %m", path);
+                return error_set(error, -EIO, "connect: unix:%s: cannot create a socket: %m", path);
 
         /* An AF_UNIX connect only waits when the listener's backlog is full;
          * SO_SNDTIMEO bounds that wait (it then fails with EAGAIN). */
@@ -482,13 +495,13 @@ static int connect_unix(const char *path, usec_t deadline, int *ret_fd, char *er
                 usec_t n = now_usec(CLOCK_MONOTONIC);
 
                 if (n >= deadline)
-                        return error_setf(error, error_size, -ETIMEDOUT,
+                        return error_set(error, -ETIMEDOUT,
                                          "connect: timed out connecting to unix:%s", path);
                 left = deadline - n;
                 tv.tv_sec = (time_t) (left / USEC_PER_SEC);
                 tv.tv_usec = (suseconds_t) (left % USEC_PER_SEC);
                 if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-                        return error_setf(error, error_size, -EIO, "connect: unix:%s: %m", path);
+                        return error_set(error, -EIO, "connect: unix:%s: %m", path);
         }
 
         for (;;) {
@@ -497,10 +510,10 @@ static int connect_unix(const char *path, usec_t deadline, int *ret_fd, char *er
                 if (errno == EINTR)
                         continue;
                 if (errno == EAGAIN || errno == EINPROGRESS)
-                        return error_setf(error, error_size, -ETIMEDOUT,
+                        return error_set(error, -ETIMEDOUT,
                                          "connect: timed out connecting to unix:%s", path);
                 r = errno;
-                return error_setf(error, error_size, map_connect_errno(r),
+                return error_set(error, map_connect_errno(r),
                                  "connect: cannot connect to unix:%s: %s", path, strerror(r));
         }
 
@@ -511,32 +524,32 @@ static int connect_unix(const char *path, usec_t deadline, int *ret_fd, char *er
 }
 
 int net_connect_cancellable(const NbdAddress *a, usec_t deadline, int cancel_fd,
-                            int *ret_fd, char *error, size_t error_size) {
+                            int *ret_fd, Error *error) {
         struct addrinfo *list = NULL;
         int r;
 
         if (!a || !ret_fd)
                 return -EINVAL;
         if (fd_readable(cancel_fd))
-                return error_setf(error, error_size, -ECANCELED, "connect: cancelled");
+                return error_set(error, -ECANCELED, "connect: cancelled");
         /* An AF_UNIX connect waits only while the listener's backlog is
          * full, bounded by the deadline; it is not polled for cancelling. */
         if (a->unix_path)
-                return connect_unix(a->unix_path, deadline, ret_fd, error, error_size);
+                return connect_unix(a->unix_path, deadline, ret_fd, error);
         if (!a->host || a->port == 0)
-                return error_setf(error, error_size, -EINVAL, "connect: no host or port");
+                return error_set(error, -EINVAL, "connect: no host or port");
 
-        r = resolve(a->host, a->port, deadline, cancel_fd, &list, error, error_size);
+        r = resolve(a->host, a->port, deadline, cancel_fd, &list, error);
         if (r < 0)
                 return r;
 
-        r = connect_addrinfo(list, a->host, a->port, deadline, cancel_fd, ret_fd, error, error_size);
+        r = connect_addrinfo(list, a->host, a->port, deadline, cancel_fd, ret_fd, error);
         freeaddrinfo(list);
         return r;
 }
 
-int net_connect(const NbdAddress *a, usec_t deadline, int *ret_fd, char *error, size_t error_size) {
-        return net_connect_cancellable(a, deadline, -EBADF, ret_fd, error, error_size);
+int net_connect(const NbdAddress *a, usec_t deadline, int *ret_fd, Error *error) {
+        return net_connect_cancellable(a, deadline, -EBADF, ret_fd, error);
 }
 
 int net_tcp_peer_ended(int fd) {

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error-text.h"
 #include "address.h"
 #include "util/time-util.h"
 
@@ -15,13 +16,13 @@
  * deadline, trying resolved addresses in parallel. Returns the fd in *ret_fd;
  * negative errno: -EHOSTUNREACH (resolution or routing), -ECONNREFUSED,
  * -ETIMEDOUT, with a message prefixed "connect: " in error. */
-int net_connect(const NbdAddress *a, usec_t deadline, int *ret_fd, char *error, size_t error_size);
+int net_connect(const NbdAddress *a, usec_t deadline, int *ret_fd, Error *error);
 /* The same, giving up with -ECANCELED ("connect: cancelled …") as soon as
  * cancel_fd (an eventfd or pipe, or -EBADF for none) becomes readable: it is
  * polled next to the resolver's wait and the connecting sockets. Nothing
  * reads from it, so one write cancels every later call too. */
 int net_connect_cancellable(const NbdAddress *a, usec_t deadline, int cancel_fd,
-                            int *ret_fd, char *error, size_t error_size);
+                            int *ret_fd, Error *error);
 
 /* After the kernel stopped using a connection: 1 when the server ended it
  * (its FIN or a reset arrived before we shut the socket down), 0 when it
@@ -50,4 +51,4 @@ struct addrinfo;
  * families, and keeps the first that succeeds. host and port only name the
  * server in messages. Same errors as net_connect(). */
 int net_connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t port,
-                         usec_t deadline, int *ret_fd, char *error, size_t error_size);
+                         usec_t deadline, int *ret_fd, Error *error);

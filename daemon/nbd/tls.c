@@ -210,7 +210,7 @@ static int unhex(char c) {
 
 /* Finds the line for username (or the first line) in a psktool file
  * ("username:hexkey" per line) and installs it into fresh credentials. */
-static int psk_load(const Blob *file, const char *username, gnutls_psk_client_credentials_t *ret, char *error, size_t error_size) {
+static int psk_load(const Blob *file, const char *username, gnutls_psk_client_credentials_t *ret, Error *error) {
         const char *p = file->data, *end = p + file->size;
         unsigned lineno = 0;
 
@@ -229,7 +229,7 @@ static int psk_load(const Blob *file, const char *username, gnutls_psk_client_cr
 
                 colon = memchr(line, ':', line_len);
                 if (!colon || colon == line)
-                        return error_setf(error, error_size, -EINVAL, "tls: PSK file line %u is not \"username:hexkey\"", lineno);
+                        return error_set(error, -EINVAL, "tls: PSK file line %u is not \"username:hexkey\"", lineno);
                 user_len = (size_t) (colon - line);
                 key = colon + 1;
                 key_len = line_len - user_len - 1;
@@ -238,10 +238,10 @@ static int psk_load(const Blob *file, const char *username, gnutls_psk_client_cr
                         continue;
 
                 if (key_len == 0 || key_len % 2 != 0 || key_len > PSK_MAX_KEY_HEX)
-                        return error_setf(error, error_size, -EINVAL, "tls: PSK file line %u has a key of bad length", lineno);
+                        return error_set(error, -EINVAL, "tls: PSK file line %u has a key of bad length", lineno);
                 for (size_t i = 0; i < key_len; i++)
                         if (unhex(key[i]) < 0)
-                                return error_setf(error, error_size, -EINVAL, "tls: PSK file line %u has a key that is not hexadecimal", lineno);
+                                return error_set(error, -EINVAL, "tls: PSK file line %u has a key that is not hexadecimal", lineno);
 
                 {
                         char user[256], hexkey[PSK_MAX_KEY_HEX + 1];
@@ -250,7 +250,7 @@ static int psk_load(const Blob *file, const char *username, gnutls_psk_client_cr
                         int r;
 
                         if (user_len >= sizeof(user))
-                                return error_setf(error, error_size, -EINVAL, "tls: PSK username on line %u is too long", lineno);
+                                return error_set(error, -EINVAL, "tls: PSK username on line %u is too long", lineno);
                         memcpy(user, line, user_len);
                         user[user_len] = 0;
                         memcpy(hexkey, key, key_len);
@@ -260,7 +260,7 @@ static int psk_load(const Blob *file, const char *username, gnutls_psk_client_cr
                         r = sym_gnutls_psk_allocate_client_credentials(&cred);
                         if (r < 0) {
                                 explicit_bzero(hexkey, sizeof(hexkey));
-                                return error_setf(error, error_size, -ENOMEM, "tls: cannot allocate PSK credentials: %s", sym_gnutls_strerror(r));
+                                return error_set(error, -ENOMEM, "tls: cannot allocate PSK credentials: %s", sym_gnutls_strerror(r));
                         }
                         r = sym_gnutls_psk_set_client_credentials(cred, user, &datum, GNUTLS_PSK_KEY_HEX);
                         explicit_bzero(hexkey, sizeof(hexkey));
@@ -269,7 +269,7 @@ static int psk_load(const Blob *file, const char *username, gnutls_psk_client_cr
                                 /* By line, not by user: the name is the file's
                                  * bytes, maybe not UTF-8 (which a bus error must
                                  * be) or with terminal escapes. */
-                                return error_setf(error, error_size, -EINVAL, "tls: bad PSK on line %u of the PSK file: %s",
+                                return error_set(error, -EINVAL, "tls: bad PSK on line %u of the PSK file: %s",
                                                 lineno, sym_gnutls_strerror(r));
                         }
                         *ret = cred;
@@ -278,17 +278,17 @@ static int psk_load(const Blob *file, const char *username, gnutls_psk_client_cr
         }
 
         if (username)
-                return error_setf(error, error_size, -EINVAL, "tls: no key for user \"%s\" in the PSK file", username);
-        return error_setf(error, error_size, -EINVAL, "tls: the PSK file holds no key");
+                return error_set(error, -EINVAL, "tls: no key for user \"%s\" in the PSK file", username);
+        return error_set(error, -EINVAL, "tls: the PSK file holds no key");
 }
 
-static int x509_load(const TlsConfig *cfg, gnutls_certificate_credentials_t *ret, char *error, size_t error_size) {
+static int x509_load(const TlsConfig *cfg, gnutls_certificate_credentials_t *ret, Error *error) {
         gnutls_certificate_credentials_t cred;
         int r;
 
         r = sym_gnutls_certificate_allocate_credentials(&cred);
         if (r < 0)
-                return error_setf(error, error_size, -ENOMEM, "tls: cannot allocate certificate credentials: %s", sym_gnutls_strerror(r));
+                return error_set(error, -ENOMEM, "tls: cannot allocate certificate credentials: %s", sym_gnutls_strerror(r));
 
         if (cfg->ca.size > 0) {
                 gnutls_datum_t d = { .data = cfg->ca.data, .size = (unsigned) cfg->ca.size };
@@ -296,7 +296,7 @@ static int x509_load(const TlsConfig *cfg, gnutls_certificate_credentials_t *ret
                 r = sym_gnutls_certificate_set_x509_trust_mem(cred, &d, GNUTLS_X509_FMT_PEM);
                 if (r <= 0) {
                         sym_gnutls_certificate_free_credentials(cred);
-                        return error_setf(error, error_size, -EINVAL, "tls: no usable CA certificate in the CA bundle%s%s",
+                        return error_set(error, -EINVAL, "tls: no usable CA certificate in the CA bundle%s%s",
                                         r < 0 ? ": " : "", r < 0 ? sym_gnutls_strerror(r) : "");
                 }
         } else if (cfg->ca_dir) {
@@ -306,14 +306,14 @@ static int x509_load(const TlsConfig *cfg, gnutls_certificate_credentials_t *ret
                         /* Not the caller's doing: the administrator's
                          * directory (nbdlinkd --tls-ca-dir) is empty or
                          * unreadable. */
-                        return error_setf(error, error_size, -ECONNABORTED, "tls: no usable CA certificate in the CA directory %s%s%s",
+                        return error_set(error, -ECONNABORTED, "tls: no usable CA certificate in the CA directory %s%s%s",
                                         cfg->ca_dir, r < 0 ? ": " : "", r < 0 ? sym_gnutls_strerror(r) : "");
                 }
         } else {
                 r = sym_gnutls_certificate_set_x509_system_trust(cred);
                 if (r <= 0) {
                         sym_gnutls_certificate_free_credentials(cred);
-                        return error_setf(error, error_size, -EINVAL, "tls: no CA given and the system trust store is empty%s%s",
+                        return error_set(error, -EINVAL, "tls: no CA given and the system trust store is empty%s%s",
                                         r < 0 ? ": " : "", r < 0 ? sym_gnutls_strerror(r) : "");
                 }
         }
@@ -324,12 +324,12 @@ static int x509_load(const TlsConfig *cfg, gnutls_certificate_credentials_t *ret
 
                 if (cfg->cert.size == 0 || cfg->key.size == 0) {
                         sym_gnutls_certificate_free_credentials(cred);
-                        return error_setf(error, error_size, -EINVAL, "tls: a client certificate needs both the certificate and its key");
+                        return error_set(error, -EINVAL, "tls: a client certificate needs both the certificate and its key");
                 }
                 r = sym_gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
                 if (r < 0) {
                         sym_gnutls_certificate_free_credentials(cred);
-                        return error_setf(error, error_size, -EINVAL, "tls: cannot load the client certificate and key: %s", sym_gnutls_strerror(r));
+                        return error_set(error, -EINVAL, "tls: cannot load the client certificate and key: %s", sym_gnutls_strerror(r));
                 }
         }
 
@@ -362,7 +362,7 @@ bool conn_tls_ktls_refused(const Conn *c) {
         return c && c->tls_ktls_refused;
 }
 
-static int handshake_error(Conn *c, const TlsConfig *cfg, bool psk, int r, char *error, size_t error_size) {
+static int handshake_error(Conn *c, const TlsConfig *cfg, bool psk, int r, Error *error) {
         /* A server that speaks only TLS 1.3, or no AES-GCM, answers a
          * handshake restricted for kTLS with an alert or by hanging up,
          * depending on its library. Anything but a failed certificate check
@@ -376,7 +376,7 @@ static int handshake_error(Conn *c, const TlsConfig *cfg, bool psk, int r, char 
                 int k;
 
                 k = sym_gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
-                r = error_setf(error, error_size, -ECONNABORTED, "tls: certificate verification failed: %s%s%s%s (%s)",
+                r = error_set(error, -ECONNABORTED, "tls: certificate verification failed: %s%s%s%s (%s)",
                              verify_status_to_string(status),
                              (status & GNUTLS_CERT_UNEXPECTED_OWNER) && cfg->hostname ? " for \"" : "",
                              (status & GNUTLS_CERT_UNEXPECTED_OWNER) && cfg->hostname ? cfg->hostname : "",
@@ -393,40 +393,40 @@ static int handshake_error(Conn *c, const TlsConfig *cfg, bool psk, int r, char 
                 if (psk && (a == GNUTLS_A_DECRYPT_ERROR || a == GNUTLS_A_UNKNOWN_PSK_IDENTITY ||
                             a == GNUTLS_A_ILLEGAL_PARAMETER || a == GNUTLS_A_BAD_RECORD_MAC ||
                             a == GNUTLS_A_HANDSHAKE_FAILURE))
-                        return error_setf(error, error_size, -ECONNABORTED, "tls: bad PSK: the server rejected the key%s%s%s (alert: %s)",
+                        return error_set(error, -ECONNABORTED, "tls: bad PSK: the server rejected the key%s%s%s (alert: %s)",
                                         cfg->psk_username ? " of user \"" : "", cfg->psk_username ?: "", cfg->psk_username ? "\"" : "",
                                         name ?: "unknown");
                 if (cfg->ktls && (a == GNUTLS_A_PROTOCOL_VERSION || a == GNUTLS_A_INSUFFICIENT_SECURITY ||
                                   a == GNUTLS_A_HANDSHAKE_FAILURE))
-                        return error_setf(error, error_size, -ECONNABORTED,
+                        return error_set(error, -ECONNABORTED,
                                         "tls: the server refused TLS 1.2 with AES-GCM, which the kTLS hand-off needs (alert: %s)",
                                         name ?: "unknown");
-                return error_setf(error, error_size, -ECONNABORTED, "tls: the server aborted the TLS handshake (alert: %s)", name ?: "unknown");
+                return error_set(error, -ECONNABORTED, "tls: the server aborted the TLS handshake (alert: %s)", name ?: "unknown");
         }
 
         if (psk && (r == GNUTLS_E_DECRYPTION_FAILED || r == GNUTLS_E_MAC_VERIFY_FAILED))
-                return error_setf(error, error_size, -ECONNABORTED, "tls: bad PSK: the keys do not match (%s)", sym_gnutls_strerror(r));
+                return error_set(error, -ECONNABORTED, "tls: bad PSK: the keys do not match (%s)", sym_gnutls_strerror(r));
 
         /* Bytes that are no TLS record at all: the server acknowledged
          * STARTTLS and then spoke something else. No key is to blame for
          * that, whatever the credentials. */
         if (r == GNUTLS_E_UNEXPECTED_PACKET || r == GNUTLS_E_UNEXPECTED_PACKET_LENGTH ||
             r == GNUTLS_E_UNSUPPORTED_VERSION_PACKET)
-                return error_setf(error, error_size, -ECONNABORTED,
+                return error_set(error, -ECONNABORTED,
                                 "tls: the server acknowledged NBD_OPT_STARTTLS but does not speak TLS (%s)",
                                 sym_gnutls_strerror(r));
 
         if (psk)
                 /* A server that does not know the identity or derives a
                  * different key tends to just hang up (TLS 1.3 binders). */
-                return error_setf(error, error_size, -ECONNABORTED, "tls: bad PSK or unknown PSK user%s%s%s: the server ended the TLS handshake (%s)",
+                return error_set(error, -ECONNABORTED, "tls: bad PSK or unknown PSK user%s%s%s: the server ended the TLS handshake (%s)",
                                 cfg->psk_username ? " \"" : "", cfg->psk_username ?: "", cfg->psk_username ? "\"" : "",
                                 sym_gnutls_strerror(r));
 
         if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_PULL_ERROR || r == GNUTLS_E_PUSH_ERROR || r == GNUTLS_E_SESSION_EOF)
-                return error_setf(error, error_size, -ECONNABORTED, "tls: the server closed the connection during the TLS handshake (%s)", sym_gnutls_strerror(r));
+                return error_set(error, -ECONNABORTED, "tls: the server closed the connection during the TLS handshake (%s)", sym_gnutls_strerror(r));
 
-        return error_setf(error, error_size, -ECONNABORTED, "tls: TLS handshake failed: %s", sym_gnutls_strerror(r));
+        return error_set(error, -ECONNABORTED, "tls: TLS handshake failed: %s", sym_gnutls_strerror(r));
 }
 
 static bool is_ip_literal(const char *s) {
@@ -435,11 +435,11 @@ static bool is_ip_literal(const char *s) {
         return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-int conn_prepare_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size) {
+int conn_prepare_tls(Conn *c, const TlsConfig *cfg, Error *error) {
         int r;
 
         if (!c || !cfg)
-                return error_setf(error, error_size, -EINVAL, "tls: no TLS configuration");
+                return error_set(error, -EINVAL, "tls: no TLS configuration");
         if (c->is_memory)
                 /* Fuzzing: never pay for loading the system trust store. */
                 return 0;
@@ -447,7 +447,7 @@ int conn_prepare_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_si
                 return 0;
 
         /* Every path into GnuTLS passes here first. */
-        r = dlopen_gnutls(error, error_size);
+        r = dlopen_gnutls(error);
         if (r < 0)
                 return r;
 
@@ -455,31 +455,31 @@ int conn_prepare_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_si
          * credentials are ours to free from now on. */
         c->release = conn_tls_free;
         if (cfg->psk_file.size > 0)
-                return psk_load(&cfg->psk_file, cfg->psk_username, &c->psk_cred, error, error_size);
-        return x509_load(cfg, &c->x509_cred, error, error_size);
+                return psk_load(&cfg->psk_file, cfg->psk_username, &c->psk_cred, error);
+        return x509_load(cfg, &c->x509_cred, error);
 }
 
-int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size) {
+int conn_start_tls(Conn *c, const TlsConfig *cfg, Error *error) {
         bool psk;
         int r;
 
         if (!c || !cfg)
-                return error_setf(error, error_size, -EINVAL, "tls: no TLS configuration");
+                return error_set(error, -EINVAL, "tls: no TLS configuration");
         if (c->session)
-                return error_setf(error, error_size, -EINVAL, "tls: TLS is already running");
+                return error_set(error, -EINVAL, "tls: TLS is already running");
         if (c->is_memory)
                 /* Fuzzing: the bytes after STARTTLS cannot be a TLS peer. */
-                return error_setf(error, error_size, -ECONNABORTED, "tls: no TLS over a memory connection");
+                return error_set(error, -ECONNABORTED, "tls: no TLS over a memory connection");
 
         psk = cfg->psk_file.size > 0;
-        r = conn_prepare_tls(c, cfg, error, error_size);
+        r = conn_prepare_tls(c, cfg, error);
         if (r < 0)
                 goto fail;
 
         r = sym_gnutls_init(&c->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
         if (r < 0) {
                 c->session = NULL;
-                r = error_setf(error, error_size, -ENOMEM, "tls: cannot create a TLS session: %s", sym_gnutls_strerror(r));
+                r = error_set(error, -ENOMEM, "tls: cannot create a TLS session: %s", sym_gnutls_strerror(r));
                 goto fail;
         }
 
@@ -490,7 +490,7 @@ int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size
         else
                 r = sym_gnutls_priority_set_direct(c->session, psk ? TLS_PRIORITY_PSK : TLS_PRIORITY_X509, NULL);
         if (r < 0) {
-                r = error_setf(error, error_size, -EINVAL, "tls: cannot set TLS priorities: %s", sym_gnutls_strerror(r));
+                r = error_set(error, -EINVAL, "tls: cannot set TLS priorities: %s", sym_gnutls_strerror(r));
                 goto fail;
         }
 
@@ -499,7 +499,7 @@ int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size
         else
                 r = sym_gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, c->x509_cred);
         if (r < 0) {
-                r = error_setf(error, error_size, -EINVAL, "tls: cannot set TLS credentials: %s", sym_gnutls_strerror(r));
+                r = error_set(error, -EINVAL, "tls: cannot set TLS credentials: %s", sym_gnutls_strerror(r));
                 goto fail;
         }
 
@@ -524,11 +524,11 @@ int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size
                 if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
                         int k = conn_wait(c, sym_gnutls_record_get_direction(c->session) ? POLLOUT : POLLIN);
                         if (k == -ETIMEDOUT) {
-                                r = error_setf(error, error_size, -ETIMEDOUT, "tls: timed out during the TLS handshake");
+                                r = error_set(error, -ETIMEDOUT, "tls: timed out during the TLS handshake");
                                 goto fail;
                         }
                         if (k < 0) {
-                                r = error_setf(error, error_size, -ECONNABORTED, "tls: waiting for the server failed: %s", strerror(-k));
+                                r = error_set(error, -ECONNABORTED, "tls: waiting for the server failed: %s", strerror(-k));
                                 goto fail;
                         }
                         continue;
@@ -536,7 +536,7 @@ int conn_start_tls(Conn *c, const TlsConfig *cfg, char *error, size_t error_size
                 if (r < 0 && !sym_gnutls_error_is_fatal(r))
                         continue;       /* warning alerts */
 
-                r = handshake_error(c, cfg, psk, r, error, error_size);
+                r = handshake_error(c, cfg, psk, r, error);
                 goto fail;
         }
 

@@ -60,13 +60,13 @@ static void *watcher_thread(void *userdata) {
  * will be told: block size, request size. On success socks[] hold the
  * sockets in the transmission phase. */
 static int negotiate(Worker *w, TlsTransports *transports, int *socks, size_t *n_socks,
-                     char *error, size_t error_size) {
+                     Error *error) {
         _cleanup_(nbd_address_done) NbdAddress addr = {};
         _cleanup_(tls_creds_done) TlsCreds creds = {};
         usec_t deadline = deadline_after(w->req.options.timeout_sec * USEC_PER_SEC);
         int r;
 
-        r = worker_prepare(w, &addr, &creds, error, error_size);
+        r = worker_prepare(w, &addr, &creds, error);
         if (r < 0)
                 return r;
         /* Decided before the handshake: a session the kernel should take
@@ -75,26 +75,26 @@ static int negotiate(Worker *w, TlsTransports *transports, int *socks, size_t *n
 
         worker_post(w, WORKER_EVENT_NEGOTIATING, 0, NULL);
 
-        r = worker_open_all(w, &addr, &creds.config, transports, deadline, socks, n_socks, error, error_size);
+        r = worker_open_all(w, &addr, &creds.config, transports, deadline, socks, n_socks, error);
         if (r < 0)
                 return r;
 
         w->connections = *n_socks;
         r = kernel_pick_block_size(w->req.options.block_size, w->info.block_min, w->info.block_max,
-                                   &w->block_size, error, error_size);
+                                   &w->block_size, error);
         if (r < 0)
                 return r;
         /* The server's maximum payload is a MUST once it was asked for
          * (GO requests NBD_INFO_BLOCK_SIZE): the kernel's requests are held
          * to it before the device can start. */
         return kernel_limit_requests(w->req.ops, w->req.ops_userdata, w->req.dev_index, w->info.block_max,
-                                     &w->saved_max_request_kb, error, error_size);
+                                     &w->saved_max_request_kb, error);
 }
 
 /* The ioctl path: configures the device with the sockets and marks the
  * worker running. On failure the device may hold the sockets: the caller
  * says goodbye on them, then clears it. */
-static int hand_over(Worker *w, const int *socks, size_t n_socks, char *error, size_t error_size) {
+static int hand_over(Worker *w, const int *socks, size_t n_socks, Error *error) {
         KernelAttach ka = {
                 .index = w->req.dev_index,
                 .socks = socks,
@@ -108,7 +108,7 @@ static int hand_over(Worker *w, const int *socks, size_t n_socks, char *error, s
         };
         int r;
 
-        r = kernel_attach(w->req.ops, w->req.ops_userdata, w->req.dev_fd, &ka, error, error_size);
+        r = kernel_attach(w->req.ops, w->req.ops_userdata, w->req.dev_fd, &ka, error);
         if (r < 0)
                 return r;
 
@@ -232,25 +232,25 @@ static void run_device(Worker *w, int *socks, size_t n_socks, TlsTransports *tra
 static void *attach_thread(void *userdata) {
         Worker *w = userdata;
         _cleanup_(tls_transports_done) TlsTransports transports = {};
-        char error[HANDSHAKE_ERROR_MAX] = "";
+        Error error = {};
         int socks[ATTACH_MAX_CONNECTIONS];
         size_t n_socks = 0;
         int r;
 
-        r = negotiate(w, &transports, socks, &n_socks, error, sizeof(error));
+        r = negotiate(w, &transports, socks, &n_socks, &error);
         if (r < 0)
                 goto fail;
 
         if (w->req.persist.enabled) {
                 /* Netlink: the device runs without a thread of ours. */
-                r = worker_attach_netlink(w, socks, &n_socks, error, sizeof(error));
+                r = worker_attach_netlink(w, socks, &n_socks, &error);
                 if (r < 0)
                         goto fail;
                 tls_transports_leave(&transports);
                 return NULL;
         }
 
-        r = hand_over(w, socks, n_socks, error, sizeof(error));
+        r = hand_over(w, socks, n_socks, &error);
         if (r < 0) {
                 /* The device holds the sockets: the goodbye goes out before
                  * NBD_CLEAR_SOCK shuts them down. */
@@ -274,7 +274,8 @@ release:
                                     w->req.dev_index, w->req.export_name ?: "", w->req.host ?: "(socket)");
         else
                 worker_post_failure(w, r, "device nbd%d: cannot attach export '%s' on %s: %s",
-                                    w->req.dev_index, w->req.export_name ?: "", w->req.host ?: "(socket)", error);
+                                    w->req.dev_index, w->req.export_name ?: "", w->req.host ?: "(socket)",
+                                    error.message);
         return NULL;
 }
 

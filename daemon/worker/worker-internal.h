@@ -4,6 +4,7 @@
  * main thread. */
 #pragma once
 
+#include "error-text.h"
 #include "ktls.h"
 #include "relay.h"
 #include "tls.h"
@@ -75,7 +76,7 @@ void worker_publish_sock(Worker *w, size_t slot, int fd);
 void worker_publish_cb(void *userdata, size_t slot, int fd);
 
 /* Parses the request's host and loads its TLS credentials. */
-int worker_prepare(Worker *w, NbdAddress *addr, TlsCreds *creds, char *error, size_t error_size);
+int worker_prepare(Worker *w, NbdAddress *addr, TlsCreds *creds, Error *error);
 /* Connects and negotiates the request's connections, all for one export
  * with one size and flags (w->info holds them afterwards); TLS sessions go
  * into transports (kTLS only for persistent devices). The sockets,
@@ -83,7 +84,7 @@ int worker_prepare(Worker *w, NbdAddress *addr, TlsCreds *creds, char *error, si
  * published for worker_stop(); on failure the caller releases those
  * already there. */
 int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, TlsTransports *transports,
-                    usec_t deadline, int *socks, size_t *n_socks, char *error, size_t error_size);
+                    usec_t deadline, int *socks, size_t *n_socks, Error *error);
 /* socks are in the transmission phase and the kernel will not run them:
  * each gets NBD_CMD_DISC (through the relay where there is one), the only
  * clean way out. Call before kernel_clear() or worker_release_socks(). */
@@ -96,4 +97,4 @@ void worker_release_socks(Worker *w, int *socks, size_t *n_socks);
 /* NBD_CMD_CONNECT with the negotiated export, then the device is marked
  * running and ATTACHED is posted. The sockets go to the kernel (and are
  * released here) once it took them. Negative errno with error set. */
-int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, char *error, size_t error_size);
+int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, Error *error);

@@ -41,13 +41,12 @@ static void disconnect(Worker *w) {
                         w->req.dev_index, strerror(-r));
 }
 
-int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, char *error, size_t error_size) {
+int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, Error *error) {
         int index = w->req.dev_index, r;
 
         if (w->info.size > INT64_MAX) {
-                (void) snprintf(error, error_size, "export size %llu does not fit the kernel's limits",
+                return error_set(error, -EFBIG, "export size %llu does not fit the kernel's limits",
                                 (unsigned long long) w->info.size);
-                return -EFBIG;
         }
 
         /* The read-only flag BLKROSET sets outlives its setter (kernel.h);
@@ -55,9 +54,8 @@ int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, char *error, s
         if (w->req.dev_fd >= 0) {
                 r = w->req.ops->blkroset(w->req.ops_userdata, w->req.dev_fd, w->req.options.read_only);
                 if (r < 0) {
-                        (void) snprintf(error, error_size, "device nbd%d: BLKROSET failed: %s",
+                        return error_set(error, r, "device nbd%d: BLKROSET failed: %s",
                                         w->req.dev_index, strerror(-r));
-                        return r;
                 }
         }
 
@@ -68,18 +66,16 @@ int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, char *error, s
         r = nl(w, NBD_NL_CONNECT, socks, *n_socks, &index);
         if (r < 0) {
                 if (r == -EBUSY)
-                        (void) snprintf(error, error_size, "device nbd%d is in use", w->req.dev_index);
-                else
-                        (void) snprintf(error, error_size, "NBD_CMD_CONNECT on nbd%d failed: %s",
-                                        w->req.dev_index, strerror(-r));
-                return r;
+                        return error_set(error, r, "device nbd%d is in use", w->req.dev_index);
+                return error_set(error, r, "NBD_CMD_CONNECT on nbd%d failed: %s",
+                                 w->req.dev_index, strerror(-r));
         }
         /* The kernel took its own references to the sockets. */
         worker_release_socks(w, socks, n_socks);
         if (index != w->req.dev_index) {
                 /* We named the index; anything else is not the device the
                  * caller was promised. */
-                (void) snprintf(error, error_size, "the kernel connected nbd%d instead of nbd%d",
+                (void) error_set(error, -EIO, "the kernel connected nbd%d instead of nbd%d",
                                 index, w->req.dev_index);
                 disconnect(w);
                 return -EIO;
@@ -87,10 +83,10 @@ int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, char *error, s
 
         /* For the flush before a detach; without it a detach goes
          * straight to NBD_CMD_DISCONNECT. */
-        r = nbd_device_open(index, &w->req.dev_fd, error, error_size);
+        Error ignored = {};
+        r = nbd_device_open(index, &w->req.dev_fd, &ignored);
         if (r < 0)
-                log_warning("Failed to open nbd%d again, ignoring: %s", index, error);
-        error[0] = 0;
+                log_warning("Failed to open nbd%d again, ignoring: %s", index, ignored.message);
 
         pthread_mutex_lock(&w->lock);
         if (worker_is_cancelled(w)) {
@@ -167,10 +163,10 @@ static uint32_t random_u32(void) {
 /* One attempt: connect and negotiate again, check that the export is the
  * one the kernel had, hand the sockets over. 0 when the device runs again;
  * -EAGAIN when the attempt failed in a way the server coming back could
- * mend (error says how); any other negative errno ends the reconnect, with
- * message saying why. */
+ * mend (attempt says how); any other negative errno ends the reconnect,
+ * with verdict saying why. */
 static int reconnect_once(Worker *w, const NbdAddress *addr, const TlsConfig *tls, TlsTransports *transports,
-                          char *error, size_t error_size, char *message, size_t message_size) {
+                          Error *attempt, Error *verdict) {
         const WorkerPersist *p = &w->req.persist;
         usec_t deadline = deadline_after(w->req.options.timeout_sec * USEC_PER_SEC);
         int socks[ATTACH_MAX_CONNECTIONS];
@@ -179,7 +175,7 @@ static int reconnect_once(Worker *w, const NbdAddress *addr, const TlsConfig *tl
 
         /* What the last attempt left behind goes first. */
         tls_transports_done(transports);
-        r = worker_open_all(w, addr, tls, transports, MIN(deadline, p->deadline), socks, &n_socks, error, error_size);
+        r = worker_open_all(w, addr, tls, transports, MIN(deadline, p->deadline), socks, &n_socks, attempt);
         if (r < 0) {
                 worker_release_socks(w, socks, &n_socks);
                 if (r == -ECANCELED || worker_is_cancelled(w))
@@ -195,13 +191,12 @@ static int reconnect_once(Worker *w, const NbdAddress *addr, const TlsConfig *tl
                  * there. Never hand it over. */
                 worker_say_goodbye(socks, n_socks, transports);
                 worker_release_socks(w, socks, &n_socks);
-                (void) snprintf(message, message_size,
+                return error_set(verdict, -EPROTO,
                                 "device nbd%d: export '%s' on %s came back changed "
                                 "(size %llu, flags 0x%x; was size %llu, flags 0x%x), disconnected",
                                 w->req.dev_index, w->req.export_name ?: "", w->req.host ?: "(socket)",
                                 (unsigned long long) w->info.size, w->info.flags,
                                 (unsigned long long) p->size, p->flags);
-                return -EPROTO;
         }
 
         r = nl(w, NBD_NL_RECONFIGURE, socks, n_socks, NULL);
@@ -209,9 +204,8 @@ static int reconnect_once(Worker *w, const NbdAddress *addr, const TlsConfig *tl
                 worker_say_goodbye(socks, n_socks, transports);
         worker_release_socks(w, socks, &n_socks);
         if (r < 0) {
-                (void) snprintf(message, message_size, "device nbd%d: NBD_CMD_RECONFIGURE failed: %s",
-                                w->req.dev_index, strerror(-r));
-                return r == -EAGAIN ? -EIO : r;
+                return error_set(verdict, r == -EAGAIN ? -EIO : r, "device nbd%d: NBD_CMD_RECONFIGURE failed: %s",
+                                 w->req.dev_index, strerror(-r));
         }
         tls_transports_leave(transports);
         return 0;
@@ -236,16 +230,16 @@ static void *reconnect_thread(void *userdata) {
         _cleanup_(nbd_address_done) NbdAddress addr = {};
         _cleanup_(tls_creds_done) TlsCreds creds = {};
         _cleanup_(tls_transports_done) TlsTransports transports = {};
-        char error[HANDSHAKE_ERROR_MAX] = "", message[HANDSHAKE_ERROR_MAX + 256] = "";
+        Error error = {}, verdict = {};
         const WorkerPersist *p = &w->req.persist;
         const char *host = w->req.host ?: "(socket)";
         unsigned attempt;
         int r;
 
-        r = worker_prepare(w, &addr, &creds, error, sizeof(error));
+        r = worker_prepare(w, &addr, &creds, &error);
         if (r < 0) {
-                (void) snprintf(message, sizeof(message), "device nbd%d: cannot reconnect: %s", w->req.dev_index, error);
-                give_up(w, r, message);
+                (void) error_set(&verdict, r, "device nbd%d: cannot reconnect: %s", w->req.dev_index, error.message);
+                give_up(w, r, verdict.message);
                 return NULL;
         }
         /* As for the attach: only kTLS, never the relay, may carry TLS of
@@ -263,8 +257,7 @@ static void *reconnect_thread(void *userdata) {
                         break;
                 }
 
-                r = reconnect_once(w, &addr, &creds.config, &transports, error, sizeof(error),
-                                   message, sizeof(message));
+                r = reconnect_once(w, &addr, &creds.config, &transports, &error, &verdict);
                 if (r == 0) {
                         pthread_mutex_lock(&w->lock);
                         w->connections = w->req.options.connections;
@@ -280,18 +273,18 @@ static void *reconnect_thread(void *userdata) {
 
                 usec_t pause = persist_backoff_usec(attempt, random_u32());
                 log_warning("Reconnecting nbd%d: attempt %u failed (%s), next in %llu ms.",
-                            w->req.dev_index, attempt + 1, error, (unsigned long long) (pause / USEC_PER_MSEC));
+                            w->req.dev_index, attempt + 1, error.message, (unsigned long long) (pause / USEC_PER_MSEC));
                 sleep_cancellable(w, pause, p->deadline);
         }
 
         if (r == -ECANCELED)
-                (void) snprintf(message, sizeof(message), "device nbd%d: reconnect cancelled", w->req.dev_index);
+                (void) error_set(&verdict, r, "device nbd%d: reconnect cancelled", w->req.dev_index);
         else if (r == -ETIMEDOUT)
-                (void) snprintf(message, sizeof(message),
+                (void) error_set(&verdict, r,
                                 "device nbd%d: export '%s' on %s did not come back within the dead timeout of %u s "
                                 "(%u attempts; last: %s), disconnected",
                                 w->req.dev_index, w->req.export_name ?: "", host, p->dead_timeout_sec,
-                                attempt, error);
-        give_up(w, r, message);
+                                attempt, error.message);
+        give_up(w, r, verdict.message);
         return NULL;
 }

@@ -11,14 +11,14 @@ static void *query_thread(void *userdata) {
         Worker *w = userdata;
         _cleanup_(nbd_address_done) NbdAddress addr = {};
         _cleanup_(tls_creds_done) TlsCreds creds = {};
-        char error[HANDSHAKE_ERROR_MAX] = "";
+        Error error = {};
         Handshake hs = {};
         usec_t deadline = deadline_after(w->req.options.timeout_sec * USEC_PER_SEC);
         int r;
 
-        r = worker_prepare(w, &addr, &creds, error, sizeof(error));
+        r = worker_prepare(w, &addr, &creds, &error);
         if (r < 0) {
-                worker_post_failure(w, r, "%s", error);
+                worker_post_failure(w, r, "%s", error.message);
                 return NULL;
         }
 
@@ -37,9 +37,9 @@ static void *query_thread(void *userdata) {
                                 .cancel_fd = &w->cancel_fd,
                                 .publish = worker_publish_cb,
                                 .userdata = w,
-                         }, &hs, error, sizeof(error));
+                         }, &hs, &error);
         if (r < 0) {
-                worker_post_failure(w, r, "%s", r == -ECANCELED ? "cancelled" : error);
+                worker_post_failure(w, r, "%s", r == -ECANCELED ? "cancelled" : error.message);
                 return NULL;
         }
 

@@ -262,7 +262,7 @@ void tls_creds_done(TlsCreds *c) {
 
 /* The CA comes from the caller's tls-ca, else the administrator's
  * directory, else the system trust store (x509_load() in tls.c). */
-static int tls_creds_load(TlsCreds *c, const WorkerRequest *req, const NbdAddress *a, char *error, size_t error_size) {
+static int tls_creds_load(TlsCreds *c, const WorkerRequest *req, const NbdAddress *a, Error *error) {
         const AttachOptions *o = &req->options;
         struct {
                 int fd;
@@ -283,9 +283,8 @@ static int tls_creds_load(TlsCreds *c, const WorkerRequest *req, const NbdAddres
                 (void) lseek(table[i].fd, 0, SEEK_SET);
                 r = blob_read_fd(table[i].blob, table[i].fd, CREDENTIAL_MAX_SIZE);
                 if (r < 0) {
-                        (void) snprintf(error, error_size, "tls: cannot read option '%s': %s",
+                        return error_set(error, r == -EFBIG ? -EINVAL : r, "tls: cannot read option '%s': %s",
                                         table[i].key, strerror(-r));
-                        return r == -EFBIG ? -EINVAL : r;
                 }
         }
 
@@ -305,15 +304,15 @@ void worker_publish_cb(void *userdata, size_t slot, int fd) {
         worker_publish_sock(userdata, slot, fd);
 }
 
-int worker_prepare(Worker *w, NbdAddress *addr, TlsCreds *creds, char *error, size_t error_size) {
+int worker_prepare(Worker *w, NbdAddress *addr, TlsCreds *creds, Error *error) {
         int r;
 
         if (w->req.host) {
-                r = nbd_address_parse(addr, w->req.host, w->req.options.port, error, error_size);
+                r = nbd_address_parse(addr, w->req.host, w->req.options.port, error);
                 if (r < 0)
                         return r;
         }
-        return tls_creds_load(creds, &w->req, addr, error, error_size);
+        return tls_creds_load(creds, &w->req, addr, error);
 }
 
 void tls_transports_done(TlsTransports *t) {
@@ -327,11 +326,11 @@ void tls_transports_done(TlsTransports *t) {
  * kernel's TLS layer can carry the session (kTLS, ktls.h), else the
  * plaintext end of a relay. Takes conn; *ret_fd is blocking. */
 static int tls_transport_start(TlsTransports *t, size_t i, Conn *conn, bool want_ktls, bool allow_relay,
-                               TransportMode *ret_mode, int *ret_fd, char *error, size_t error_size) {
-        char why[KTLS_ERROR_MAX] = "";
+                               TransportMode *ret_mode, int *ret_fd, Error *error) {
+        Error why = {};
         int r;
 
-        r = ktls_new(&t->ktls[i], conn, want_ktls, ret_fd, why, sizeof(why));
+        r = ktls_new(&t->ktls[i], conn, want_ktls, ret_fd, &why);
         if (r >= 0) {
                 *ret_mode = TRANSPORT_MODE_KTLS;
                 return 0;
@@ -341,22 +340,19 @@ static int tls_transport_start(TlsTransports *t, size_t i, Conn *conn, bool want
                  * nbdlinkd between the kernel and the server, and die
                  * with it (see worker-persist.c). */
                 conn_free(conn);
-                (void) snprintf(error, error_size,
-                                "tls: a persistent device needs kTLS, which is not usable here (%s)", why);
-                return -EOPNOTSUPP;
+                return error_set(error, -EOPNOTSUPP,
+                                 "tls: a persistent device needs kTLS, which is not usable here (%s)", why.message);
         }
         if (r != -EOPNOTSUPP) {
                 /* Half in the kernel: this connection cannot be used. */
                 conn_free(conn);
-                (void) snprintf(error, error_size, "%s", why);
-                return -ECONNABORTED;
+                return error_set(error, -ECONNABORTED, "%s", why.message);
         }
 
         r = relay_new(&t->relays[i], conn, ret_fd);
         if (r < 0) {
                 conn_free(conn);
-                (void) snprintf(error, error_size, "tls: cannot start the TLS relay: %s", strerror(-r));
-                return r;
+                return error_set(error, r, "tls: cannot start the TLS relay: %s", strerror(-r));
         }
         *ret_mode = TRANSPORT_MODE_RELAY;
         return 0;
@@ -368,7 +364,7 @@ void tls_transports_leave(TlsTransports *t) {
 }
 
 int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, TlsTransports *transports,
-                    usec_t deadline, int *socks, size_t *n_socks, char *error, size_t error_size) {
+                    usec_t deadline, int *socks, size_t *n_socks, Error *error) {
         /* On the heap: a Handshake carries an 8 KiB message buffer, and
          * this thread's stack stays resident while the device lives. */
         _cleanup_free_ Handshake *hs = NULL;
@@ -378,8 +374,7 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, Tls
 
         hs = calloc(n, sizeof(Handshake));
         if (!hs) {
-                (void) snprintf(error, error_size, "connect: out of memory");
-                return -ENOMEM;
+                return error_set(error, -ENOMEM, "connect: out of memory");
         }
 
         /* A reconnect asks again: the last attempt's answer goes. */
@@ -408,7 +403,7 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, Tls
                                 .cancel_fd = &w->cancel_fd,
                                 .publish = worker_publish_cb,
                                 .userdata = w,
-                         }, hs, error, error_size);
+                         }, hs, error);
         if (r < 0)
                 return r;
         nbd_export_info_move(&w->info, &hs[0].info);
@@ -421,7 +416,7 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, Tls
                  * itself must notice a server that vanished. */
                 r = hs[i].conn ? net_set_keepalive(conn_fd(hs[i].conn)) : 0;
                 if (r < 0) {
-                        (void) snprintf(error, error_size, "connect: cannot enable TCP keepalive: %s", strerror(-r));
+                        (void) error_set(error, r, "connect: cannot enable TCP keepalive: %s", strerror(-r));
                         goto fail;
                 }
                 conn = handshake_take_conn(&hs[i]);
@@ -433,7 +428,7 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, Tls
                          * transport holds it; afterwards the kernel's end
                          * is what a cancel shuts down. */
                         r = conn ? tls_transport_start(transports, i, conn, w->req.options.tls_ktls,
-                                                       !w->req.persist.enabled, &mode, &fd, error, error_size) : -EIO;
+                                                       !w->req.persist.enabled, &mode, &fd, error) : -EIO;
                         if (r < 0) {
                                 worker_publish_sock(w, i, -EBADF);
                                 goto fail;
@@ -453,7 +448,7 @@ int worker_open_all(Worker *w, const NbdAddress *addr, const TlsConfig *tls, Tls
                         r = conn ? negative_errno() : -EIO;
                         worker_publish_sock(w, i, -EBADF);
                         conn_free(conn);
-                        (void) snprintf(error, error_size, "connect: cannot keep socket: %s", strerror(-r));
+                        (void) error_set(error, r, "connect: cannot keep socket: %s", strerror(-r));
                         goto fail;
                 }
                 worker_publish_sock(w, i, fd);

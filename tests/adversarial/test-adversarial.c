@@ -84,8 +84,8 @@ static void handshake_once(const EvilServer *srv, const AdvCase *c, AdvGoal goal
         o->r = handshake_run(&hs);
         o->elapsed = now_usec(CLOCK_MONOTONIC) - start;
 
-        o->error_code = hs.error_code;
-        memcpy(o->error, hs.error, sizeof(o->error));
+        o->error_code = hs.error.code;
+        memcpy(o->error, hs.error.message, sizeof(o->error));
         o->size = hs.info.size;
         o->flags = hs.info.flags;
         o->n_exports = hs.n_exports;

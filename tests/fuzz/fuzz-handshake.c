@@ -42,10 +42,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         r = handshake_run(&hs);
         if (r < 0) {
                 /* A message with its phase, sendable on the bus. */
-                FUZZ_CHECK(r == hs.error_code);
-                FUZZ_CHECK(strncmp(hs.error, "handshake: ", 11) == 0 || strncmp(hs.error, "tls: ", 5) == 0 ||
-                           strncmp(hs.error, "connect: ", 9) == 0);
-                FUZZ_CHECK(fuzz_utf8_valid(hs.error));
+                FUZZ_CHECK(r == hs.error.code);
+                FUZZ_CHECK(strncmp(hs.error.message, "handshake: ", 11) == 0 || strncmp(hs.error.message, "tls: ", 5) == 0 ||
+                           strncmp(hs.error.message, "connect: ", 9) == 0);
+                FUZZ_CHECK(fuzz_utf8_valid(hs.error.message));
         } else {
                 /* What the server named goes on the bus as strings. */
                 for (size_t i = 0; i < hs.n_exports; i++) {

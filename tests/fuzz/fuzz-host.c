@@ -37,20 +37,21 @@ static void check_device_name(const char *s) {
 
 static void check_host(const char *s, bool root, uint16_t port_override) {
         _cleanup_(nbd_address_done) NbdAddress a = {}, again = {};
-        char error[VALIDATE_ERROR_MAX] = "", formatted[NBD_MAX_HOST + 64];
+        Error error = {};
+        char formatted[NBD_MAX_HOST + 64];
         int r, v;
 
-        v = validate_host(s, root, error, sizeof(error));
+        v = validate_host(s, root, &error);
         FUZZ_CHECK(v == 0 || v == -EINVAL);
 
-        error[0] = 0;
-        r = nbd_address_parse(&a, s, port_override, error, sizeof(error));
+        error.message[0] = 0;
+        r = nbd_address_parse(&a, s, port_override, &error);
         if (r < 0) {
                 FUZZ_CHECK(r == -EINVAL || r == -ENOMEM);
                 if (r == -EINVAL)
-                        FUZZ_CHECK(strncmp(error, "host: ", 6) == 0);
+                        FUZZ_CHECK(strncmp(error.message, "host: ", 6) == 0);
                 /* Messages echo the host: never with control characters. */
-                for (const char *p = error; *p; p++)
+                for (const char *p = error.message; *p; p++)
                         FUZZ_CHECK((unsigned char) *p >= 0x20 && *p != 0x7f);
                 return;
         }
@@ -62,7 +63,7 @@ static void check_host(const char *s, bool root, uint16_t port_override) {
                 FUZZ_CHECK(!a.host);
                 FUZZ_CHECK(a.unix_path[0] == '/');
                 FUZZ_CHECK(strlen(a.unix_path) < 108);
-                FUZZ_CHECK(validate_host(s, false, NULL, 0) == -EINVAL);
+                FUZZ_CHECK(validate_host(s, false, NULL) == -EINVAL);
         } else {
                 FUZZ_CHECK(a.host && *a.host);
                 FUZZ_CHECK(strlen(a.host) <= NBD_MAX_HOST);
@@ -79,9 +80,9 @@ static void check_host(const char *s, bool root, uint16_t port_override) {
         nbd_address_format(&a, formatted, sizeof(formatted));
         if (strlen(formatted) > NBD_MAX_HOST)
                 return;
-        r = nbd_address_parse(&again, formatted, 0, error, sizeof(error));
+        r = nbd_address_parse(&again, formatted, 0, &error);
         if (r < 0)
-                fprintf(stderr, "\"%s\" does not parse back: %s\n", formatted, error);
+                fprintf(stderr, "\"%s\" does not parse back: %s\n", formatted, error.message);
         FUZZ_CHECK(r == 0);
         FUZZ_CHECK(!!again.unix_path == !!a.unix_path);
         if (a.unix_path)
@@ -95,7 +96,7 @@ static void check_host(const char *s, bool root, uint16_t port_override) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_free_ char *s = NULL;
         uint16_t port_override = 0;
-        char error[VALIDATE_ERROR_MAX];
+        Error error = {};
         bool root;
         int r;
 
@@ -115,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         check_device_name(s);
 
-        r = validate_export_name(s, error, sizeof(error));
+        r = validate_export_name(s, &error);
         FUZZ_CHECK(r == 0 || r == -EINVAL);
         FUZZ_CHECK((r == 0) == (strlen(s) <= NBD_MAX_STRING));
 

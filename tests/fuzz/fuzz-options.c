@@ -292,7 +292,7 @@ static void check_parsed(const AttachOptions *o, OptionSet set) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         Input in = { data, size };
-        char error[VALIDATE_ERROR_MAX];
+        Error error = {};
         AttachOptions o;
         OptionSet set;
         int before, r;
@@ -311,11 +311,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(sd_bus_message_rewind(m, true) >= 0);
 
         attach_options_init(&o, 0);
-        error[0] = 0;
-        r = attach_options_parse(m, set, &o, error, sizeof(error));
+        error.message[0] = 0;
+        r = attach_options_parse(m, set, &o, &error);
         if (r < 0)
                 /* Every refusal tells the caller why. */
-                FUZZ_CHECK(error[0] != 0);
+                FUZZ_CHECK(error.message[0] != 0);
         else
                 check_parsed(&o, set);
         attach_options_done(&o);

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_(conn_freep) Conn *c = NULL;
         _cleanup_free_ char *username = NULL;
         _cleanup_free_ void *file = NULL;
-        char error[512] = "";
+        Error error = {};
         TlsConfig cfg = {};
         size_t file_size;
         int fd, r;
@@ -62,18 +62,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(fd >= 0);
         FUZZ_CHECK(conn_new_fd(&c, fd) == 0);
 
-        r = conn_prepare_tls(c, &cfg, error, sizeof(error));
+        r = conn_prepare_tls(c, &cfg, &error);
         if (r < 0) {
                 FUZZ_CHECK(r == -EINVAL || r == -ENOMEM);
-                FUZZ_CHECK(strncmp(error, "tls: ", 5) == 0);
+                FUZZ_CHECK(strncmp(error.message, "tls: ", 5) == 0);
                 /* The message becomes a bus error, which must be UTF-8: it
                  * may echo the caller's user name (UTF-8, since it came
                  * over the bus), never the file's bytes. */
                 if (!username || fuzz_utf8_valid(username))
-                        FUZZ_CHECK(fuzz_utf8_valid(error));
+                        FUZZ_CHECK(fuzz_utf8_valid(error.message));
                 return 0;
         }
         /* Loaded once; a second call keeps what is there. */
-        FUZZ_CHECK(conn_prepare_tls(c, &cfg, error, sizeof(error)) == 0);
+        FUZZ_CHECK(conn_prepare_tls(c, &cfg, &error) == 0);
         return 0;
 }

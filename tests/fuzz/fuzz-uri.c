@@ -29,26 +29,26 @@ static bool bus_string_ok(const char *s) {
  * late, with a message the user cannot relate to what they typed. */
 static void check_daemon_agrees(const NbdTarget *t) {
         _cleanup_(nbd_address_done) NbdAddress a = {};
-        char error[VALIDATE_ERROR_MAX];
+        Error error = {};
         int r;
 
         if (t->is_unix)
                 return;         /* the client connects unix sockets itself */
 
-        r = validate_host(nbd_target_bus_host(t), false, error, sizeof(error));
+        r = validate_host(nbd_target_bus_host(t), false, &error);
         if (r < 0)
-                fprintf(stderr, "daemon refuses host \"%s\": %s\n", nbd_target_bus_host(t), error);
+                fprintf(stderr, "daemon refuses host \"%s\": %s\n", nbd_target_bus_host(t), error.message);
         FUZZ_CHECK(r == 0);
 
-        r = nbd_address_parse(&a, nbd_target_bus_host(t), t->port, error, sizeof(error));
+        r = nbd_address_parse(&a, nbd_target_bus_host(t), t->port, &error);
         if (r < 0)
-                fprintf(stderr, "daemon refuses host \"%s\": %s\n", nbd_target_bus_host(t), error);
+                fprintf(stderr, "daemon refuses host \"%s\": %s\n", nbd_target_bus_host(t), error.message);
         FUZZ_CHECK(r == 0);
         FUZZ_CHECK(a.host && strcmp(a.host, t->host) == 0);
         FUZZ_CHECK(a.port == (t->port ?: NBD_DEFAULT_PORT));
 
         if (t->export_name)
-                FUZZ_CHECK(validate_export_name(t->export_name, error, sizeof(error)) == 0);
+                FUZZ_CHECK(validate_export_name(t->export_name, &error) == 0);
 }
 
 /* The short form in messages reads back as the same host and port. */

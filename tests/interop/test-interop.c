@@ -85,7 +85,8 @@ static const char *goal_to_string(HandshakeGoal g) {
 /* Connects with net_connect() and runs the handshake the way the daemon's
  * worker does, under one deadline. */
 static void run_client(Result *res, const TestServer *s, const Client *c) {
-        char host[64], error[512] = "";
+        char host[64];
+        Error error = {};
         HandshakeOptions opts = {
                 .goal = c->goal,
                 .export_name = c->export_name ?: "",
@@ -106,13 +107,13 @@ static void run_client(Result *res, const TestServer *s, const Client *c) {
         res->cfg.hostname = c->hostname ?: "127.0.0.1";
 
         g_snprintf(host, sizeof(host), "127.0.0.1:%u", s->port);
-        r = nbd_address_parse(&a, host, 0, error, sizeof(error));
+        r = nbd_address_parse(&a, host, 0, &error);
         g_assert_cmpint(r, ==, 0);
         deadline = deadline_after(CLIENT_TIMEOUT_USEC);
-        r = net_connect(&a, deadline, &fd, error, sizeof(error));
+        r = net_connect(&a, deadline, &fd, &error);
         nbd_address_done(&a);
         if (r < 0)
-                g_error("%s: %s", s->name, error);
+                g_error("%s: %s", s->name, error.message);
 
         r = conn_new_fd(&conn, fd);
         g_assert_cmpint(r, ==, 0);
@@ -122,7 +123,7 @@ static void run_client(Result *res, const TestServer *s, const Client *c) {
         res->r = handshake_run(&res->hs);
         g_test_message("%s %s \"%s\" tls=%s: %s%s", s->name, goal_to_string(c->goal), opts.export_name,
                        tls_mode_to_string(c->tls), res->r < 0 ? "failed: " : "ok",
-                       res->r < 0 ? res->hs.error : "");
+                       res->r < 0 ? res->hs.error.message : "");
 }
 
 static void expect_ok(Result *res, const TestServer *s, const Client *c) {
@@ -130,7 +131,7 @@ static void expect_ok(Result *res, const TestServer *s, const Client *c) {
         if (res->r < 0) {
                 char *log = test_server_log(s);
 
-                g_error("%s: %s (%s)\nserver log:\n%s", s->name, res->hs.error, g_strerror(-res->r), log);
+                g_error("%s: %s (%s)\nserver log:\n%s", s->name, res->hs.error.message, g_strerror(-res->r), log);
         }
 }
 
@@ -142,13 +143,13 @@ static void check_fail(Result *res, const TestServer *s, int error, const char *
                 char *log = test_server_log(s);
 
                 g_error("%s: expected %s, got %s: %s\nserver log:\n%s", s->name, g_strerror(-error),
-                        res->r < 0 ? g_strerror(-res->r) : "success", res->hs.error, log);
+                        res->r < 0 ? g_strerror(-res->r) : "success", res->hs.error.message, log);
         }
-        g_assert_cmpint(res->hs.error_code, ==, error);
+        g_assert_cmpint(res->hs.error.code, ==, error);
         for (size_t i = 0; prefixes[i]; i++)
-                prefixed = prefixed || g_str_has_prefix(res->hs.error, prefixes[i]);
+                prefixed = prefixed || g_str_has_prefix(res->hs.error.message, prefixes[i]);
         if (!prefixed)
-                g_error("%s: message \"%s\" lacks the phase prefix", s->name, res->hs.error);
+                g_error("%s: message \"%s\" lacks the phase prefix", s->name, res->hs.error.message);
         result_done(res);
 }
 

@@ -46,7 +46,8 @@ static Conn *connect_tls(const TestServer *s, bool ktls) {
                 .tls = TLS_MODE_REQUIRE,
                 .tls_config = &cfg,
         };
-        char host[64], error[512] = "";
+        char host[64];
+        Error error = {};
         NbdAddress a = {};
         Handshake hs = {};
         usec_t deadline = deadline_after(10 * USEC_PER_SEC);
@@ -54,16 +55,16 @@ static Conn *connect_tls(const TestServer *s, bool ktls) {
         int fd = -EBADF;
 
         g_snprintf(host, sizeof(host), "127.0.0.1:%u", s->port);
-        g_assert_cmpint(nbd_address_parse(&a, host, 0, error, sizeof(error)), ==, 0);
-        if (net_connect(&a, deadline, &fd, error, sizeof(error)) < 0)
-                g_error("%s", error);
+        g_assert_cmpint(nbd_address_parse(&a, host, 0, &error), ==, 0);
+        if (net_connect(&a, deadline, &fd, &error) < 0)
+                g_error("%s", error.message);
         nbd_address_done(&a);
         g_assert_cmpint(conn_new_fd(&conn, fd), ==, 0);
         conn_set_deadline(conn, deadline);
 
         handshake_init(&hs, conn, &opts);
         if (handshake_run(&hs) < 0)
-                g_error("handshake: %s", hs.error);
+                g_error("handshake: %s", hs.error.message);
         g_assert_true(hs.info.tls);
         g_assert_cmpuint(hs.info.size, ==, DISK_SIZE);
         conn = handshake_take_conn(&hs);
@@ -164,7 +165,7 @@ static void log_tls_stat(void) {
 static void test_ktls(void) {
         unsigned fds = proc_count_fds(0);
         g_autoptr(TestServer) s = start_nbdkit();
-        char error[KTLS_ERROR_MAX] = "";
+        Error error = {};
         KtlsFacts facts;
         Ktls *k = NULL;
         Relay *r = NULL;
@@ -178,8 +179,8 @@ static void test_ktls(void) {
         g_assert_true(facts.tcp);
         g_assert_cmpuint(facts.pending, ==, 0);
 
-        e = ktls_new(&k, c, true, &kfd, error, sizeof(error));
-        g_test_message("ktls_new: %d \"%s\"", e, error);
+        e = ktls_new(&k, c, true, &kfd, &error);
+        g_test_message("ktls_new: %d \"%s\"", e, error.message);
         if (ktls_kernel_supported()) {
                 g_assert_cmpint(e, ==, 0);
                 nbd_tx_exercise(kfd, DISK_SIZE);
@@ -193,8 +194,8 @@ static void test_ktls(void) {
                 ktls_free(k);
         } else {
                 g_assert_cmpint(e, ==, -EOPNOTSUPP);
-                g_assert_true(g_str_has_prefix(error, "ktls: "));
-                g_assert_nonnull(strstr(error, "tls module"));
+                g_assert_true(g_str_has_prefix(error.message, "ktls: "));
+                g_assert_nonnull(strstr(error.message, "tls module"));
                 g_assert_cmpint(kfd, ==, -EBADF);
                 g_assert_cmpint(relay_new(&r, c, &kfd), ==, 0);
                 nbd_tx_exercise(kfd, DISK_SIZE);

@@ -14,16 +14,18 @@
 #include "servers.h"
 
 static void assert_greeting(const TestServer *s) {
-        char host[64], error[512] = "", buf[16];
+        char host[64];
+        Error error = {};
+        char buf[16];
         NbdAddress a = {};
         ssize_t n;
         size_t got = 0;
         int fd = -EBADF;
 
         g_snprintf(host, sizeof(host), "127.0.0.1:%u", s->port);
-        g_assert_cmpint(nbd_address_parse(&a, host, 0, error, sizeof(error)), ==, 0);
-        if (net_connect(&a, deadline_after(10 * USEC_PER_SEC), &fd, error, sizeof(error)) < 0)
-                g_error("%s", error);
+        g_assert_cmpint(nbd_address_parse(&a, host, 0, &error), ==, 0);
+        if (net_connect(&a, deadline_after(10 * USEC_PER_SEC), &fd, &error) < 0)
+                g_error("%s", error.message);
         nbd_address_done(&a);
 
         while (got < sizeof(buf)) {

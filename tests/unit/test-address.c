@@ -64,12 +64,12 @@ static void test_parse_valid(void) {
         for (size_t i = 0; i < ELEMENTSOF(valid_cases); i++) {
                 const ValidCase *c = &valid_cases[i];
                 NbdAddress a = {};
-                char error[ERROR_SIZE] = "";
+                Error error = {};
                 int r;
 
-                r = nbd_address_parse(&a, c->input, c->port_override, error, sizeof(error));
+                r = nbd_address_parse(&a, c->input, c->port_override, &error);
                 if (r < 0)
-                        g_error("\"%s\" was rejected: %s", c->input, error);
+                        g_error("\"%s\" was rejected: %s", c->input, error.message);
                 g_assert_cmpstr(a.host, ==, c->host);
                 g_assert_cmpstr(a.unix_path, ==, c->unix_path);
                 if (c->host)
@@ -81,20 +81,21 @@ static void test_parse_valid(void) {
 }
 
 static void test_parse_max_length(void) {
-        char s[NBD_MAX_HOST + 2], error[ERROR_SIZE] = "";
+        char s[NBD_MAX_HOST + 2];
+        Error error = {};
         NbdAddress a = {};
 
         memset(s, 'a', NBD_MAX_HOST);
         s[NBD_MAX_HOST] = 0;
-        g_assert_cmpint(nbd_address_parse(&a, s, 0, error, sizeof(error)), ==, 0);
+        g_assert_cmpint(nbd_address_parse(&a, s, 0, &error), ==, 0);
         g_assert_cmpuint(strlen(a.host), ==, NBD_MAX_HOST);
         nbd_address_done(&a);
 
         s[NBD_MAX_HOST] = 'a';
         s[NBD_MAX_HOST + 1] = 0;
-        g_assert_cmpint(nbd_address_parse(&a, s, 0, error, sizeof(error)), ==, -EINVAL);
-        g_assert_true(g_str_has_prefix(error, "host: "));
-        g_assert_nonnull(strstr(error, "255"));
+        g_assert_cmpint(nbd_address_parse(&a, s, 0, &error), ==, -EINVAL);
+        g_assert_true(g_str_has_prefix(error.message, "host: "));
+        g_assert_nonnull(strstr(error.message, "255"));
 }
 
 static const char *const invalid_cases[] = {
@@ -147,16 +148,16 @@ static const char *const invalid_cases[] = {
 static void test_parse_invalid(void) {
         for (size_t i = 0; i < ELEMENTSOF(invalid_cases); i++) {
                 NbdAddress a = {};
-                char error[ERROR_SIZE] = "";
+                Error error = {};
                 int r;
 
-                r = nbd_address_parse(&a, invalid_cases[i], 0, error, sizeof(error));
+                r = nbd_address_parse(&a, invalid_cases[i], 0, &error);
                 if (r != -EINVAL)
                         g_error("\"%s\": expected -EINVAL, got %d (host=%s)", invalid_cases[i], r, a.host);
-                if (!g_str_has_prefix(error, "host: "))
-                        g_error("\"%s\": message \"%s\" lacks the phase", invalid_cases[i], error);
+                if (!g_str_has_prefix(error.message, "host: "))
+                        g_error("\"%s\": message \"%s\" lacks the phase", invalid_cases[i], error.message);
                 /* Nothing a caller sent may reach a log as a control character. */
-                for (const char *p = error; *p; p++)
+                for (const char *p = error.message; *p; p++)
                         g_assert_false((unsigned char) *p < 0x20 || *p == 0x7f);
                 g_assert_null(a.host);
                 g_assert_null(a.unix_path);
@@ -164,25 +165,26 @@ static void test_parse_invalid(void) {
 }
 
 static void test_parse_null_and_long_unix(void) {
-        char error[ERROR_SIZE] = "", s[sizeof(((struct sockaddr_un *) NULL)->sun_path) + 8];
+        Error error = {};
+        char s[sizeof(((struct sockaddr_un *) NULL)->sun_path) + 8];
         NbdAddress a = {};
 
-        g_assert_cmpint(nbd_address_parse(&a, NULL, 0, error, sizeof(error)), ==, -EINVAL);
-        g_assert_true(g_str_has_prefix(error, "host: "));
+        g_assert_cmpint(nbd_address_parse(&a, NULL, 0, &error), ==, -EINVAL);
+        g_assert_true(g_str_has_prefix(error.message, "host: "));
 
         /* sun_path holds 107 characters and the terminating NUL. */
         memset(s, 'x', sizeof(s));
         memcpy(s, "unix:/", 6);
         s[5 + sizeof(((struct sockaddr_un *) NULL)->sun_path)] = 0;
-        g_assert_cmpint(nbd_address_parse(&a, s, 0, error, sizeof(error)), ==, -EINVAL);
-        g_assert_true(g_str_has_prefix(error, "host: "));
+        g_assert_cmpint(nbd_address_parse(&a, s, 0, &error), ==, -EINVAL);
+        g_assert_true(g_str_has_prefix(error.message, "host: "));
 
         s[5 + sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1] = 0;
-        g_assert_cmpint(nbd_address_parse(&a, s, 0, error, sizeof(error)), ==, 0);
+        g_assert_cmpint(nbd_address_parse(&a, s, 0, &error), ==, 0);
         nbd_address_done(&a);
 
         /* A NULL error buffer is allowed. */
-        g_assert_cmpint(nbd_address_parse(&a, "host:0", 0, NULL, 0), ==, -EINVAL);
+        g_assert_cmpint(nbd_address_parse(&a, "host:0", 0, NULL), ==, -EINVAL);
 }
 
 static void test_format(void) {
@@ -199,7 +201,7 @@ static void test_format(void) {
                 NbdAddress a = {};
                 char buf[NBD_MAX_HOST + 16];
 
-                g_assert_cmpint(nbd_address_parse(&a, cases[i].in, 0, NULL, 0), ==, 0);
+                g_assert_cmpint(nbd_address_parse(&a, cases[i].in, 0, NULL), ==, 0);
                 g_assert_cmpstr(nbd_address_format(&a, buf, sizeof(buf)), ==, cases[i].out);
                 nbd_address_done(&a);
         }
@@ -291,12 +293,12 @@ static uint16_t peer_port(int fd) {
                                               : ((struct sockaddr_in *) &ss)->sin_port);
 }
 
-static int connect_string(const char *host, usec_t timeout, int *ret_fd, char *error) {
+static int connect_string(const char *host, usec_t timeout, int *ret_fd, Error *error) {
         NbdAddress a = {};
         int r;
 
-        g_assert_cmpint(nbd_address_parse(&a, host, 0, error, ERROR_SIZE), ==, 0);
-        r = net_connect(&a, deadline_after(timeout), ret_fd, error, ERROR_SIZE);
+        g_assert_cmpint(nbd_address_parse(&a, host, 0, error), ==, 0);
+        r = net_connect(&a, deadline_after(timeout), ret_fd, error);
         nbd_address_done(&a);
         return r;
 }
@@ -306,15 +308,16 @@ static void test_connect_listening(void) {
         const int families[] = { AF_INET, AF_INET6, AF_INET };
 
         for (size_t i = 0; i < ELEMENTSOF(prefixes); i++) {
-                char error[ERROR_SIZE] = "", *host;
+                Error error = {};
+                char *host;
                 int lfd, fd = -EBADF, v = 0, flags;
                 socklen_t sl = sizeof(v);
                 uint16_t port;
 
                 lfd = listen_loopback(families[i], 4, &port);
                 host = g_strdup_printf("%s%u", prefixes[i], port);
-                if (connect_string(host, 5 * USEC_PER_SEC, &fd, error) < 0)
-                        g_error("%s: %s", host, error);
+                if (connect_string(host, 5 * USEC_PER_SEC, &fd, &error) < 0)
+                        g_error("%s: %s", host, error.message);
                 g_assert_cmpuint(peer_port(fd), ==, port);
 
                 g_assert_cmpint(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &sl), ==, 0);
@@ -331,7 +334,8 @@ static void test_connect_listening(void) {
 }
 
 static void test_connect_refused(void) {
-        char error[ERROR_SIZE] = "", *host, *port_text;
+        Error error = {};
+        char *host, *port_text;
         int lfd, fd = -EBADF;
         uint16_t port;
 
@@ -348,32 +352,33 @@ static void test_connect_refused(void) {
         }
 
         host = g_strdup_printf("127.0.0.1:%u", port);
-        g_assert_cmpint(connect_string(host, 5 * USEC_PER_SEC, &fd, error), ==, -ECONNREFUSED);
+        g_assert_cmpint(connect_string(host, 5 * USEC_PER_SEC, &fd, &error), ==, -ECONNREFUSED);
         g_assert_cmpint(fd, ==, -EBADF);
-        g_test_message("%s", error);
-        g_assert_true(g_str_has_prefix(error, "connect: "));
-        g_assert_nonnull(strstr(error, "127.0.0.1"));
+        g_test_message("%s", error.message);
+        g_assert_true(g_str_has_prefix(error.message, "connect: "));
+        g_assert_nonnull(strstr(error.message, "127.0.0.1"));
         port_text = g_strdup_printf("port %u", port);
-        g_assert_nonnull(strstr(error, port_text));
+        g_assert_nonnull(strstr(error.message, port_text));
         close(lfd);
         g_free(port_text);
         g_free(host);
 }
 
 static void test_connect_unresolvable(void) {
-        char error[ERROR_SIZE] = "";
+        Error error = {};
         int fd = -EBADF;
 
         /* RFC 6761: ".invalid" never resolves. */
-        g_assert_cmpint(connect_string("nonexistent.invalid:10809", 20 * USEC_PER_SEC, &fd, error), ==, -EHOSTUNREACH);
-        g_test_message("%s", error);
-        g_assert_true(g_str_has_prefix(error, "connect: "));
-        g_assert_nonnull(strstr(error, "nonexistent.invalid"));
-        g_assert_nonnull(strstr(error, "10809"));
+        g_assert_cmpint(connect_string("nonexistent.invalid:10809", 20 * USEC_PER_SEC, &fd, &error), ==, -EHOSTUNREACH);
+        g_test_message("%s", error.message);
+        g_assert_true(g_str_has_prefix(error.message, "connect: "));
+        g_assert_nonnull(strstr(error.message, "nonexistent.invalid"));
+        g_assert_nonnull(strstr(error.message, "10809"));
 }
 
 static void test_connect_timeout(void) {
-        char error[ERROR_SIZE] = "", *host;
+        Error error = {};
+        char *host;
         int lfd, fd = -EBADF;
         GArray *fillers;
         uint16_t port;
@@ -384,18 +389,18 @@ static void test_connect_timeout(void) {
 
         host = g_strdup_printf("127.0.0.1:%u", port);
         start = now_usec(CLOCK_MONOTONIC);
-        g_assert_cmpint(connect_string(host, 300 * USEC_PER_MSEC, &fd, error), ==, -ETIMEDOUT);
+        g_assert_cmpint(connect_string(host, 300 * USEC_PER_MSEC, &fd, &error), ==, -ETIMEDOUT);
         took = now_usec(CLOCK_MONOTONIC) - start;
-        g_test_message("%s (after %" G_GUINT64_FORMAT " ms)", error, (guint64) (took / USEC_PER_MSEC));
-        g_assert_true(g_str_has_prefix(error, "connect: "));
-        g_assert_nonnull(strstr(error, "127.0.0.1"));
+        g_test_message("%s (after %" G_GUINT64_FORMAT " ms)", error.message, (guint64) (took / USEC_PER_MSEC));
+        g_assert_true(g_str_has_prefix(error.message, "connect: "));
+        g_assert_nonnull(strstr(error.message, "127.0.0.1"));
         g_assert_cmpuint(took, >=, 290 * USEC_PER_MSEC);
         g_assert_cmpuint(took, <, 3 * USEC_PER_SEC);
 
         /* A deadline that has passed already. */
         g_assert_cmpint(net_connect(&(NbdAddress) { .host = (char *) "127.0.0.1", .port = port },
-                                    now_usec(CLOCK_MONOTONIC) - 1, &fd, error, sizeof(error)), ==, -ETIMEDOUT);
-        g_assert_true(g_str_has_prefix(error, "connect: "));
+                                    now_usec(CLOCK_MONOTONIC) - 1, &fd, &error), ==, -ETIMEDOUT);
+        g_assert_true(g_str_has_prefix(error.message, "connect: "));
 
         close_fillers(fillers);
         close(lfd);
@@ -413,7 +418,7 @@ static void *cancel_later(void *userdata) {
 }
 
 static void test_connect_cancel(void) {
-        char error[ERROR_SIZE] = "";
+        Error error = {};
         NbdAddress a = { .host = (char *) "127.0.0.1" };
         int lfd, efd, fd = -EBADF;
         GArray *fillers;
@@ -430,28 +435,28 @@ static void test_connect_cancel(void) {
         g_assert_cmpint(pthread_create(&t, NULL, cancel_later, GINT_TO_POINTER(efd)), ==, 0);
         start = now_usec(CLOCK_MONOTONIC);
         g_assert_cmpint(net_connect_cancellable(&a, deadline_after(20 * USEC_PER_SEC), efd, &fd,
-                                                error, sizeof(error)), ==, -ECANCELED);
+                                                &error), ==, -ECANCELED);
         took = now_usec(CLOCK_MONOTONIC) - start;
         g_assert_cmpint(pthread_join(t, NULL), ==, 0);
-        g_test_message("%s (after %" G_GUINT64_FORMAT " ms)", error, (guint64) (took / USEC_PER_MSEC));
-        g_assert_true(g_str_has_prefix(error, "connect: cancelled"));
-        g_assert_nonnull(strstr(error, "127.0.0.1"));
+        g_test_message("%s (after %" G_GUINT64_FORMAT " ms)", error.message, (guint64) (took / USEC_PER_MSEC));
+        g_assert_true(g_str_has_prefix(error.message, "connect: cancelled"));
+        g_assert_nonnull(strstr(error.message, "127.0.0.1"));
         g_assert_cmpuint(took, >=, 90 * USEC_PER_MSEC);
         g_assert_cmpuint(took, <, 2 * USEC_PER_SEC);
         g_assert_cmpint(fd, ==, -EBADF);
 
         /* Once cancelled, always cancelled: nothing is tried, not even
          * the resolver. */
-        error[0] = 0;
+        error.message[0] = 0;
         g_assert_cmpint(net_connect_cancellable(&(NbdAddress) { .host = (char *) "nonexistent.invalid", .port = 1 },
                                                 deadline_after(20 * USEC_PER_SEC), efd, &fd,
-                                                error, sizeof(error)), ==, -ECANCELED);
-        g_assert_true(g_str_has_prefix(error, "connect: cancelled"));
+                                                &error), ==, -ECANCELED);
+        g_assert_true(g_str_has_prefix(error.message, "connect: cancelled"));
 
         /* Without a cancel fd it is the deadline again. */
         g_assert_cmpint(net_connect_cancellable(&a, deadline_after(200 * USEC_PER_MSEC), -EBADF, &fd,
-                                                error, sizeof(error)), ==, -ETIMEDOUT);
-        g_assert_true(g_str_has_prefix(error, "connect: "));
+                                                &error), ==, -ETIMEDOUT);
+        g_assert_true(g_str_has_prefix(error.message, "connect: "));
 
         close_fillers(fillers);
         close(lfd);
@@ -481,7 +486,7 @@ static void two_addresses(TwoAddresses *t, bool v6_first, uint16_t port6, uint16
 }
 
 static void test_connect_happy_eyeballs(void) {
-        char error[ERROR_SIZE] = "";
+        Error error = {};
         int lfd6, lfd4, fd = -EBADF;
         uint16_t port6, port4;
         GArray *fillers;
@@ -496,8 +501,8 @@ static void test_connect_happy_eyeballs(void) {
         two_addresses(&t, true, port6, port4);
 
         start = now_usec(CLOCK_MONOTONIC);
-        if (net_connect_addrinfo(t.ai, "dual.example", 1, deadline_after(5 * USEC_PER_SEC), &fd, error, sizeof(error)) < 0)
-                g_error("%s", error);
+        if (net_connect_addrinfo(t.ai, "dual.example", 1, deadline_after(5 * USEC_PER_SEC), &fd, &error) < 0)
+                g_error("%s", error.message);
         took = now_usec(CLOCK_MONOTONIC) - start;
         g_test_message("second address won after %" G_GUINT64_FORMAT " ms", (guint64) (took / USEC_PER_MSEC));
         g_assert_cmpuint(peer_port(fd), ==, port4);
@@ -507,9 +512,9 @@ static void test_connect_happy_eyeballs(void) {
 
         /* A deadline shorter than the attempt delay: the second address is
          * never tried and the result is a timeout naming the server. */
-        g_assert_cmpint(net_connect_addrinfo(t.ai, "dual.example", 1, deadline_after(100 * USEC_PER_MSEC), &fd, error, sizeof(error)), ==, -ETIMEDOUT);
-        g_assert_true(g_str_has_prefix(error, "connect: "));
-        g_assert_nonnull(strstr(error, "dual.example"));
+        g_assert_cmpint(net_connect_addrinfo(t.ai, "dual.example", 1, deadline_after(100 * USEC_PER_MSEC), &fd, &error), ==, -ETIMEDOUT);
+        g_assert_true(g_str_has_prefix(error.message, "connect: "));
+        g_assert_nonnull(strstr(error.message, "dual.example"));
 
         close_fillers(fillers);
         close(lfd6);
@@ -517,7 +522,7 @@ static void test_connect_happy_eyeballs(void) {
 }
 
 static void test_connect_all_refused(void) {
-        char error[ERROR_SIZE] = "";
+        Error error = {};
         int lfd6, lfd4, fd = -EBADF;
         uint16_t port6, port4;
         TwoAddresses t;
@@ -532,20 +537,21 @@ static void test_connect_all_refused(void) {
         two_addresses(&t, false, port6, port4);
 
         start = now_usec(CLOCK_MONOTONIC);
-        g_assert_cmpint(net_connect_addrinfo(t.ai, "dual.example", 7, deadline_after(5 * USEC_PER_SEC), &fd, error, sizeof(error)), ==, -ECONNREFUSED);
+        g_assert_cmpint(net_connect_addrinfo(t.ai, "dual.example", 7, deadline_after(5 * USEC_PER_SEC), &fd, &error), ==, -ECONNREFUSED);
         took = now_usec(CLOCK_MONOTONIC) - start;
-        g_test_message("%s", error);
+        g_test_message("%s", error.message);
         g_assert_cmpuint(took, <, 240 * USEC_PER_MSEC);
-        g_assert_true(g_str_has_prefix(error, "connect: "));
-        g_assert_nonnull(strstr(error, "dual.example port 7"));
+        g_assert_true(g_str_has_prefix(error.message, "connect: "));
+        g_assert_nonnull(strstr(error.message, "dual.example port 7"));
 
         /* No usable address at all. */
-        g_assert_cmpint(net_connect_addrinfo(NULL, "empty.example", 7, USEC_INFINITY, &fd, error, sizeof(error)), ==, -EHOSTUNREACH);
-        g_assert_true(g_str_has_prefix(error, "connect: "));
+        g_assert_cmpint(net_connect_addrinfo(NULL, "empty.example", 7, USEC_INFINITY, &fd, &error), ==, -EHOSTUNREACH);
+        g_assert_true(g_str_has_prefix(error.message, "connect: "));
 }
 
 static void test_connect_unix(void) {
-        char error[ERROR_SIZE] = "", *dir, *path, *host;
+        Error error = {};
+        char *dir, *path, *host;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int lfd, fd = -EBADF;
 
@@ -554,10 +560,10 @@ static void test_connect_unix(void) {
         path = g_build_filename(dir, "sock", NULL);
         host = g_strconcat("unix:", path, NULL);
 
-        g_assert_cmpint(connect_string(host, 5 * USEC_PER_SEC, &fd, error), ==, -EHOSTUNREACH);
-        g_test_message("%s", error);
-        g_assert_true(g_str_has_prefix(error, "connect: "));
-        g_assert_nonnull(strstr(error, path));
+        g_assert_cmpint(connect_string(host, 5 * USEC_PER_SEC, &fd, &error), ==, -EHOSTUNREACH);
+        g_test_message("%s", error.message);
+        g_assert_true(g_str_has_prefix(error.message, "connect: "));
+        g_assert_nonnull(strstr(error.message, path));
 
         lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         g_assert_cmpint(lfd, >=, 0);
@@ -565,12 +571,12 @@ static void test_connect_unix(void) {
         g_assert_cmpint(bind(lfd, (struct sockaddr *) &sa, sizeof(sa)), ==, 0);
 
         /* Bound but not listening. */
-        g_assert_cmpint(connect_string(host, 5 * USEC_PER_SEC, &fd, error), ==, -ECONNREFUSED);
-        g_assert_true(g_str_has_prefix(error, "connect: "));
+        g_assert_cmpint(connect_string(host, 5 * USEC_PER_SEC, &fd, &error), ==, -ECONNREFUSED);
+        g_assert_true(g_str_has_prefix(error.message, "connect: "));
 
         g_assert_cmpint(listen(lfd, 4), ==, 0);
-        if (connect_string(host, 5 * USEC_PER_SEC, &fd, error) < 0)
-                g_error("%s", error);
+        if (connect_string(host, 5 * USEC_PER_SEC, &fd, &error) < 0)
+                g_error("%s", error.message);
         g_assert_cmpint(fd, >=, 0);
         g_assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
         close(fd);

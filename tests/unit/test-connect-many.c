@@ -95,7 +95,7 @@ typedef struct Run {
         Handshake hs[CONNECT_MANY_MAX];
         int socks[CONNECT_MANY_MAX];
         Published published;
-        char error[HANDSHAKE_ERROR_MAX];
+        Error error;
         int cancelled;
         int r;
         usec_t elapsed;
@@ -128,11 +128,11 @@ static void run(FakeServer **servers, size_t n, Run *x, bool cancel) {
         if (cancel)
                 g_assert_cmpint(pthread_create(&t, NULL, canceller, x), ==, 0);
         start = now_usec(CLOCK_MONOTONIC);
-        x->r = connect_many(&p, x->hs, x->error, sizeof(x->error));
+        x->r = connect_many(&p, x->hs, &x->error);
         x->elapsed = now_usec(CLOCK_MONOTONIC) - start;
         if (cancel)
                 g_assert_cmpint(pthread_join(t, NULL), ==, 0);
-        g_test_message("connect_many: r=%d error=\"%s\" in %.0f ms", x->r, x->error,
+        g_test_message("connect_many: r=%d error=\"%s\" in %.0f ms", x->r, x->error.message,
                        (double) x->elapsed / 1000.0);
 
         /* Every socket was taken over. */
@@ -201,8 +201,8 @@ static void test_one_fails_all_closed(void) {
 
         run(s, 4, &x, false);
         g_assert_cmpint(x.r, ==, -EPERM);
-        g_assert_true(g_str_has_prefix(x.error, "handshake: "));
-        g_assert_nonnull(strstr(x.error, "go away"));
+        g_assert_true(g_str_has_prefix(x.error.message, "handshake: "));
+        g_assert_nonnull(strstr(x.error.message, "go away"));
         g_assert_cmpuint(x.elapsed, <, 2 * USEC_PER_SEC);
 }
 
@@ -224,8 +224,8 @@ static void test_no_multi_conn(void) {
 
         run(s, 2, &x, false);
         g_assert_cmpint(x.r, ==, -EINVAL);
-        g_assert_true(g_str_has_prefix(x.error, "handshake: the server does not allow more than one connection"));
-        g_assert_nonnull(strstr(x.error, "NBD_FLAG_CAN_MULTI_CONN"));
+        g_assert_true(g_str_has_prefix(x.error.message, "handshake: the server does not allow more than one connection"));
+        g_assert_nonnull(strstr(x.error.message, "NBD_FLAG_CAN_MULTI_CONN"));
 }
 
 /* All three are in transmission when the difference shows: each gets
@@ -242,7 +242,7 @@ static void test_sizes_differ(void) {
                 fs_expect(s[i], disc_request, sizeof(disc_request));
         run(s, 3, &x, false);
         g_assert_cmpint(x.r, ==, -EPROTO);
-        g_assert_cmpstr(x.error, ==, "handshake: connection 3 reports a different size or flags");
+        g_assert_cmpstr(x.error.message, ==, "handshake: connection 3 reports a different size or flags");
 }
 
 /* A server that claims multi-conn on INFO but not on GO: refused after GO,
@@ -263,7 +263,7 @@ static void test_multi_conn_changed_after_info(void) {
         }
         run(s, 2, &x, false);
         g_assert_cmpint(x.r, ==, -EINVAL);
-        g_assert_true(g_str_has_prefix(x.error, "the server does not allow 2 connections"));
+        g_assert_true(g_str_has_prefix(x.error.message, "the server does not allow 2 connections"));
 }
 
 /* What worker_stop() does: set the flag, shut down what is published. */
@@ -292,7 +292,7 @@ static void test_cancel(void) {
 
 static void test_socket_without_address(void) {
         Handshake hs[2];
-        char error[HANDSHAKE_ERROR_MAX];
+        Error error = {};
         FakeServer *s = server_mute();
         int socks[2] = { fake_server_start(s), -EBADF };
         g_autofree char *server_error = NULL;
@@ -303,9 +303,9 @@ static void test_socket_without_address(void) {
                                  .socks = socks,
                                  .handshake = { .goal = HANDSHAKE_GO, .export_name = "disk" },
                                  .deadline = deadline_after(5 * USEC_PER_SEC),
-                         }, hs, error, sizeof(error));
+                         }, hs, &error);
         g_assert_cmpint(r, ==, -EINVAL);
-        g_assert_true(g_str_has_prefix(error, "connect: "));
+        g_assert_true(g_str_has_prefix(error.message, "connect: "));
         server_error = fake_server_join(s);
         g_assert_null(server_error);
         fake_server_free(s);
@@ -313,11 +313,11 @@ static void test_socket_without_address(void) {
 
 static void test_count_checked(void) {
         Handshake hs[1];
-        char error[128];
+        Error error = {};
 
-        g_assert_cmpint(connect_many(&(ConnectManyParams) { .n = 0 }, hs, error, sizeof(error)), ==, -EINVAL);
-        g_assert_true(g_str_has_prefix(error, "connect: "));
-        g_assert_cmpint(connect_many(&(ConnectManyParams) { .n = CONNECT_MANY_MAX + 1 }, hs, error, sizeof(error)),
+        g_assert_cmpint(connect_many(&(ConnectManyParams) { .n = 0 }, hs, &error), ==, -EINVAL);
+        g_assert_true(g_str_has_prefix(error.message, "connect: "));
+        g_assert_cmpint(connect_many(&(ConnectManyParams) { .n = CONNECT_MANY_MAX + 1 }, hs, &error),
                         ==, -EINVAL);
 }
 

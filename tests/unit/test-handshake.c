@@ -42,7 +42,7 @@ static void run_full(FakeServer *s, const HandshakeOptions *opts, usec_t timeout
         ret->r = handshake_run(&ret->hs);
         ret->elapsed = now_usec(CLOCK_MONOTONIC) - start;
         if (ret->r < 0)
-                g_test_message("handshake: r=%d (%s) error=\"%s\"", ret->r, g_strerror(-ret->r), ret->hs.error);
+                g_test_message("handshake: r=%d (%s) error=\"%s\"", ret->r, g_strerror(-ret->r), ret->hs.error.message);
 
         if (!keep_conn)
                 /* Close our end so that the server's drain steps end. */
@@ -62,8 +62,8 @@ static const HandshakeOptions go_opts = { .goal = HANDSHAKE_GO, .export_name = "
 
 static void assert_failed(Run *x, int error, const char *prefix) {
         g_assert_cmpint(x->r, ==, error);
-        g_assert_cmpint(x->hs.error_code, ==, error);
-        g_assert_true(g_str_has_prefix(x->hs.error, prefix));
+        g_assert_cmpint(x->hs.error.code, ==, error);
+        g_assert_true(g_str_has_prefix(x->hs.error.message, prefix));
 }
 
 /* The usual fixed-newstyle opening: greeting, client flags. */
@@ -112,7 +112,7 @@ static void test_go_ok(void) {
         g_assert_false(x.hs.info.oldstyle);
         g_assert_true(x.hs.info.fixed_newstyle);
         g_assert_false(x.hs.info.tls);
-        g_assert_cmpint(x.hs.error_code, ==, 0);
+        g_assert_cmpint(x.hs.error.code, ==, 0);
         handshake_done(&x.hs);
 }
 
@@ -245,7 +245,7 @@ static void test_export_name_closed(void) {
 
         run(s, &go_opts, &x);
         assert_failed(&x, -ENOENT, "handshake: ");
-        g_assert_nonnull(strstr(x.hs.error, "closed the connection after NBD_OPT_EXPORT_NAME: no export \"disk\""));
+        g_assert_nonnull(strstr(x.hs.error.message, "closed the connection after NBD_OPT_EXPORT_NAME: no export \"disk\""));
         handshake_done(&x.hs);
 }
 
@@ -260,7 +260,7 @@ static void test_export_name_unlisted(void) {
         expect_abort(s);
         run(s, &go_opts, &x);
         assert_failed(&x, -ENOENT, "handshake: ");
-        g_assert_nonnull(strstr(x.hs.error, "no export \"disk\" (not in its NBD_OPT_LIST)"));
+        g_assert_nonnull(strstr(x.hs.error.message, "no export \"disk\" (not in its NBD_OPT_LIST)"));
         g_assert_cmpuint(x.hs.n_exports, ==, 0);
         handshake_done(&x.hs);
 }
@@ -326,7 +326,7 @@ static void test_oldstyle_named(void) {
                 fs_expect(s, disc_request, sizeof(disc_request));
                 run(s, goals[i], &x);
                 assert_failed(&x, -ENOENT, "handshake: ");
-                g_assert_nonnull(strstr(x.hs.error, "oldstyle negotiation, which serves one unnamed export and cannot select \"disk\""));
+                g_assert_nonnull(strstr(x.hs.error.message, "oldstyle negotiation, which serves one unnamed export and cannot select \"disk\""));
                 handshake_done(&x.hs);
         }
 }
@@ -371,7 +371,7 @@ static void test_truncated_greeting(void) {
         fs_send(s, "NBDMAGICIHAV", 12);
         run(s, &go_opts, &x);
         assert_failed(&x, -EPROTO, "handshake: ");
-        g_assert_nonnull(strstr(x.hs.error, "closed the connection"));
+        g_assert_nonnull(strstr(x.hs.error.message, "closed the connection"));
         handshake_done(&x.hs);
 }
 
@@ -395,7 +395,7 @@ static void test_bad_reply_magic(void) {
         fs_reply_header(s, UINT64_C(0x0003e889045565aa), NBD_OPT_GO, NBD_REP_ACK, 0);
         run(s, &go_opts, &x);
         assert_failed(&x, -EPROTO, "handshake: ");
-        g_assert_nonnull(strstr(x.hs.error, "magic"));
+        g_assert_nonnull(strstr(x.hs.error.message, "magic"));
         handshake_done(&x.hs);
 }
 
@@ -442,7 +442,7 @@ static void test_ack_without_export(void) {
         fs_reply(s, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
         run(s, &go_opts, &x);
         assert_failed(&x, -EPROTO, "handshake: ");
-        g_assert_nonnull(strstr(x.hs.error, "NBD_INFO_EXPORT"));
+        g_assert_nonnull(strstr(x.hs.error.message, "NBD_INFO_EXPORT"));
         handshake_done(&x.hs);
 }
 
@@ -557,7 +557,7 @@ static void test_export_size_huge(void) {
         fs_expect(s, disc_request, sizeof(disc_request));
         run(s, &go_opts, &x);
         assert_failed(&x, -EFBIG, "handshake: ");
-        g_assert_nonnull(strstr(x.hs.error, "18446744073709551615 bytes, more than the kernel can address"));
+        g_assert_nonnull(strstr(x.hs.error.message, "18446744073709551615 bytes, more than the kernel can address"));
         handshake_done(&x.hs);
 
         s = newstyle(FIXED);
@@ -637,8 +637,8 @@ static void error_case(uint32_t type, const char *msg, int expected, const char 
         run(s, &go_opts, &x);
         assert_failed(&x, expected, "handshake: ");
         g_assert_cmpuint(x.hs.server_error, ==, type);
-        if (needle && !strstr(x.hs.error, needle))
-                g_error("\"%s\" not in \"%s\"", needle, x.hs.error);
+        if (needle && !strstr(x.hs.error.message, needle))
+                g_error("\"%s\" not in \"%s\"", needle, x.hs.error.message);
         handshake_done(&x.hs);
 }
 
@@ -666,7 +666,7 @@ static void test_shutdown_sends_abort(void) {
         fs_expect_option(s, NBD_OPT_ABORT, NULL, 0);
         run(s, &go_opts, &x);
         assert_failed(&x, -EIO, "handshake: ");
-        g_assert_nonnull(strstr(x.hs.error, "going down"));
+        g_assert_nonnull(strstr(x.hs.error.message, "going down"));
         g_assert_cmpuint(x.hs.server_error, ==, NBD_REP_ERR_SHUTDOWN);
         handshake_done(&x.hs);
 }
@@ -821,7 +821,7 @@ static void test_list_over_limit(void) {
         fs_drain(s);
         run(s, &o, &x);
         assert_failed(&x, -EPROTO, "handshake: ");
-        g_assert_nonnull(strstr(x.hs.error, "10000"));
+        g_assert_nonnull(strstr(x.hs.error.message, "10000"));
         handshake_done(&x.hs);
 }
 
@@ -928,24 +928,30 @@ static void test_tls_require_refused(void) {
         expect_abort(s);
         run(s, &o, &x);
         assert_failed(&x, -EPROTONOSUPPORT, "handshake: ");
-        g_assert_nonnull(strstr(x.hs.error, "no TLS for you"));
+        g_assert_nonnull(strstr(x.hs.error.message, "no TLS for you"));
         handshake_done(&x.hs);
 }
 
+/* A server that does not know STARTTLS (UNSUP) or will not do it (POLICY):
+ * TLS "on" goes on in plaintext. */
 static void test_tls_on_refused_continues(void) {
-        FakeServer *s = newstyle(FIXED);
+        static const uint32_t refusals[] = { NBD_REP_ERR_UNSUP, NBD_REP_ERR_POLICY };
         HandshakeOptions o = { .goal = HANDSHAKE_GO, .export_name = "disk", .tls = TLS_MODE_ON, .tls_config = &dummy_tls };
-        Run x;
 
-        fs_expect_option(s, NBD_OPT_STARTTLS, NULL, 0);
-        fs_reply(s, NBD_OPT_STARTTLS, NBD_REP_ERR_UNSUP, "what?", 5);
-        fs_expect_go(s, NBD_OPT_GO, "disk");
-        fs_info_export(s, NBD_OPT_GO, GIB, FLAGS_RW);
-        fs_reply(s, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
-        run(s, &o, &x);
-        g_assert_cmpint(x.r, ==, 0);
-        g_assert_false(x.hs.info.tls);
-        handshake_done(&x.hs);
+        for (size_t i = 0; i < G_N_ELEMENTS(refusals); i++) {
+                FakeServer *s = newstyle(FIXED);
+                Run x;
+
+                fs_expect_option(s, NBD_OPT_STARTTLS, NULL, 0);
+                fs_reply(s, NBD_OPT_STARTTLS, refusals[i], "what?", 5);
+                fs_expect_go(s, NBD_OPT_GO, "disk");
+                fs_info_export(s, NBD_OPT_GO, GIB, FLAGS_RW);
+                fs_reply(s, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
+                run(s, &o, &x);
+                g_assert_cmpint(x.r, ==, 0);
+                g_assert_false(x.hs.info.tls);
+                handshake_done(&x.hs);
+        }
 }
 
 /* TLS "on" goes on in plaintext only when the server does not know
@@ -973,24 +979,11 @@ static void test_tls_on_other_errors_stop(void) {
                 expect_abort(s);
                 run(s, &o, &x);
                 assert_failed(&x, cases[i].error, "handshake: ");
-                if (!strstr(x.hs.error, cases[i].needle))
-                        g_error("\"%s\" not in \"%s\"", cases[i].needle, x.hs.error);
+                if (!strstr(x.hs.error.message, cases[i].needle))
+                        g_error("\"%s\" not in \"%s\"", cases[i].needle, x.hs.error.message);
                 g_assert_false(x.hs.tried_go);
                 handshake_done(&x.hs);
         }
-
-        /* POLICY is a refusal to upgrade, like UNSUP: plaintext follows. */
-        FakeServer *s = newstyle(FIXED);
-        Run x;
-        fs_expect_option(s, NBD_OPT_STARTTLS, NULL, 0);
-        fs_reply(s, NBD_OPT_STARTTLS, NBD_REP_ERR_POLICY, "not for you", 11);
-        fs_expect_go(s, NBD_OPT_GO, "disk");
-        fs_info_export(s, NBD_OPT_GO, GIB, FLAGS_RW);
-        fs_reply(s, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
-        run(s, &o, &x);
-        g_assert_cmpint(x.r, ==, 0);
-        g_assert_false(x.hs.info.tls);
-        handshake_done(&x.hs);
 }
 
 /* One of several connections: NBD_OPT_INFO settles NBD_FLAG_CAN_MULTI_CONN
@@ -1019,7 +1012,7 @@ static void test_multi_conn_info_first(void) {
         expect_abort(s);
         run(s, &o, &x);
         assert_failed(&x, -EINVAL, "handshake: ");
-        g_assert_nonnull(strstr(x.hs.error, "NBD_FLAG_CAN_MULTI_CONN"));
+        g_assert_nonnull(strstr(x.hs.error.message, "NBD_FLAG_CAN_MULTI_CONN"));
         handshake_done(&x.hs);
 
         /* A server without INFO: GO decides (connect_many() checks after). */
@@ -1093,7 +1086,7 @@ static void test_tls_without_config(void) {
         g_assert_cmpint(conn_new_memory(&c, "", 0), ==, 0);
         handshake_init(&hs, c, &o);
         g_assert_cmpint(handshake_run(&hs), ==, -EINVAL);
-        g_assert_true(g_str_has_prefix(hs.error, "handshake: "));
+        g_assert_true(g_str_has_prefix(hs.error.message, "handshake: "));
         handshake_done(&hs);
 }
 
@@ -1163,7 +1156,7 @@ static void test_export_name_too_long(void) {
         g_assert_cmpint(conn_new_memory(&c, "", 0), ==, 0);
         handshake_init(&hs, c, &o);
         g_assert_cmpint(handshake_run(&hs), ==, -EINVAL);
-        g_assert_true(g_str_has_prefix(hs.error, "handshake: "));
+        g_assert_true(g_str_has_prefix(hs.error.message, "handshake: "));
         handshake_done(&hs);
 }
 

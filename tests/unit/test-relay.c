@@ -196,7 +196,7 @@ static Conn *fixture_connect(Fixture *f, const char *server_priority, bool ktls_
                 .hostname = "localhost",
                 .ktls = ktls_priority,
         };
-        char error[512] = "";
+        Error error = {};
         Conn *c = NULL;
         int sv[2];
 
@@ -214,8 +214,8 @@ static Conn *fixture_connect(Fixture *f, const char *server_priority, bool ktls_
 
         g_assert_cmpint(conn_new_fd(&c, sv[0]), ==, 0);
         conn_set_deadline(c, deadline_after(10 * USEC_PER_SEC));
-        if (conn_start_tls(c, &cfg, error, sizeof(error)) < 0)
-                g_error("conn_start_tls: %s", error);
+        if (conn_start_tls(c, &cfg, &error) < 0)
+                g_error("conn_start_tls: %s", error.message);
         conn_set_deadline(c, USEC_INFINITY);
         return c;
 }
@@ -368,7 +368,7 @@ static void test_not_tls(void) {
  * server allows 1.3; a socketpair is not TCP, so ktls_new() declines with
  * the conn untouched, and the relay takes it. */
 static void test_ktls_fallback(void) {
-        char error[KTLS_ERROR_MAX] = "";
+        Error error = {};
         Ktls *k = NULL;
         KtlsFacts facts;
         Fixture f;
@@ -381,11 +381,11 @@ static void test_ktls_fallback(void) {
         g_assert_true(facts.cipher == GNUTLS_CIPHER_AES_256_GCM || facts.cipher == GNUTLS_CIPHER_AES_128_GCM);
         g_assert_false(facts.tcp);
 
-        g_assert_cmpint(ktls_new(&k, c, true, &kfd, error, sizeof(error)), ==, -EOPNOTSUPP);
+        g_assert_cmpint(ktls_new(&k, c, true, &kfd, &error), ==, -EOPNOTSUPP);
         g_assert_null(k);
         g_assert_cmpint(kfd, ==, -EBADF);
-        g_assert_true(g_str_has_prefix(error, "ktls: "));
-        g_assert_nonnull(strstr(error, "not TCP"));
+        g_assert_true(g_str_has_prefix(error.message, "ktls: "));
+        g_assert_nonnull(strstr(error.message, "not TCP"));
 
         g_assert_cmpint(relay_new(&f.relay, c, &f.kernel_fd), ==, 0);
         nbd_tx_exercise(f.kernel_fd, DISK_SIZE);

@@ -44,7 +44,7 @@ static void run_full(FakeServer *s, const HandshakeOptions *opts, usec_t timeout
         handshake_init(&ret->hs, c, opts);
         ret->r = handshake_run(&ret->hs);
         if (ret->r < 0)
-                g_test_message("handshake: r=%d (%s) error=\"%s\"", ret->r, g_strerror(-ret->r), ret->hs.error);
+                g_test_message("handshake: r=%d (%s) error=\"%s\"", ret->r, g_strerror(-ret->r), ret->hs.error.message);
         ret->version = ret->r == 0 && conn_tls_session(ret->hs.conn) ?
                 gnutls_protocol_get_version(conn_tls_session(ret->hs.conn)) : GNUTLS_VERSION_UNKNOWN;
         ret->hs.conn = conn_free(ret->hs.conn);
@@ -58,9 +58,9 @@ static void run_full(FakeServer *s, const HandshakeOptions *opts, usec_t timeout
 
 static void assert_failed(Run *x, int error, const char *prefix, const char *needle) {
         g_assert_cmpint(x->r, ==, error);
-        g_assert_true(g_str_has_prefix(x->hs.error, prefix));
-        if (needle && !strstr(x->hs.error, needle))
-                g_error("\"%s\" not in \"%s\"", needle, x->hs.error);
+        g_assert_true(g_str_has_prefix(x->hs.error.message, prefix));
+        if (needle && !strstr(x->hs.error.message, needle))
+                g_error("\"%s\" not in \"%s\"", needle, x->hs.error.message);
 }
 
 /* Greeting and STARTTLS in clear text, up to the server's ACK. */
@@ -161,7 +161,7 @@ static void ktls_case(const char *server_priority, const char *trusted, size_t t
         if (expected == 0)
                 g_assert_cmpint(x.version, ==, expect_version);
         else
-                g_assert_true(g_str_has_prefix(x.hs.error, "tls: "));
+                g_assert_true(g_str_has_prefix(x.hs.error.message, "tls: "));
         handshake_done(&x.hs);
 }
 

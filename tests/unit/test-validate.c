@@ -54,30 +54,30 @@ static void test_device_names(void) {
 }
 
 static void test_export_and_host(void) {
-        char err[VALIDATE_ERROR_MAX];
+        Error err = {};
         g_autofree char *long_export = g_strnfill(4097, 'e');
         g_autofree char *max_export = g_strnfill(4096, 'e');
         g_autofree char *long_host = g_strnfill(256, 'h');
         g_autofree char *max_host = g_strnfill(255, 'h');
 
-        g_assert_cmpint(validate_export_name("", err, sizeof(err)), ==, 0);
-        g_assert_cmpint(validate_export_name(max_export, err, sizeof(err)), ==, 0);
-        g_assert_cmpint(validate_export_name(long_export, err, sizeof(err)), ==, -EINVAL);
-        g_assert_nonnull(strstr(err, "export name of 4097 bytes"));
+        g_assert_cmpint(validate_export_name("", &err), ==, 0);
+        g_assert_cmpint(validate_export_name(max_export, &err), ==, 0);
+        g_assert_cmpint(validate_export_name(long_export, &err), ==, -EINVAL);
+        g_assert_nonnull(strstr(err.message, "export name of 4097 bytes"));
 
-        g_assert_cmpint(validate_host(max_host, false, err, sizeof(err)), ==, 0);
-        g_assert_cmpint(validate_host("[::1]:10809", false, err, sizeof(err)), ==, 0);
-        g_assert_cmpint(validate_host(long_host, false, err, sizeof(err)), ==, -EINVAL);
-        g_assert_nonnull(strstr(err, "host of 256 bytes"));
-        g_assert_cmpint(validate_host("", false, err, sizeof(err)), ==, -EINVAL);
-        g_assert_cmpint(validate_host("a\nb", false, err, sizeof(err)), ==, -EINVAL);
-        g_assert_cmpint(validate_host("unix:/run/nbd.sock", false, err, sizeof(err)), ==, -EINVAL);
-        g_assert_nonnull(strstr(err, "root only"));
-        g_assert_cmpint(validate_host("unix:/run/nbd.sock", true, err, sizeof(err)), ==, 0);
-        g_assert_cmpint(validate_host("unix:relative", true, err, sizeof(err)), ==, -EINVAL);
+        g_assert_cmpint(validate_host(max_host, false, &err), ==, 0);
+        g_assert_cmpint(validate_host("[::1]:10809", false, &err), ==, 0);
+        g_assert_cmpint(validate_host(long_host, false, &err), ==, -EINVAL);
+        g_assert_nonnull(strstr(err.message, "host of 256 bytes"));
+        g_assert_cmpint(validate_host("", false, &err), ==, -EINVAL);
+        g_assert_cmpint(validate_host("a\nb", false, &err), ==, -EINVAL);
+        g_assert_cmpint(validate_host("unix:/run/nbd.sock", false, &err), ==, -EINVAL);
+        g_assert_nonnull(strstr(err.message, "root only"));
+        g_assert_cmpint(validate_host("unix:/run/nbd.sock", true, &err), ==, 0);
+        g_assert_cmpint(validate_host("unix:relative", true, &err), ==, -EINVAL);
         /* The host named "unix" with a port, as daemon messages write it. */
-        g_assert_cmpint(validate_host("unix:9", false, err, sizeof(err)), ==, 0);
-        g_assert_cmpint(validate_host("unix:9", true, err, sizeof(err)), ==, 0);
+        g_assert_cmpint(validate_host("unix:9", false, &err), ==, 0);
+        g_assert_cmpint(validate_host("unix:9", true, &err), ==, 0);
 }
 
 /* A message to read options from: sd-bus wants a bus to build one, and a
@@ -97,8 +97,7 @@ static sd_bus *test_bus(void) {
 
 typedef void (*AppendFunc)(sd_bus_message *m, void *userdata);
 
-static int parse_with(OptionSet set, AttachOptions *o, char *err, size_t err_size,
-                      AppendFunc append, void *userdata) {
+static int parse_with(OptionSet set, AttachOptions *o, Error *err, AppendFunc append, void *userdata) {
         sd_bus *bus = test_bus();
         sd_bus_message *m = NULL;
         int r;
@@ -112,8 +111,8 @@ static int parse_with(OptionSet set, AttachOptions *o, char *err, size_t err_siz
         g_assert_cmpint(sd_bus_message_rewind(m, true), >=, 0);
 
         attach_options_init(o, 0);
-        err[0] = 0;
-        r = attach_options_parse(m, set, o, err, err_size);
+        err->message[0] = 0;
+        r = attach_options_parse(m, set, o, err);
         sd_bus_message_unref(m);
         sd_bus_flush_close_unref(bus);
         return r;
@@ -139,7 +138,7 @@ static void append_all(sd_bus_message *m, void *userdata) {
 }
 
 static void test_options_good(void) {
-        char err[VALIDATE_ERROR_MAX];
+        Error err = {};
         AttachOptions o;
         int fds[1];
 
@@ -147,7 +146,7 @@ static void test_options_good(void) {
         g_assert_cmpint(fds[0], >=, 0);
         g_assert_cmpint(write(fds[0], "alice:00", 8), ==, 8);
 
-        g_assert_cmpint(parse_with(OPTIONS_ATTACH, &o, err, sizeof(err), append_all, fds), ==, 0);
+        g_assert_cmpint(parse_with(OPTIONS_ATTACH, &o, &err, append_all, fds), ==, 0);
         g_assert_cmpuint(o.port, ==, 10810);
         g_assert_cmpint(o.tls, ==, TLS_MODE_REQUIRE);
         g_assert_cmpstr(o.tls_hostname, ==, "server.example");
@@ -168,7 +167,7 @@ static void test_options_good(void) {
         close(fds[0]);
 
         /* The query methods refuse attach-only keys. */
-        g_assert_cmpint(parse_with(OPTIONS_QUERY, &o, err, sizeof(err), append_all, fds), ==, -EINVAL);
+        g_assert_cmpint(parse_with(OPTIONS_QUERY, &o, &err, append_all, fds), ==, -EINVAL);
         attach_options_done(&o);
 }
 
@@ -227,7 +226,7 @@ static void test_options_bad(void) {
                 { "socket", "h", NULL, 0, "option 'socket' is not" },
                 { "tls-cert", "h", NULL, 0, "option 'tls-cert' needs 'tls-key'" },
         };
-        char err[VALIDATE_ERROR_MAX];
+        Error err = {};
         int pipefd[2], memfd;
 
         g_assert_cmpint(pipe2(pipefd, O_CLOEXEC), ==, 0);
@@ -244,8 +243,8 @@ static void test_options_bad(void) {
                         c.value_u = (uint32_t) memfd;
 
                 g_test_message("option %s", c.key);
-                g_assert_cmpint(parse_with(OPTIONS_ATTACH, &o, err, sizeof(err), append_bad, &c), ==, -EINVAL);
-                g_assert_nonnull(strstr(err, c.expect));
+                g_assert_cmpint(parse_with(OPTIONS_ATTACH, &o, &err, append_bad, &c), ==, -EINVAL);
+                g_assert_nonnull(strstr(err.message, c.expect));
                 attach_options_done(&o);
         }
         close(pipefd[0]);
@@ -254,31 +253,31 @@ static void test_options_bad(void) {
 }
 
 static void test_device_open(void) {
-        char err[VALIDATE_ERROR_MAX];
+        Error err = {};
         g_autofree char *dir = g_dir_make_tmp("nbdlink-validate-XXXXXX", NULL);
         g_autofree char *link = g_build_filename(dir, "nbd0", NULL);
         int fd = -1;
 
-        g_assert_cmpint(nbd_device_open_path("/dev/null", &fd, err, sizeof(err)), ==, -ENODEV);
-        g_assert_nonnull(strstr(err, "not a block device"));
+        g_assert_cmpint(nbd_device_open_path("/dev/null", &fd, &err), ==, -ENODEV);
+        g_assert_nonnull(strstr(err.message, "not a block device"));
         g_assert_cmpint(fd, ==, -1);
 
-        g_assert_cmpint(nbd_device_open_path("/dev/nbd-does-not-exist", &fd, err, sizeof(err)), ==, -ENODEV);
-        g_assert_nonnull(strstr(err, "no such device"));
+        g_assert_cmpint(nbd_device_open_path("/dev/nbd-does-not-exist", &fd, &err), ==, -ENODEV);
+        g_assert_nonnull(strstr(err.message, "no such device"));
 
         /* A symbolic link is never followed, even to a real device. */
         g_assert_cmpint(symlink("/dev/null", link), ==, 0);
-        g_assert_cmpint(nbd_device_open_path(link, &fd, err, sizeof(err)), ==, -ENODEV);
-        g_assert_nonnull(strstr(err, "symbolic link"));
+        g_assert_cmpint(nbd_device_open_path(link, &fd, &err), ==, -ENODEV);
+        g_assert_nonnull(strstr(err.message, "symbolic link"));
         unlink(link);
         rmdir(dir);
 
         if (!nbd_module_loaded()) {
                 /* This kernel has no nbd: the error must say so. */
-                g_assert_cmpint(nbd_device_open(0, &fd, err, sizeof(err)), ==, -ENODEV);
-                g_assert_nonnull(strstr(err, "nbd kernel module is not loaded"));
+                g_assert_cmpint(nbd_device_open(0, &fd, &err), ==, -ENODEV);
+                g_assert_nonnull(strstr(err.message, "nbd kernel module is not loaded"));
         }
-        g_assert_cmpint(nbd_device_open(10000, &fd, err, sizeof(err)), ==, -EINVAL);
+        g_assert_cmpint(nbd_device_open(10000, &fd, &err), ==, -EINVAL);
 }
 
 int main(int argc, char *argv[]) {
