@@ -13,6 +13,11 @@
 #include "device-name.h"
 #include "device.h"
 
+void device_emit_disconnected(Device *d, int error, const char *message) {
+        (void) sd_bus_emit_signal(d->manager->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
+                                  nbdlink_bus_error_name_from_errno(error), strempty(message));
+}
+
 static int method_device_detach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Device *d = userdata;
         uid_t uid;

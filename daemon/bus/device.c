@@ -201,8 +201,7 @@ void device_link_died(Device *d) {
                              d->node, d->export_name, d->host) < 0)
                         msg = NULL;
                 log_warning("%s", strempty(msg));
-                (void) sd_bus_emit_signal(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
-                                          nbdlink_bus_error_name_from_errno(-ECONNRESET), strempty(msg));
+                device_emit_disconnected(d, -ECONNRESET, msg);
                 forget(d);
                 device_reply_detach_calls(d);
                 device_remove(d);
@@ -292,8 +291,7 @@ static bool on_reconnect_event(Device *d, WorkerEvent *e) {
                         /* The dead timeout passed, or the server came back
                          * as something else: the device is gone. */
                         log_warning("Device %s disconnected: %s", d->node, strempty(e->message));
-                        (void) sd_bus_emit_signal(m->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
-                                                  nbdlink_bus_error_name_from_errno(e->error), strempty(e->message));
+                        device_emit_disconnected(d, e->error, e->message);
                 }
                 forget(d);
                 device_reply_detach_calls(d);
@@ -375,8 +373,7 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                 if (e->error < 0) {
                         /* Nobody asked: the server went away. */
                         log_warning("Device %s disconnected: %s", d->node, strempty(e->message));
-                        (void) sd_bus_emit_signal(d->manager->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
-                                                  nbdlink_bus_error_name_from_errno(e->error), strempty(e->message));
+                        device_emit_disconnected(d, e->error, e->message);
                 } else if (d->manager->exiting && d->n_detach_calls == 0) {
                         /* Nobody asked either: whoever uses the device must
                          * still learn why it went away. */
@@ -385,9 +382,7 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                         log_info("Detached %s: nbdlinkd is stopping.", d->node);
                         if (asprintf(&msg, "device %s: detached because nbdlinkd is stopping", d->node) < 0)
                                 msg = NULL;
-                        (void) sd_bus_emit_signal(d->manager->bus, d->path, NBDLINK_DEVICE_INTERFACE, "Disconnected", "ss",
-                                                  nbdlink_bus_error_name_from_errno(-ECANCELED),
-                                                  msg ?: "nbdlinkd is stopping");
+                        device_emit_disconnected(d, -ECANCELED, msg ?: "nbdlinkd is stopping");
                 } else
                         log_info("Detached %s.", d->node);
                 if (d->persistent)

@@ -94,6 +94,10 @@ bool device_leave(Device *d);
 /* Detach(): stops the worker; the reply goes out when it has ended. */
 int device_detach(Device *d, sd_bus_message *msg, sd_bus_error *error);
 
+/* device-dbus.c: the Device interface. Disconnected(error, message) says
+ * why a device went away that nobody detached; error is a negative errno
+ * for the error name. */
+void device_emit_disconnected(Device *d, int error, const char *message);
 extern const sd_bus_vtable device_vtable[];
 int device_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
                        void **found, sd_bus_error *error);

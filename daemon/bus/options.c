@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -59,29 +60,6 @@ typedef enum OptionKind {
         KIND_ATTACH,    /* only for AttachWithOptions */
 } OptionKind;
 
-static const struct {
-        const char *key;
-        const char *signature;
-        OptionKind kind;
-} option_table[] = {
-        { "port",         "q", KIND_QUERY  },
-        { "tls",          "s", KIND_QUERY  },
-        { "tls-hostname", "s", KIND_QUERY  },
-        { "tls-ca",       "h", KIND_QUERY  },
-        { "tls-cert",     "h", KIND_QUERY  },
-        { "tls-key",      "h", KIND_QUERY  },
-        { "tls-psk",      "h", KIND_QUERY  },
-        { "tls-username", "s", KIND_QUERY  },
-        { "timeout",      "u", KIND_QUERY  },
-        { "socket",       "h", KIND_QUERY  },
-        { "read-only",    "b", KIND_ATTACH },
-        { "connections",  "u", KIND_ATTACH },
-        { "io-timeout",   "u", KIND_ATTACH },
-        { "block-size",   "u", KIND_ATTACH },
-        { "persist",      "b", KIND_ATTACH },
-        { "dead-timeout", "u", KIND_ATTACH },
-        { "tls-ktls",     "b", KIND_ATTACH },
-};
 
 static int take_credential_fd(int fd, const char *key, int *slot, Error *error) {
         _cleanup_close_ int copy = -EBADF;
@@ -145,118 +123,154 @@ static int read_seconds(sd_bus_message *m, const char *key, uint32_t *ret, Error
         return 0;
 }
 
-static int parse_one(sd_bus_message *m, const char *key, AttachOptions *o, Error *error) {
+/* One parser per kind of option; the table below says which key is which,
+ * and where in AttachOptions its value goes. Each reads the value (the
+ * variant is entered already and its type checked) and checks its range. */
+typedef int (*OptionParser)(sd_bus_message *m, const char *key, void *field, Error *error);
+
+static int parse_port(sd_bus_message *m, const char *key, void *field, Error *error) {
+        uint16_t v;
         int r;
 
-        if (strcmp(key, "port") == 0) {
-                uint16_t v;
-                r = sd_bus_message_read_basic(m, 'q', &v);
-                if (r < 0)
-                        return r;
-                if (v == 0)
-                        return error_set(error, -EINVAL, "option 'port' must be between 1 and 65535");
-                o->port = v;
-
-        } else if (strcmp(key, "tls") == 0) {
-                const char *v;
-                r = sd_bus_message_read_basic(m, 's', &v);
-                if (r < 0)
-                        return r;
-                if (strcmp(v, "off") == 0)
-                        o->tls = TLS_MODE_OFF;
-                else if (strcmp(v, "on") == 0)
-                        o->tls = TLS_MODE_ON;
-                else if (strcmp(v, "require") == 0)
-                        o->tls = TLS_MODE_REQUIRE;
-                else
-                        return error_set(error, -EINVAL,
-                                    "option 'tls' must be 'off', 'on' or 'require', not '%.64s'", v);
-
-        } else if (strcmp(key, "tls-hostname") == 0 || strcmp(key, "tls-username") == 0) {
-                char **slot = key[4] == 'h' ? &o->tls_hostname : &o->tls_username;
-                const char *v;
-                r = sd_bus_message_read_basic(m, 's', &v);
-                if (r < 0)
-                        return r;
-                if (strlen(v) > NBD_MAX_HOST)
-                        return error_set(error, -EINVAL, "option '%s' is longer than %u bytes", key, NBD_MAX_HOST);
-                free(*slot);
-                *slot = strdup(v);
-                if (!*slot)
-                        return -ENOMEM;
-
-        } else if (strcmp(key, "tls-ca") == 0 || strcmp(key, "tls-cert") == 0 ||
-                   strcmp(key, "tls-key") == 0 || strcmp(key, "tls-psk") == 0) {
-                int *slot = strcmp(key, "tls-ca") == 0 ? &o->tls_ca_fd :
-                            strcmp(key, "tls-cert") == 0 ? &o->tls_cert_fd :
-                            strcmp(key, "tls-key") == 0 ? &o->tls_key_fd : &o->tls_psk_fd;
-                int fd;
-                r = sd_bus_message_read_basic(m, 'h', &fd);
-                if (r < 0)
-                        return r;
-                return take_credential_fd(fd, key, slot, error);
-
-        } else if (strcmp(key, "socket") == 0) {
-                int fd;
-                r = sd_bus_message_read_basic(m, 'h', &fd);
-                if (r < 0)
-                        return r;
-                return take_socket_fd(fd, &o->socket_fd, error);
-
-        } else if (strcmp(key, "timeout") == 0) {
-                return read_seconds(m, key, &o->timeout_sec, error);
-
-        } else if (strcmp(key, "dead-timeout") == 0) {
-                return read_seconds(m, key, &o->dead_timeout_sec, error);
-
-        } else if (strcmp(key, "io-timeout") == 0) {
-                uint32_t v;
-                r = sd_bus_message_read_basic(m, 'u', &v);
-                if (r < 0)
-                        return r;
-                /* 0 is meaningful here: the kernel never gives up. */
-                if (v > ATTACH_MAX_TIMEOUT_SEC)
-                        return error_set(error, -EINVAL,
-                                    "option 'io-timeout' must be between 0 (never) and %u seconds", ATTACH_MAX_TIMEOUT_SEC);
-                o->io_timeout_sec = v;
-
-        } else if (strcmp(key, "connections") == 0) {
-                uint32_t v;
-                r = sd_bus_message_read_basic(m, 'u', &v);
-                if (r < 0)
-                        return r;
-                if (v < 1 || v > ATTACH_MAX_CONNECTIONS)
-                        return error_set(error, -EINVAL,
-                                    "option 'connections' must be between 1 and %u", ATTACH_MAX_CONNECTIONS);
-                o->connections = v;
-
-        } else if (strcmp(key, "block-size") == 0) {
-                uint32_t v;
-                r = sd_bus_message_read_basic(m, 'u', &v);
-                if (r < 0)
-                        return r;
-                /* The kernel takes powers of two from 512 to the page size. */
-                if (v < 512 || v > 4096 || (v & (v - 1)) != 0)
-                        return error_set(error, -EINVAL,
-                                    "option 'block-size' must be a power of two from 512 to 4096");
-                o->block_size = v;
-
-        } else if (strcmp(key, "read-only") == 0 || strcmp(key, "persist") == 0 || strcmp(key, "tls-ktls") == 0) {
-                int v;
-                r = sd_bus_message_read_basic(m, 'b', &v);
-                if (r < 0)
-                        return r;
-                if (key[0] == 'r')
-                        o->read_only = v;
-                else if (key[0] == 'p')
-                        o->persist = v;
-                else
-                        o->tls_ktls = v;
-        } else
-                return -EINVAL;         /* not reached: checked against option_table */
-
+        r = sd_bus_message_read_basic(m, 'q', &v);
+        if (r < 0)
+                return r;
+        if (v == 0)
+                return error_set(error, -EINVAL, "option 'port' must be between 1 and 65535");
+        *(uint16_t *) field = v;
         return 0;
 }
+
+static int parse_tls_mode(sd_bus_message *m, const char *key, void *field, Error *error) {
+        const char *v;
+        TlsMode mode;
+        int r;
+
+        r = sd_bus_message_read_basic(m, 's', &v);
+        if (r < 0)
+                return r;
+        mode = tls_mode_from_string(v);
+        if (mode < 0)
+                return error_set(error, -EINVAL, "option 'tls' must be 'off', 'on' or 'require', not '%.64s'", v);
+        *(TlsMode *) field = mode;
+        return 0;
+}
+
+/* A name that goes into a TLS session (host name, PSK identity). */
+static int parse_tls_name(sd_bus_message *m, const char *key, void *field, Error *error) {
+        char **slot = field;
+        const char *v;
+        int r;
+
+        r = sd_bus_message_read_basic(m, 's', &v);
+        if (r < 0)
+                return r;
+        if (strlen(v) > NBD_MAX_HOST)
+                return error_set(error, -EINVAL, "option '%s' is longer than %u bytes", key, NBD_MAX_HOST);
+        free(*slot);
+        *slot = strdup(v);
+        return *slot ? 0 : -ENOMEM;
+}
+
+static int parse_credential(sd_bus_message *m, const char *key, void *field, Error *error) {
+        int fd, r;
+
+        r = sd_bus_message_read_basic(m, 'h', &fd);
+        if (r < 0)
+                return r;
+        return take_credential_fd(fd, key, field, error);
+}
+
+static int parse_socket(sd_bus_message *m, const char *key, void *field, Error *error) {
+        int fd, r;
+
+        r = sd_bus_message_read_basic(m, 'h', &fd);
+        if (r < 0)
+                return r;
+        return take_socket_fd(fd, field, error);
+}
+
+static int parse_seconds(sd_bus_message *m, const char *key, void *field, Error *error) {
+        return read_seconds(m, key, field, error);
+}
+
+static int parse_io_timeout(sd_bus_message *m, const char *key, void *field, Error *error) {
+        uint32_t v;
+        int r;
+
+        r = sd_bus_message_read_basic(m, 'u', &v);
+        if (r < 0)
+                return r;
+        /* 0 is meaningful here: the kernel never gives up. */
+        if (v > ATTACH_MAX_TIMEOUT_SEC)
+                return error_set(error, -EINVAL,
+                                 "option 'io-timeout' must be between 0 (never) and %u seconds", ATTACH_MAX_TIMEOUT_SEC);
+        *(uint32_t *) field = v;
+        return 0;
+}
+
+static int parse_connections(sd_bus_message *m, const char *key, void *field, Error *error) {
+        uint32_t v;
+        int r;
+
+        r = sd_bus_message_read_basic(m, 'u', &v);
+        if (r < 0)
+                return r;
+        if (v < 1 || v > ATTACH_MAX_CONNECTIONS)
+                return error_set(error, -EINVAL, "option 'connections' must be between 1 and %u", ATTACH_MAX_CONNECTIONS);
+        *(uint32_t *) field = v;
+        return 0;
+}
+
+static int parse_block_size(sd_bus_message *m, const char *key, void *field, Error *error) {
+        uint32_t v;
+        int r;
+
+        r = sd_bus_message_read_basic(m, 'u', &v);
+        if (r < 0)
+                return r;
+        /* The kernel takes powers of two from 512 to the page size. */
+        if (v < 512 || v > 4096 || (v & (v - 1)) != 0)
+                return error_set(error, -EINVAL, "option 'block-size' must be a power of two from 512 to 4096");
+        *(uint32_t *) field = v;
+        return 0;
+}
+
+static int parse_bool(sd_bus_message *m, const char *key, void *field, Error *error) {
+        int v, r;
+
+        r = sd_bus_message_read_basic(m, 'b', &v);
+        if (r < 0)
+                return r;
+        *(bool *) field = v;
+        return 0;
+}
+
+static const struct {
+        const char *key;
+        const char *signature;
+        OptionKind kind;
+        OptionParser parse;
+        size_t offset;                  /* of the field in AttachOptions */
+} option_table[] = {
+        { "port",         "q", KIND_QUERY,  parse_port,        offsetof(AttachOptions, port) },
+        { "tls",          "s", KIND_QUERY,  parse_tls_mode,    offsetof(AttachOptions, tls) },
+        { "tls-hostname", "s", KIND_QUERY,  parse_tls_name,    offsetof(AttachOptions, tls_hostname) },
+        { "tls-ca",       "h", KIND_QUERY,  parse_credential,  offsetof(AttachOptions, tls_ca_fd) },
+        { "tls-cert",     "h", KIND_QUERY,  parse_credential,  offsetof(AttachOptions, tls_cert_fd) },
+        { "tls-key",      "h", KIND_QUERY,  parse_credential,  offsetof(AttachOptions, tls_key_fd) },
+        { "tls-psk",      "h", KIND_QUERY,  parse_credential,  offsetof(AttachOptions, tls_psk_fd) },
+        { "tls-username", "s", KIND_QUERY,  parse_tls_name,    offsetof(AttachOptions, tls_username) },
+        { "timeout",      "u", KIND_QUERY,  parse_seconds,     offsetof(AttachOptions, timeout_sec) },
+        { "socket",       "h", KIND_QUERY,  parse_socket,      offsetof(AttachOptions, socket_fd) },
+        { "read-only",    "b", KIND_ATTACH, parse_bool,        offsetof(AttachOptions, read_only) },
+        { "connections",  "u", KIND_ATTACH, parse_connections, offsetof(AttachOptions, connections) },
+        { "io-timeout",   "u", KIND_ATTACH, parse_io_timeout,  offsetof(AttachOptions, io_timeout_sec) },
+        { "block-size",   "u", KIND_ATTACH, parse_block_size,  offsetof(AttachOptions, block_size) },
+        { "persist",      "b", KIND_ATTACH, parse_bool,        offsetof(AttachOptions, persist) },
+        { "dead-timeout", "u", KIND_ATTACH, parse_seconds,     offsetof(AttachOptions, dead_timeout_sec) },
+        { "tls-ktls",     "b", KIND_ATTACH, parse_bool,        offsetof(AttachOptions, tls_ktls) },
+};
 
 int attach_options_parse(sd_bus_message *m, OptionSet set, AttachOptions *o, Error *error) {
         int r;
@@ -300,7 +314,7 @@ int attach_options_parse(sd_bus_message *m, OptionSet set, AttachOptions *o, Err
 
                 if (error)
                         error->message[0] = 0;
-                r = parse_one(m, key, o, error);
+                r = option_table[i].parse(m, key, (uint8_t *) o + option_table[i].offset, error);
                 if (r < 0)
                         return error && error->message[0] ? r : error_set(error, r, "cannot read option '%s'", key);
 

@@ -19,10 +19,10 @@ typedef struct Shared {
         const ConnectManyParams *p;
         const HandshakeOptions *options;        /* p->handshake, and what n asks for */
         pthread_mutex_t lock;
-        int live[CONNECT_MANY_MAX];
+        int live[ATTACH_MAX_CONNECTIONS];
         /* In the transmission phase: a sibling's failure must not cut
          * these off, they leave with NBD_CMD_DISC. */
-        bool negotiated[CONNECT_MANY_MAX];
+        bool negotiated[ATTACH_MAX_CONNECTIONS];
         bool failed;
         Error *error;                   /* the caller's: the first failure */
         int error_code;
@@ -166,13 +166,13 @@ int connect_many(const ConnectManyParams *p, Handshake *hs, Error *error) {
                 .p = p,
                 .error = error,
         };
-        Slot slots[CONNECT_MANY_MAX];
+        Slot slots[ATTACH_MAX_CONNECTIONS];
         HandshakeOptions multi;
         int r = 0;
 
-        if (p->n < 1 || p->n > CONNECT_MANY_MAX) {
+        if (p->n < 1 || p->n > ATTACH_MAX_CONNECTIONS) {
                 return error_set(error, -EINVAL, "connect: %zu connections asked, 1 to %u allowed",
-                                p->n, CONNECT_MANY_MAX);
+                                p->n, ATTACH_MAX_CONNECTIONS);
         }
 
         pthread_mutex_init(&sh.lock, NULL);

@@ -6,15 +6,15 @@
 
 #include <stddef.h>
 
+#include "contract.h"
 #include "error-text.h"
 #include "handshake.h"
 #include "net.h"
 #include "util/time-util.h"
 
-#define CONNECT_MANY_MAX 16u
 
 typedef struct ConnectManyParams {
-        size_t n;                       /* 1 … CONNECT_MANY_MAX */
+        size_t n;                       /* 1 … ATTACH_MAX_CONNECTIONS */
         const NbdAddress *addr;         /* where slots without a socket connect */
         /* Optional: n already connected sockets, -EBADF for a slot that
          * connects to addr. Taken: every entry is -EBADF afterwards. */

@@ -78,8 +78,8 @@ static FakeServer *server_mute(void) {
 /* What publish saw, per slot: the last value and how often it changed. */
 typedef struct Published {
         pthread_mutex_t lock;
-        int last[CONNECT_MANY_MAX];
-        unsigned calls[CONNECT_MANY_MAX];
+        int last[ATTACH_MAX_CONNECTIONS];
+        unsigned calls[ATTACH_MAX_CONNECTIONS];
 } Published;
 
 static void on_publish(void *userdata, size_t slot, int fd) {
@@ -92,8 +92,8 @@ static void on_publish(void *userdata, size_t slot, int fd) {
 }
 
 typedef struct Run {
-        Handshake hs[CONNECT_MANY_MAX];
-        int socks[CONNECT_MANY_MAX];
+        Handshake hs[ATTACH_MAX_CONNECTIONS];
+        int socks[ATTACH_MAX_CONNECTIONS];
         Published published;
         Error error;
         int cancelled;
@@ -107,7 +107,7 @@ static void run(FakeServer **servers, size_t n, Run *x, bool cancel) {
         ConnectManyParams p;
         pthread_t t;
         usec_t start;
-        int fds[CONNECT_MANY_MAX];
+        int fds[ATTACH_MAX_CONNECTIONS];
 
         memset(x, 0, sizeof(*x));
         pthread_mutex_init(&x->published.lock, NULL);
@@ -273,7 +273,7 @@ static void *canceller(void *userdata) {
         g_usleep(100 * 1000);
         pthread_mutex_lock(&x->published.lock);
         __atomic_store_n(&x->cancelled, 1, __ATOMIC_RELEASE);
-        for (size_t i = 0; i < CONNECT_MANY_MAX; i++)
+        for (size_t i = 0; i < ATTACH_MAX_CONNECTIONS; i++)
                 if (x->published.last[i] >= 0)
                         (void) shutdown(x->published.last[i], SHUT_RDWR);
         pthread_mutex_unlock(&x->published.lock);
@@ -317,7 +317,7 @@ static void test_count_checked(void) {
 
         g_assert_cmpint(connect_many(&(ConnectManyParams) { .n = 0 }, hs, &error), ==, -EINVAL);
         g_assert_true(g_str_has_prefix(error.message, "connect: "));
-        g_assert_cmpint(connect_many(&(ConnectManyParams) { .n = CONNECT_MANY_MAX + 1 }, hs, &error),
+        g_assert_cmpint(connect_many(&(ConnectManyParams) { .n = ATTACH_MAX_CONNECTIONS + 1 }, hs, &error),
                         ==, -EINVAL);
 }
 
