@@ -5,6 +5,8 @@
 #include "cli-run.h"
 
 #include <fcntl.h>
+#include <glib/gstdio.h>
+#include <stdlib.h>
 #include <grp.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -36,6 +38,46 @@ void cli_child_setup(gpointer as_nobody) {
                 _exit(100);
 }
 
+/* A copy of exe that nobody can run: the build tree may lie in a directory
+ * other users cannot enter (a clone in /root). One per program, in a
+ * directory of its own that the process removes at exit. */
+static char *copy_dir;
+
+static void remove_copies(void) {
+        g_autoptr(GDir) d = NULL;
+        const char *name;
+
+        if (!copy_dir)
+                return;
+        d = g_dir_open(copy_dir, 0, NULL);
+        while (d && (name = g_dir_read_name(d))) {
+                g_autofree char *p = g_build_filename(copy_dir, name, NULL);
+                (void) g_unlink(p);
+        }
+        (void) g_rmdir(copy_dir);
+}
+
+static const char *runnable_by_nobody(const char *exe) {
+        g_autofree char *base = g_path_get_basename(exe), *data = NULL;
+        g_autoptr(GError) error = NULL;
+        char *copy;
+        gsize len;
+
+        if (!copy_dir) {
+                copy_dir = g_dir_make_tmp("nbdlink-run-XXXXXX", &error);
+                g_assert_no_error(error);
+                g_assert_cmpint(g_chmod(copy_dir, 0755), ==, 0);
+                atexit(remove_copies);
+        }
+        copy = g_build_filename(copy_dir, base, NULL);
+        if (!g_file_test(copy, G_FILE_TEST_EXISTS)) {
+                g_assert_true(g_file_get_contents(exe, &data, &len, &error));
+                g_assert_true(g_file_set_contents(copy, data, (gssize) len, &error));
+                g_assert_cmpint(g_chmod(copy, 0755), ==, 0);
+        }
+        return copy;            /* kept for the process's life, like the directory */
+}
+
 CliResult cli_run(const char *exe, gboolean as_nobody, const char *const *args) {
         g_autoptr(GPtrArray) argv = g_ptr_array_new();
         g_autoptr(GError) error = NULL;
@@ -43,13 +85,14 @@ CliResult cli_run(const char *exe, gboolean as_nobody, const char *const *args) 
         CliResult r = {};
         int wait_status;
 
-        g_ptr_array_add(argv, (char *) exe);
+        g_ptr_array_add(argv, (char *) (as_nobody ? runnable_by_nobody(exe) : exe));
         for (const char *const *a = args; *a; a++)
                 g_ptr_array_add(argv, (char *) *a);
         g_ptr_array_add(argv, NULL);
         cmd = g_strjoinv(" ", (char **) argv->pdata);
 
-        if (!g_spawn_sync(NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, cli_child_setup,
+        /* From "/": nobody may not be able to enter the test's directory. */
+        if (!g_spawn_sync(as_nobody ? "/" : NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, cli_child_setup,
                           GINT_TO_POINTER(as_nobody), &r.out, &r.err, &wait_status, &error))
                 g_error("spawn %s: %s", exe, error->message);
         g_assert_true(WIFEXITED(wait_status));
