@@ -42,6 +42,7 @@ void cli_child_setup(gpointer as_nobody) {
  * other users cannot enter (a clone in /root). One per program, in a
  * directory of its own that the process removes at exit. */
 static char *copy_dir;
+static GHashTable *copies;      /* exe → its copy */
 
 static void remove_copies(void) {
         g_autoptr(GDir) d = NULL;
@@ -55,6 +56,8 @@ static void remove_copies(void) {
                 (void) g_unlink(p);
         }
         (void) g_rmdir(copy_dir);
+        g_clear_pointer(&copy_dir, g_free);
+        g_clear_pointer(&copies, g_hash_table_unref);
 }
 
 static const char *runnable_by_nobody(const char *exe) {
@@ -67,15 +70,19 @@ static const char *runnable_by_nobody(const char *exe) {
                 copy_dir = g_dir_make_tmp("nbdlink-run-XXXXXX", &error);
                 g_assert_no_error(error);
                 g_assert_cmpint(g_chmod(copy_dir, 0755), ==, 0);
+                copies = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
                 atexit(remove_copies);
         }
+        copy = g_hash_table_lookup(copies, exe);
+        if (copy)
+                return copy;
+
         copy = g_build_filename(copy_dir, base, NULL);
-        if (!g_file_test(copy, G_FILE_TEST_EXISTS)) {
-                g_assert_true(g_file_get_contents(exe, &data, &len, &error));
-                g_assert_true(g_file_set_contents(copy, data, (gssize) len, &error));
-                g_assert_cmpint(g_chmod(copy, 0755), ==, 0);
-        }
-        return copy;            /* kept for the process's life, like the directory */
+        g_assert_true(g_file_get_contents(exe, &data, &len, &error));
+        g_assert_true(g_file_set_contents(copy, data, (gssize) len, &error));
+        g_assert_cmpint(g_chmod(copy, 0755), ==, 0);
+        g_hash_table_insert(copies, g_strdup(exe), copy);
+        return copy;
 }
 
 CliResult cli_run(const char *exe, gboolean as_nobody, const char *const *args) {
