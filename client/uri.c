@@ -13,6 +13,7 @@
 
 #include "uri.h"
 #include "utf8.h"
+#include "util/hex.h"
 
 _printf_(3, 4)
 static int fail(char *error, size_t error_size, const char *fmt, ...) {
@@ -47,15 +48,6 @@ static bool is_sub_delim(char c) {
         return c != 0 && strchr("!$&'()*+,;=", c);
 }
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
 
 /* Percent-decodes s[0..n) after checking every literal character is in the
  * component's allowed set (unreserved, sub-delims and "extra"). The result
@@ -72,8 +64,8 @@ static int pct_decode(const char *what, const char *s, size_t n, const char *ext
                 char c = s[i];
 
                 if (c == '%') {
-                        int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-                        int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+                        int hi = i + 2 < n ? unhexchar(s[i + 1]) : -1;
+                        int lo = i + 2 < n ? unhexchar(s[i + 2]) : -1;
 
                         if (hi < 0 || lo < 0)
                                 return fail(error, error_size,

@@ -18,6 +18,7 @@
 #include "gnutls-dl.h"
 #include "tls.h"
 #include "utf8.h"
+#include "util/hex.h"
 
 /* TLS 1.2 at least, as the NBD spec asks; PSK key exchanges added for
  * PSK sessions only. */
@@ -198,16 +199,6 @@ static const ConnOps tls_ops = {
 };
 
 
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* Finds the line for username (or the first line) in a psktool file
  * ("username:hexkey" per line) and installs it into fresh credentials. */
 static int psk_load(const Blob *file, const char *username, gnutls_psk_client_credentials_t *ret, Error *error) {
@@ -240,7 +231,7 @@ static int psk_load(const Blob *file, const char *username, gnutls_psk_client_cr
                 if (key_len == 0 || key_len % 2 != 0 || key_len > PSK_MAX_KEY_HEX)
                         return error_set(error, -EINVAL, "tls: PSK file line %u has a key of bad length", lineno);
                 for (size_t i = 0; i < key_len; i++)
-                        if (unhex(key[i]) < 0)
+                        if (unhexchar(key[i]) < 0)
                                 return error_set(error, -EINVAL, "tls: PSK file line %u has a key that is not hexadecimal", lineno);
 
                 {
