@@ -27,7 +27,6 @@ static int xioctl(int fd, unsigned long request, unsigned long arg) {
 
 static int real_set_sock(void *u, int fd, int sock)           { return xioctl(fd, NBD_SET_SOCK, (unsigned long) sock); }
 static int real_set_blksize(void *u, int fd, uint64_t v)      { return xioctl(fd, NBD_SET_BLKSIZE, (unsigned long) v); }
-static int real_set_size(void *u, int fd, uint64_t v)         { return xioctl(fd, NBD_SET_SIZE, (unsigned long) v); }
 static int real_set_size_blocks(void *u, int fd, uint64_t v)  { return xioctl(fd, NBD_SET_SIZE_BLOCKS, (unsigned long) v); }
 static int real_set_timeout(void *u, int fd, uint64_t v)      { return xioctl(fd, NBD_SET_TIMEOUT, (unsigned long) v); }
 static int real_set_flags(void *u, int fd, uint64_t v)        { return xioctl(fd, NBD_SET_FLAGS, (unsigned long) v); }
@@ -200,7 +199,6 @@ static int real_netlink(void *u, NbdNlCommand cmd, const NbdNlConfig *c, int *re
 const KernelOps kernel_ops_real = {
         .set_sock = real_set_sock,
         .set_blksize = real_set_blksize,
-        .set_size = real_set_size,
         .set_size_blocks = real_set_size_blocks,
         .set_timeout = real_set_timeout,
         .set_flags = real_set_flags,

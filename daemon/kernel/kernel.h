@@ -22,7 +22,6 @@
 typedef struct KernelOps {
         int (*set_sock)(void *userdata, int dev_fd, int sock);
         int (*set_blksize)(void *userdata, int dev_fd, uint64_t block_size);
-        int (*set_size)(void *userdata, int dev_fd, uint64_t bytes);
         int (*set_size_blocks)(void *userdata, int dev_fd, uint64_t blocks);
         int (*set_timeout)(void *userdata, int dev_fd, uint64_t seconds);
         int (*set_flags)(void *userdata, int dev_fd, uint64_t flags);

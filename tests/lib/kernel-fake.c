@@ -43,7 +43,6 @@ static int fake_result(KernelFake *f, KernelFakeOp op) {
 
 static int fake_set_sock(void *u, int fd, int sock)          { return fake_record(u, KFAKE_SET_SOCK, "set_sock %d\n", sock); }
 static int fake_set_blksize(void *u, int fd, uint64_t v)     { return fake_record(u, KFAKE_SET_BLKSIZE, "set_blksize %llu\n", (unsigned long long) v); }
-static int fake_set_size(void *u, int fd, uint64_t v)        { return fake_record(u, KFAKE_SET_SIZE, "set_size %llu\n", (unsigned long long) v); }
 static int fake_set_size_blocks(void *u, int fd, uint64_t v) { return fake_record(u, KFAKE_SET_SIZE_BLOCKS, "set_size_blocks %llu\n", (unsigned long long) v); }
 static int fake_set_timeout(void *u, int fd, uint64_t v)     { return fake_record(u, KFAKE_SET_TIMEOUT, "set_timeout %llu\n", (unsigned long long) v); }
 static int fake_set_flags(void *u, int fd, uint64_t v)       { return fake_record(u, KFAKE_SET_FLAGS, "set_flags 0x%llx\n", (unsigned long long) v); }
@@ -103,7 +102,6 @@ static void fake_backoff(void *u, unsigned attempt) {
 const KernelOps kernel_ops_fake = {
         .set_sock = fake_set_sock,
         .set_blksize = fake_set_blksize,
-        .set_size = fake_set_size,
         .set_size_blocks = fake_set_size_blocks,
         .set_timeout = fake_set_timeout,
         .set_flags = fake_set_flags,
