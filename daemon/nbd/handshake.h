@@ -15,7 +15,6 @@
 #include "util/time-util.h"
 
 #define HANDSHAKE_DEFAULT_TIMEOUT_USEC (30 * USEC_PER_SEC)
-#define HANDSHAKE_ERROR_MAX ERROR_MESSAGE_MAX
 
 typedef enum TlsMode {
         TLS_MODE_OFF,           /* never STARTTLS */

@@ -44,7 +44,7 @@ static const TlsConfig psk_config = {
 typedef struct Outcome {
         int r;
         int error_code;
-        char error[HANDSHAKE_ERROR_MAX];
+        char error[ERROR_MESSAGE_MAX];
         usec_t elapsed;
         uint64_t size;
         int flags;
