@@ -44,16 +44,20 @@ static FakeServer *server_go(unsigned ms, uint64_t size, uint16_t flags) {
 
 /* One of several connections: NBD_OPT_INFO first (is multi-conn allowed?),
  * then GO. */
-static FakeServer *server_info_go(unsigned ms, uint64_t size, uint16_t flags) {
+static FakeServer *server_info_then_go(unsigned ms, uint64_t size, uint16_t info_flags, uint16_t go_flags) {
         FakeServer *s = opening(ms);
 
         fs_expect_go(s, NBD_OPT_INFO, "disk");
-        fs_info_export(s, NBD_OPT_INFO, size, flags);
+        fs_info_export(s, NBD_OPT_INFO, size, info_flags);
         fs_reply(s, NBD_OPT_INFO, NBD_REP_ACK, NULL, 0);
         fs_expect_go(s, NBD_OPT_GO, "disk");
-        fs_info_export(s, NBD_OPT_GO, size, flags);
+        fs_info_export(s, NBD_OPT_GO, size, go_flags);
         fs_reply(s, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
         return s;
+}
+
+static FakeServer *server_info_go(unsigned ms, uint64_t size, uint16_t flags) {
+        return server_info_then_go(ms, size, flags, flags);
 }
 
 static const uint8_t disc_request[28] = { 0x25, 0x60, 0x95, 0x13, 0, 0, 0, 2 };
@@ -252,13 +256,7 @@ static void test_multi_conn_changed_after_info(void) {
         Run x;
 
         for (size_t i = 0; i < 2; i++) {
-                s[i] = opening(0);
-                fs_expect_go(s[i], NBD_OPT_INFO, "disk");
-                fs_info_export(s[i], NBD_OPT_INFO, GIB, FLAGS_MULTI);
-                fs_reply(s[i], NBD_OPT_INFO, NBD_REP_ACK, NULL, 0);
-                fs_expect_go(s[i], NBD_OPT_GO, "disk");
-                fs_info_export(s[i], NBD_OPT_GO, GIB, NBD_FLAG_HAS_FLAGS);
-                fs_reply(s[i], NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
+                s[i] = server_info_then_go(0, GIB, FLAGS_MULTI, NBD_FLAG_HAS_FLAGS);
                 fs_expect(s[i], disc_request, sizeof(disc_request));
         }
         run(s, 2, &x, false);
