@@ -23,6 +23,9 @@ const sd_bus_error_map nbdlink_bus_error_map[] = {
         SD_BUS_ERROR_MAP(NBDLINK_ERROR_PROTOCOL_ERROR,     EPROTO),
         SD_BUS_ERROR_MAP(NBDLINK_ERROR_UNSUPPORTED,        EOPNOTSUPP),
         SD_BUS_ERROR_MAP(NBDLINK_ERROR_TOO_LARGE,          EFBIG),
+        /* Only for clients: the daemon picks this name by its own failure
+         * code (error-text.h), never by an errno from elsewhere. */
+        SD_BUS_ERROR_MAP(NBDLINK_ERROR_LIMIT_EXCEEDED,     EUSERS),
         SD_BUS_ERROR_MAP(NBDLINK_ERROR_CANCELLED,          ECANCELED),
         SD_BUS_ERROR_MAP(NBDLINK_ERROR_FAILED,             EIO),
         SD_BUS_ERROR_MAP_END

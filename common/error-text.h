@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A failure below the bus: a negative errno (or a failure code of
- * daemon/bus/bus-error.h) and a message a person can act on. Every layer
+/* A failure below the bus: a negative errno (or a failure code below) and
+ * a message a person can act on. Every layer
  * reports with an Error, and bus-error.c alone turns it into a D-Bus error.
  * A message is cut so that it stays UTF-8: it may end up in a D-Bus error,
  * which carries nothing else. */
@@ -11,6 +11,18 @@
 #include "util/macro.h"
 
 #define ERROR_MESSAGE_MAX 8192
+
+/* Failures whose meaning is no errno's: past every errno value, so that they
+ * travel as negative numbers like the others, and only bus-error.c gives
+ * them names. */
+typedef enum NbdlinkFailure {
+        /* polkit would ask for a password, but the call did not allow it
+         * → org.freedesktop.DBus.Error.InteractiveAuthorizationRequired */
+        NBDLINK_ERR_INTERACTIVE_REQUIRED = -10001,
+        /* a limit of contract.h: too much in flight for this uid or for all
+         * → org.nbdlink.NBD1.Error.LimitExceeded */
+        NBDLINK_ERR_LIMIT_EXCEEDED = -10002,
+} NbdlinkFailure;
 
 typedef struct Error {
         int code;                       /* negative; 0 while nothing failed */

@@ -23,9 +23,9 @@ int nbdlink_bus_error_set(sd_bus_error *e, int r, const char *message) {
                 name = SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED;
                 fallback = "interactive authorization required";
                 break;
-        case NBDLINK_ERR_LIMITS_EXCEEDED:
-                name = SD_BUS_ERROR_LIMITS_EXCEEDED;
-                fallback = "too many calls waiting";
+        case NBDLINK_ERR_LIMIT_EXCEEDED:
+                name = NBDLINK_ERROR_LIMIT_EXCEEDED;
+                fallback = "too many calls in flight";
                 break;
         default:
                 name = nbdlink_bus_error_name_from_errno(r);

@@ -6,18 +6,7 @@
 #include <systemd/sd-bus.h>
 
 #include "error-names.h"
-
-/* Failures whose meaning is no errno's: past every errno value, so that they
- * travel as negative numbers like the others, and only the functions below
- * give them names. */
-typedef enum NbdlinkFailure {
-        /* polkit would ask for a password, but the call did not allow it
-         * → org.freedesktop.DBus.Error.InteractiveAuthorizationRequired */
-        NBDLINK_ERR_INTERACTIVE_REQUIRED = -10001,
-        /* too many calls of one caller waiting on something
-         * → org.freedesktop.DBus.Error.LimitsExceeded */
-        NBDLINK_ERR_LIMITS_EXCEEDED = -10002,
-} NbdlinkFailure;
+#include "error-text.h"
 
 /* The one place that picks a bus error: fills e with the name for r and the
  * message (or strerror(r) when message is NULL or empty). Returns r, which

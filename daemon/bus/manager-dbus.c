@@ -17,6 +17,7 @@
 #include "device-node.h"
 #include "device-persist.h"
 #include "device.h"
+#include "call-limits.h"
 #include "log.h"
 #include "manager.h"
 #include "options.h"
@@ -58,15 +59,6 @@ static int on_query_caller_gone(sd_bus_track *t, void *userdata) {
 }
 
 /* ---- methods ----------------------------------------------------------- */
-
-static unsigned attaches_in_progress(Manager *m, const char *sender) {
-        unsigned n = 0;
-
-        for (Device *d = m->devices; d; d = d->next)
-                if (d->state != DEVICE_ATTACHED && strcmp(d->sender, strempty(sender)) == 0)
-                        n++;
-        return n;
-}
 
 static int pick_device(Manager *m, int index, const char *name, Error *error) {
         int r;
@@ -238,6 +230,12 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
         r = validate_attach(uid, device, host, export_name, options, &index, &backend, &err);
         if (r < 0)
                 return nbdlink_bus_error_set(error, r, err.message);
+        /* Before polkit, so that nobody is asked for a password for a call
+         * that would be refused anyway; checked again after (below), since
+         * others may have started meanwhile. */
+        r = limits_check_attach(m, uid, &err);
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r, err.message);
 
         /* The details are what a password dialog shows. */
         (void) snprintf(node, sizeof(node), "/dev/nbd%d", index);
@@ -252,9 +250,9 @@ static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const 
 
         if (m->exiting)
                 return nbdlink_bus_error_set(error, -ECANCELED, "nbdlinkd is shutting down");
-        if (attaches_in_progress(m, sd_bus_message_get_sender(msg)) >= ATTACH_MAX_PER_CALLER)
-                return nbdlink_bus_error_setf(error, -EBUSY, "already %u attaches in progress for this caller",
-                                              ATTACH_MAX_PER_CALLER);
+        r = limits_check_attach(m, uid, &err);
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r, err.message);
 
         r = make_device(m, msg, uid, index, device, host, export_name, options, &backend, &d, &err);
         if (r >= 0)
@@ -355,6 +353,9 @@ static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const c
                 return nbdlink_bus_error_set(error, -EINVAL, err.message);
         if (options.socket_fd >= 0 && *host)
                 return nbdlink_bus_error_set(error, -EINVAL, "pass either a host or the option 'socket', not both");
+        r = limits_check_query(m, uid, &err);
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r, err.message);
 
         const char *details[] = { "host", *host ? host : "a connection the caller opened",
                                   "export", strempty(export_name), NULL };
@@ -364,11 +365,15 @@ static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const c
 
         if (m->exiting)
                 return nbdlink_bus_error_set(error, -ECANCELED, "nbdlinkd is shutting down");
+        r = limits_check_query(m, uid, &err);
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r, err.message);
 
         q = calloc(1, sizeof(*q));
         if (!q)
                 return -ENOMEM;
         q->manager = m;
+        q->uid = uid;
         req = (WorkerRequest) {
                 .kind = kind,
                 .host = *host ? strdup(host) : NULL,

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bus-error.h"
+#include "contract.h"
 #include "polkit.h"
 #include "util/macro.h"
 #include "util/time-util.h"
@@ -406,13 +407,18 @@ static void registry_purge_stale(PolkitRegistry *reg) {
         }
 }
 
-static unsigned registry_pending_for(PolkitRegistry *reg, const char *sender) {
-        unsigned n = 0;
+/* Checks still waiting for polkit: of `uid`, and of everyone. */
+static void registry_count_pending(PolkitRegistry *reg, uid_t uid, unsigned *ret_uid, unsigned *ret_total) {
+        unsigned n_uid = 0, n_total = 0;
 
         for (RegistryEntry *e = reg->entries; e; e = e->next)
-                if (e->query && strcmp(strempty(sd_bus_message_get_sender(e->call)), sender) == 0)
-                        n++;
-        return n;
+                if (e->query) {
+                        n_total++;
+                        if (e->uid == uid)
+                                n_uid++;
+                }
+        *ret_uid = n_uid;
+        *ret_total = n_total;
 }
 
 int polkit_registry_new(PolkitRegistry **ret) {
@@ -479,7 +485,6 @@ int polkit_registry_check(
                 sd_bus_error *error) {
 
         RegistryEntry *e;
-        const char *sender;
         int r, k;
 
         if (!reg || !call || !action)
@@ -506,16 +511,28 @@ int polkit_registry_check(
                 return k < 0 ? k : nbdlink_bus_error_set(error, r, NULL);
         }
 
-        sender = sd_bus_message_get_sender(call);
-        if (sender && registry_pending_for(reg, sender) >= POLKIT_REGISTRY_MAX_PER_CALLER)
-                return nbdlink_bus_error_setf(error, NBDLINK_ERR_LIMITS_EXCEEDED,
-                                              "Too many authorizations pending for this caller (at most %u).",
-                                              POLKIT_REGISTRY_MAX_PER_CALLER);
+        /* Every pending check is a pending call to polkitd on the daemon's
+         * one connection, where the bus allows only so many: one user's
+         * unanswered password dialogs must not use them up for everyone. */
+        if (uid != 0) {
+                unsigned n_uid, n_total;
+
+                registry_count_pending(reg, uid, &n_uid, &n_total);
+                if (n_uid >= LIMIT_POLKIT_PER_UID)
+                        return nbdlink_bus_error_setf(error, NBDLINK_ERR_LIMIT_EXCEEDED,
+                                                      "uid %u already has %u authorizations waiting for polkit (at most %u)",
+                                                      (unsigned) uid, n_uid, LIMIT_POLKIT_PER_UID);
+                if (n_total >= LIMIT_POLKIT_TOTAL)
+                        return nbdlink_bus_error_setf(error, NBDLINK_ERR_LIMIT_EXCEEDED,
+                                                      "%u authorizations are waiting for polkit, the most nbdlinkd allows",
+                                                      n_total);
+        }
 
         e = calloc(1, sizeof(*e));
         if (!e)
                 return nbdlink_bus_error_set(error, -ENOMEM, NULL);
         e->registry = reg;
+        e->uid = uid;
         e->call = sd_bus_message_ref(call);
         e->action = strdup(action);
         if (!e->action) {

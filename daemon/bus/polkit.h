@@ -104,10 +104,10 @@ uid_t polkit_query_get_uid(PolkitQuery *q);
  * gone or flushed, since freeing withdraws every pending check. */
 typedef struct PolkitRegistry PolkitRegistry;
 
-/* At most this many checks pending per caller (unique name); more are
- * refused with org.freedesktop.DBus.Error.LimitsExceeded (-ENOBUFS), so that
- * one caller cannot keep polkitd busy. */
-#define POLKIT_REGISTRY_MAX_PER_CALLER 16u
+/* Checks pending at once are limited per uid and in all (LIMIT_POLKIT_* of
+ * contract.h); more are refused with org.nbdlink.NBD1.Error.LimitExceeded,
+ * so that one user's unanswered dialogs cannot keep everyone else's checks
+ * from reaching polkitd. */
 
 int polkit_registry_new(PolkitRegistry **ret);
 PolkitRegistry *polkit_registry_free(PolkitRegistry *reg);
@@ -125,7 +125,7 @@ static inline void polkit_registry_freep(PolkitRegistry **reg) {
  *       call once more, which then gives the answer. If the caller leaves in
  *       between, the message is dropped and the handler never runs again;
  *   <0  refused: `error` is set (NotAuthorized, InteractiveAuthorizationRequired,
- *       LimitsExceeded, or the errno's own error) and the handler returns
+ *       LimitExceeded, or the errno's own error) and the handler returns
  *       the value.
  * An answer is tied to the action it was asked for: a second run that asks
  * for another action (Detach of a device whose owner changed meanwhile)

@@ -11,6 +11,7 @@ struct Query {
         Manager *manager;
         Query *next;
         Worker *worker;
+        uid_t uid;                      /* the caller's, for limits.c */
         sd_bus_message *call;           /* answered when the worker reports */
         sd_bus_track *track;            /* the caller, whose leaving cancels the query */
 };

@@ -29,6 +29,7 @@ static const struct {
         { "ProtocolError",     EPROTO },
         { "Unsupported",       EOPNOTSUPP },
         { "TooLarge",          EFBIG },
+        { "LimitExceeded",     EUSERS },
         { "Cancelled",         ECANCELED },
         { "Failed",            EIO },
 };
@@ -58,6 +59,22 @@ static void test_table(void) {
         for (const sd_bus_error_map *m = nbdlink_bus_error_map; m->name; m++)
                 n++;
         g_assert_cmpuint(n, ==, G_N_ELEMENTS(table));
+}
+
+/* The daemon's limits answer by failure code, never by an errno that
+ * could also come from a socket or the kernel. */
+static void test_limit_exceeded(void) {
+        sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        g_assert_cmpint(nbdlink_bus_error_set(&e, NBDLINK_ERR_LIMIT_EXCEEDED, "uid 1000 already has 4 queries"),
+                        ==, NBDLINK_ERR_LIMIT_EXCEEDED);
+        g_assert_cmpstr(e.name, ==, NBDLINK_ERROR_LIMIT_EXCEEDED);
+        g_assert_cmpstr(e.message, ==, "uid 1000 already has 4 queries");
+        sd_bus_error_free(&e);
+
+        g_assert_cmpint(nbdlink_bus_error_set(&e, -ENOBUFS, NULL), ==, -ENOBUFS);
+        g_assert_cmpstr(e.name, ==, NBDLINK_ERROR_FAILED);
+        sd_bus_error_free(&e);
 }
 
 static void test_unknown_errno(void) {
@@ -99,6 +116,7 @@ static void test_message_not_utf8(void) {
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/bus-error/table", test_table);
+        g_test_add_func("/bus-error/limit-exceeded", test_limit_exceeded);
         g_test_add_func("/bus-error/unknown-errno", test_unknown_errno);
         g_test_add_func("/bus-error/message-not-utf8", test_message_not_utf8);
         return g_test_run();

@@ -156,7 +156,7 @@ static void test_errors(void) {
                 if (!g_regex_match_simple(with_errno, page, 0, 0))
                         g_error("%s does not say '%s'", BUS_PAGE, with_errno);
         }
-        g_assert_cmpuint(n, ==, 17);
+        g_assert_cmpuint(n, ==, 18);
 
         /* And the other way round: no page names an error that does not exist. */
         re = g_regex_new("org\\.nbdlink\\.NBD1\\.Error\\.([A-Za-z]+)", 0, 0, NULL);
