@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "bus-call.h"
 #include "bus-error.h"
 #include "device.h"
 #include "log.h"
@@ -398,10 +399,17 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
 }
 
 int device_detach(Device *d, sd_bus_message *msg, sd_bus_error *error) {
+        int r;
+
         if (d->n_detach_calls >= DEVICE_MAX_DETACH_CALLS)
                 return nbdlink_bus_error_setf(error, -EBUSY, "device %s: too many Detach calls waiting", d->node);
 
-        d->detach_calls[d->n_detach_calls++] = sd_bus_message_ref(msg);
+        /* Answered when the device is gone, which may take a while: hold
+         * no descriptors meanwhile. */
+        r = bus_call_stand_in(msg, &d->detach_calls[d->n_detach_calls]);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, r, "cannot keep the call: %s", strerror(-r));
+        d->n_detach_calls++;
         if (d->state == DEVICE_DETACHING)
                 return 1;
 

@@ -11,6 +11,7 @@
 
 #include "address.h"
 #include "auth.h"
+#include "bus-call.h"
 #include "bus-error.h"
 #include "config.h"
 #include "device-name.h"
@@ -198,6 +199,10 @@ static int launch_device(Manager *m, Device *d, sd_bus_message *msg, Error *erro
                 r = sd_bus_track_add_sender(d->track, msg);
         if (r < 0)
                 return error_set(error, r, "cannot track caller: %s", strerror(-r));
+        /* Answered later, without holding the call's descriptors. */
+        r = bus_call_stand_in(msg, &d->attach_call);
+        if (r < 0)
+                return error_set(error, r, "cannot keep the call: %s", strerror(-r));
 
         if (d->persistent)
                 /* Not fatal here: without nbd's netlink family the attach
@@ -207,7 +212,6 @@ static int launch_device(Manager *m, Device *d, sd_bus_message *msg, Error *erro
         if (r < 0)
                 return error_set(error, r, "cannot start worker thread: %s", strerror(-r));
 
-        d->attach_call = sd_bus_message_ref(msg);
         d->announced = true;
         d->next = m->devices;
         m->devices = d;
@@ -390,13 +394,15 @@ static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const c
         if (r >= 0)
                 r = sd_bus_track_add_sender(q->track, msg);
         if (r >= 0)
+                /* Answered later, without holding the call's descriptors. */
+                r = bus_call_stand_in(msg, &q->call);
+        if (r >= 0)
                 r = worker_start_query(q->worker);
         if (r < 0) {
                 query_free(q);
                 return nbdlink_bus_error_setf(error, r, "cannot start query: %s", strerror(-r));
         }
 
-        q->call = sd_bus_message_ref(msg);
         q->next = m->queries;
         m->queries = q;
         return 1;

@@ -273,7 +273,10 @@ static const struct {
 };
 
 int attach_options_parse(sd_bus_message *m, OptionSet set, AttachOptions *o, Error *error) {
+        uint32_t seen = 0;
         int r;
+
+        _Static_assert(ELEMENTSOF(option_table) <= 32, "one bit per option in 'seen'");
 
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
         if (r < 0)
@@ -300,6 +303,11 @@ int attach_options_parse(sd_bus_message *m, OptionSet set, AttachOptions *o, Err
                         return error_set(error, -EINVAL, "unknown option '%.64s'", key);
                 if (set == OPTIONS_QUERY && option_table[i].kind != KIND_QUERY)
                         return error_set(error, -EINVAL, "option '%s' is only valid for attaching", key);
+                /* A second value would replace the first unseen, and each
+                 * descriptor given twice would be one more to hold. */
+                if (seen & (UINT32_C(1) << i))
+                        return error_set(error, -EINVAL, "option '%s' is given more than once", key);
+                seen |= UINT32_C(1) << i;
 
                 r = sd_bus_message_peek_type(m, NULL, &contents);
                 if (r < 0)

@@ -361,6 +361,8 @@ static void test_options(void) {
                         { "socket not connected", mt, "", "", .opts = { { "socket", "h", .fd = FD_SOCK_UNCONNECTED } }, .error = E_INVAL, .message = "option 'socket' is not connected" },
                         { "socket UDP", mt, "", "", .opts = { { "socket", "h", .fd = FD_SOCK_UDP } }, .error = E_INVAL, .message = "option 'socket' is not a stream socket" },
                         { "socket and a host", mt, "", "127.0.0.1", .opts = { { "socket", "h", .fd = FD_SOCK_CONNECTED } }, .error = E_INVAL, .message = "not both" },
+                        { "tls-psk twice", mt, "", .opts = { { "tls-psk", "h", .fd = FD_PSK }, { "tls-psk", "h", .fd = FD_PSK } }, .error = E_INVAL, .message = "option 'tls-psk' is given more than once" },
+                        { "timeout twice", mt, "", .opts = { { "timeout", "u", .u = 5 }, { "timeout", "u", .u = 6 } }, .error = E_INVAL, .message = "option 'timeout' is given more than once" },
                         { "good option then unknown", mt, "", .opts = { { "tls-psk", "h", .fd = FD_PSK }, { "colour", "s", "red" } }, .error = E_INVAL, .message = "unknown option 'colour'" },
                         { "good option then wrong type", mt, "", .opts = { { "tls", "s", "require" }, { "tls-psk", "s", "x" } }, .error = E_INVAL, .message = "option 'tls-psk' must have type 'h'" },
                 };
