@@ -386,6 +386,9 @@ static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const c
                 .dev_fd = -EBADF,
                 .dev_index = -1,
                 .tls_ca_dir = manager_tls_ca_dir(m),
+                /* The list is memory held on the caller's behalf twice
+                 * over (read, then the reply): a stranger gets far less. */
+                .max_list_bytes = uid == 0 ? NBD_MAX_LIST_BYTES : NBD_MAX_LIST_BYTES_UNPRIVILEGED,
         };
         attach_options_init(&options, m->default_timeout_sec);  /* moved into req */
         r = worker_new(&q->worker, &req, &m->queue, q);

@@ -838,9 +838,11 @@ static int state_recv_list_reply(Handshake *hs) {
         if (rep.length > sizeof(name_len) + 2 * NBD_MAX_STRING)
                 return hs_fail(hs, -EPROTO, "handshake: NBD_REP_SERVER of %" PRIu32 " bytes is over the limit", (uint32_t) rep.length);
 
-        if (rep.length - sizeof(name_len) > NBD_MAX_LIST_BYTES - hs->list_bytes)
-                return hs_fail(hs, -EPROTO, "handshake: server's export list is over the limit of %u MiB",
-                               NBD_MAX_LIST_BYTES / (1024u * 1024u));
+        size_t max_bytes = hs->options.max_list_bytes > 0 ? MIN(hs->options.max_list_bytes, (size_t) NBD_MAX_LIST_BYTES)
+                                                          : NBD_MAX_LIST_BYTES;
+        if (rep.length - sizeof(name_len) > max_bytes - hs->list_bytes)
+                return hs_fail(hs, -EPROTO, "handshake: server's export list is over the limit of %zu MiB",
+                               max_bytes / (1024u * 1024u));
 
         r = hs_read(hs, &name_len, sizeof(name_len), "reading NBD_REP_SERVER");
         if (r < 0)

@@ -42,6 +42,9 @@ typedef struct HandshakeOptions {
          * server without NBD_FLAG_CAN_MULTI_CONN is -EINVAL before it
          * entered transmission. */
         bool require_multi_conn;
+        /* LIST: names and descriptions in all, at most; 0 is
+         * NBD_MAX_LIST_BYTES, and more is never allowed. */
+        size_t max_list_bytes;
 } HandshakeOptions;
 
 typedef struct NbdExportInfo {

@@ -31,6 +31,7 @@ static void *query_thread(void *userdata) {
                                         .export_name = w->req.export_name ?: "",
                                         .tls = w->req.options.tls,
                                         .tls_config = &creds.config,
+                                        .max_list_bytes = w->req.max_list_bytes,
                                 },
                                 .deadline = deadline,
                                 .cancelled = &w->cancelled,

@@ -262,30 +262,35 @@ void tls_creds_done(TlsCreds *c) {
 
 /* The CA comes from the caller's tls-ca, else the administrator's
  * directory, else the system trust store (x509_load() in tls.c). */
-static int tls_creds_load(TlsCreds *c, const WorkerRequest *req, const NbdAddress *a, Error *error) {
-        const AttachOptions *o = &req->options;
+static int tls_creds_load(TlsCreds *c, WorkerRequest *req, const NbdAddress *a, Error *error) {
+        AttachOptions *o = &req->options;
         struct {
-                int fd;
+                int *fd;
                 Blob *blob;
                 const char *key;
         } table[] = {
-                { o->tls_ca_fd, &c->ca, "tls-ca" },
-                { o->tls_cert_fd, &c->cert, "tls-cert" },
-                { o->tls_key_fd, &c->key, "tls-key" },
-                { o->tls_psk_fd, &c->psk, "tls-psk" },
+                { &o->tls_ca_fd, &c->ca, "tls-ca" },
+                { &o->tls_cert_fd, &c->cert, "tls-cert" },
+                { &o->tls_key_fd, &c->key, "tls-key" },
+                { &o->tls_psk_fd, &c->psk, "tls-psk" },
         };
         int r;
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
-                if (table[i].fd < 0)
+                if (*table[i].fd < 0)
                         continue;
                 /* Read from the start, whatever the caller did with the offset. */
-                (void) lseek(table[i].fd, 0, SEEK_SET);
-                r = blob_read_fd(table[i].blob, table[i].fd, CREDENTIAL_MAX_SIZE);
+                (void) lseek(*table[i].fd, 0, SEEK_SET);
+                r = blob_read_fd(table[i].blob, *table[i].fd, CREDENTIAL_MAX_SIZE);
                 if (r < 0) {
                         return error_set(error, r == -EFBIG ? -EINVAL : r, "tls: cannot read option '%s': %s",
                                         table[i].key, strerror(-r));
                 }
+                /* Read once, let go at once: a query or an attach may wait
+                 * on a server for minutes. A persistent device reads them
+                 * again for each reconnect, and keeps them. */
+                if (!req->persist.enabled)
+                        *table[i].fd = safe_close(*table[i].fd);
         }
 
         c->config = (TlsConfig) {

@@ -101,6 +101,7 @@ typedef struct WorkerRequest {
         char *export_name;
         AttachOptions options;          /* owned: fds, strings */
         const char *tls_ca_dir;         /* CAs when options has no tls-ca; borrowed from the Manager */
+        size_t max_list_bytes;          /* ListExports: see HandshakeOptions; 0 is the most */
         /* attach only */
         int dev_fd;                     /* owned */
         int dev_index;

@@ -825,6 +825,34 @@ static void test_list_over_limit(void) {
         handshake_done(&x.hs);
 }
 
+/* A caller's own byte limit (an unprivileged caller's 1 MiB) ends the list
+ * as soon as an entry would pass it, however many the server has left. */
+static void test_list_caller_limit(void) {
+        FakeServer *s = newstyle(FIXED);
+        HandshakeOptions o = { .goal = HANDSHAKE_LIST, .max_list_bytes = 1024 * 1024 };
+        g_autofree char *description = g_malloc(4001);
+        Run x;
+
+        memset(description, 'd', 4000);
+        description[4000] = 0;
+        fs_expect_option(s, NBD_OPT_LIST, NULL, 0);
+        fake_server_allow_early_close(s);
+        /* 300 entries of about 4 KiB: 1.2 MiB in all. */
+        for (unsigned i = 0; i < 300; i++) {
+                char name[32];
+                g_snprintf(name, sizeof(name), "e%u", i);
+                fs_server_entry(s, name, description);
+        }
+        fs_reply(s, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
+        fs_drain(s);
+        run(s, &o, &x);
+        assert_failed(&x, -EPROTO, "handshake: ");
+        g_assert_nonnull(strstr(x.hs.error.message, "over the limit of 1 MiB"));
+        g_assert_cmpuint(x.hs.list_bytes, <=, 1024 * 1024);
+        g_assert_cmpuint(x.hs.list_bytes, >, 1000 * 1024);
+        handshake_done(&x.hs);
+}
+
 static void test_list_bad_name_length(void) {
         FakeServer *s = newstyle(FIXED);
         HandshakeOptions o = { .goal = HANDSHAKE_LIST };
@@ -1320,6 +1348,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/handshake/list/empty-abort-closed", test_list_empty_abort_closed);
         g_test_add_func("/handshake/list/non-fixed", test_list_non_fixed);
         g_test_add_func("/handshake/list/over-limit", test_list_over_limit);
+        g_test_add_func("/handshake/list/caller-limit", test_list_caller_limit);
         g_test_add_func("/handshake/list/bad-name-length", test_list_bad_name_length);
         g_test_add_func("/handshake/list/short-entry", test_list_short_entry);
         g_test_add_func("/handshake/list/oversized-entry", test_list_oversized_entry);
