@@ -11,11 +11,13 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "contract.h"
 #include "error-text.h"
 #include "nbd-protocol.h"
 #include "net.h"
@@ -318,7 +320,9 @@ int net_connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t
 
 /* getaddrinfo() has no timeout of its own, so it runs in a detached thread;
  * when the deadline passes first the caller walks away and whichever side
- * finishes last frees the shared state. */
+ * finishes last frees the shared state. Such threads outlive their calls,
+ * so they are counted, and at LIMIT_RESOLVERS_TOTAL no more start. */
+static atomic_uint resolvers_running;
 typedef struct Resolve {
         pthread_mutex_t lock;
         unsigned n_ref;
@@ -368,7 +372,12 @@ static void *resolve_thread(void *userdata) {
         /* The pipe has room: one byte, written once. */
         (void) !write(q->notify[1], "x", 1);
         resolve_unref(q);
+        atomic_fetch_sub(&resolvers_running, 1);
         return NULL;
+}
+
+unsigned net_resolvers_running(void) {
+        return atomic_load(&resolvers_running);
 }
 
 static int resolve_error(const char *host, uint16_t port, int g, int e, Error *error) {
@@ -410,9 +419,20 @@ static int resolve(const char *host, uint16_t port, usec_t deadline, int cancel_
         if (g != EAI_NONAME)
                 return resolve_error(host, port, g, errno, error);
 
+        /* Lookups pile up only while name service hangs, which then fails
+         * every caller alike; this keeps them from also piling up threads. */
+        if (atomic_fetch_add(&resolvers_running, 1) >= LIMIT_RESOLVERS_TOTAL) {
+                atomic_fetch_sub(&resolvers_running, 1);
+                return error_set(error, NBDLINK_ERR_LIMIT_EXCEEDED,
+                                 "connect: cannot resolve %s: %u host name lookups are in progress already, "
+                                 "the most nbdlinkd allows", host, LIMIT_RESOLVERS_TOTAL);
+        }
+
         q = calloc(1, sizeof(*q));
-        if (!q)
+        if (!q) {
+                atomic_fetch_sub(&resolvers_running, 1);
                 return -ENOMEM;
+        }
         q->notify[0] = q->notify[1] = -EBADF;
         q->host = strdup(host);
         if (!q->host || pipe2(q->notify, O_CLOEXEC) < 0) {
@@ -420,6 +440,7 @@ static int resolve(const char *host, uint16_t port, usec_t deadline, int cancel_
                 safe_close(q->notify[1]);
                 free(q->host);
                 free(q);
+                atomic_fetch_sub(&resolvers_running, 1);
                 return -ENOMEM;
         }
         memcpy(q->service, service, sizeof(service));
@@ -435,6 +456,7 @@ static int resolve(const char *host, uint16_t port, usec_t deadline, int cancel_
         if (r < 0) {
                 q->n_ref = 1;
                 resolve_unref(q);
+                atomic_fetch_sub(&resolvers_running, 1);
                 return error_set(error, r, "connect: cannot start the resolver for %s: %s",
                                  host, strerror(-r));
         }

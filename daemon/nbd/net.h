@@ -52,3 +52,8 @@ struct addrinfo;
  * server in messages. Same errors as net_connect(). */
 int net_connect_addrinfo(const struct addrinfo *list, const char *host, uint16_t port,
                          usec_t deadline, int *ret_fd, Error *error);
+
+/* Host name lookups running now, on threads of their own; at most
+ * LIMIT_RESOLVERS_TOTAL, beyond which a lookup fails at once with
+ * NBDLINK_ERR_LIMIT_EXCEEDED. */
+unsigned net_resolvers_running(void);
