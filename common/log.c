@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "utf8.h"
 
 static int max_level = LOG_INFO;
 
@@ -44,7 +45,8 @@ static bool stderr_is_journal(void) {
 }
 
 int log_internal(int level, int error, const char *format, ...) {
-        char line[2048];
+        _cleanup_free_ char *escaped = NULL;
+        char line[2048], text[2048];
         va_list ap;
         int saved = errno, n = 0, k;
 
@@ -59,8 +61,17 @@ int log_internal(int level, int error, const char *format, ...) {
         if (error != 0)
                 errno = error;
         va_start(ap, format);
-        k = vsnprintf(line + n, sizeof(line) - (size_t) n - 1, format, ap);
+        k = vsnprintf(text, sizeof(text), format, ap);
         va_end(ap);
+        if (k < 0)
+                text[0] = 0;
+        utf8_trim_partial(text);
+
+        /* A name a caller or a server chose ends up in lines here: a
+         * newline in it must not start a line of its own that looks like
+         * ours, nor an escape sequence rewrite the terminal that shows it. */
+        escaped = utf8_needs_escape(text) ? utf8_escape(text) : NULL;
+        k = snprintf(line + n, sizeof(line) - (size_t) n - 1, "%s", escaped ?: text);
         if (k < 0)
                 k = 0;
         n = MIN((size_t) n + (size_t) k, sizeof(line) - 2);

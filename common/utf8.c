@@ -3,6 +3,8 @@
  * on anybody's LANG: nbdlinkd checks and mends what goes onto the bus,
  * nbdlink what goes into tables and JSON. */
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +74,14 @@ size_t utf8_width(const char *s) {
         return w;
 }
 
+bool unicode_is_control(uint32_t c) {
+        return c < 0x20 || (c >= 0x7f && c <= 0x9f) ||
+                c == 0x061c ||                          /* ARABIC LETTER MARK */
+                c == 0x200e || c == 0x200f ||           /* LRM, RLM */
+                (c >= 0x202a && c <= 0x202e) ||         /* LRE, RLE, PDF, LRO, RLO */
+                (c >= 0x2066 && c <= 0x2069);           /* LRI, RLI, FSI, PDI */
+}
+
 char *utf8_sanitize(const char *s, size_t n) {
         char *ret, *q;
 
@@ -82,7 +92,7 @@ char *utf8_sanitize(const char *s, size_t n) {
                 uint32_t c;
                 size_t k = utf8_decode(s, n, &c);
 
-                if (k == 0 || c < 0x20 || c == 0x7f) {
+                if (k == 0 || unicode_is_control(c)) {
                         *q++ = '?';
                         k = k ?: 1;
                 } else {
@@ -110,4 +120,52 @@ void utf8_trim_partial(char *s) {
                 return;         /* it ends in ASCII */
         if (utf8_decode(s + start, n - start, &c) != n - start)
                 s[start] = 0;
+}
+
+bool utf8_needs_escape(const char *s) {
+        size_t n = strlen(s);
+
+        while (n > 0) {
+                uint32_t c;
+                size_t k = utf8_decode(s, n, &c);
+
+                if (k == 0 || unicode_is_control(c))
+                        return true;
+                s += k;
+                n -= k;
+        }
+        return false;
+}
+
+char *utf8_escape(const char *s) {
+        size_t n = strlen(s);
+        char *ret, *q;
+
+        /* At most four bytes out for each byte in: "\\xNN" for one byte,
+         * "\\u0085" for two, "\\u202E" for three. */
+        if (n > (SIZE_MAX - 1) / 4)
+                return NULL;
+        ret = q = malloc(4 * n + 1);
+        if (!ret)
+                return NULL;
+        while (n > 0) {
+                uint32_t c;
+                size_t k = utf8_decode(s, n, &c);
+
+                if (k == 0) {
+                        q += sprintf(q, "\\x%02x", (unsigned char) *s);
+                        k = 1;
+                } else if (c < 0x80 && unicode_is_control(c))
+                        q += sprintf(q, "\\x%02x", (unsigned) c);
+                else if (unicode_is_control(c))
+                        q += sprintf(q, "\\u%04X", (unsigned) c);
+                else {
+                        memcpy(q, s, k);
+                        q += k;
+                }
+                s += k;
+                n -= k;
+        }
+        *q = 0;
+        return ret;
 }

@@ -20,10 +20,26 @@ bool utf8_is_valid(const char *s, size_t n);
  * approximation of the display width good enough for table columns. */
 size_t utf8_width(const char *s);
 
+/* Code points that steer how the text around them is shown instead of
+ * being shown: C0 controls, DEL, C1 controls (one of them, U+009B, starts
+ * a terminal escape sequence like ESC [), and the bidi controls that make
+ * a terminal or a dialog show text in another order than it is. */
+bool unicode_is_control(uint32_t c);
+
 /* A copy of text meant for people (a server's error message or
- * description, a message on its way onto the bus) with control characters
- * and broken UTF-8 replaced by '?'. NULL when out of memory. */
+ * description) with controls (unicode_is_control()) and broken UTF-8
+ * replaced by '?'. NULL when out of memory. */
 char *utf8_sanitize(const char *s, size_t n);
+
+/* A copy of s for a log line, a polkit detail or an error message, where
+ * a name the caller or a server chose must show as what it is: each C0
+ * control, DEL and byte of broken UTF-8 as \xNN, each C1 or bidi control
+ * as \uNNNN (upper-case hex); everything else as it is. NULL when out of
+ * memory. */
+char *utf8_escape(const char *s);
+
+/* Whether utf8_escape() would change s. */
+bool utf8_needs_escape(const char *s);
 
 /* snprintf() cuts by bytes: drops a multi-byte sequence that such a cut
  * left incomplete at the end of s. */

@@ -35,10 +35,12 @@ int nbdlink_bus_error_set(sd_bus_error *e, int r, const char *message) {
                 message = fallback;
 
         /* sd-bus refuses to send a string that is not UTF-8, and the
-         * caller would get a bare error instead of ours: whatever slipped
-         * through upstream is mended here, where every error passes. */
-        if (!utf8_is_valid(message, strlen(message))) {
-                clean = utf8_sanitize(message, strlen(message));
+         * caller would get a bare error instead of ours; and a name the
+         * caller or a server chose may hold controls that would rewrite the
+         * terminal or dialog that shows the error. Every error passes
+         * here, so here both are mended. */
+        if (utf8_needs_escape(message)) {
+                clean = utf8_escape(message);
                 message = clean ?: fallback;
         }
 

@@ -12,6 +12,7 @@
 #include "bus-error.h"
 #include "contract.h"
 #include "polkit.h"
+#include "utf8.h"
 #include "util/macro.h"
 #include "util/time-util.h"
 
@@ -187,9 +188,17 @@ static int append_details(sd_bus_message *m, const char *const *details) {
         if (r < 0)
                 return r;
         for (const char *const *d = details; d && d[0]; d += 2) {
+                _cleanup_free_ char *escaped = NULL;
+
                 if (!d[1])
                         return -EINVAL;
-                r = sd_bus_message_append(m, "{ss}", d[0], d[1]);
+                /* An agent puts these into the message of its password
+                 * dialog: an export name with a newline or a bidi
+                 * override must not make the dialog say something else. */
+                escaped = utf8_escape(d[1]);
+                if (!escaped)
+                        return -ENOMEM;
+                r = sd_bus_message_append(m, "{ss}", d[0], escaped);
                 if (r < 0)
                         return r;
         }

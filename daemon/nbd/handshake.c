@@ -287,8 +287,11 @@ static int state_recv_greeting(Handshake *hs) {
         g.magic = be64toh(g.magic);
         g.style = be64toh(g.style);
 
+        /* Whatever answered is not NBD, so its bytes are none of the
+         * caller's business: root connected there on the caller's behalf,
+         * and they may be anything (a banner, a terminal escape). */
         if (g.magic != NBD_MAGIC)
-                return hs_fail(hs, -EPROTO, "handshake: not an NBD server (bad magic 0x%016" PRIx64 ")", (uint64_t) g.magic);
+                return hs_fail(hs, -EPROTO, "handshake: not an NBD server (it did not begin with NBD's greeting)");
 
         if (g.style == NBD_OLDSTYLE_MAGIC) {
                 hs->info.oldstyle = true;

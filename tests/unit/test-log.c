@@ -99,10 +99,24 @@ static void test_long_line(void) {
         g_assert_null(memchr(out, '\n', n - 1));
 }
 
+static void log_hostile(void) {
+        log_info("Attaching export '%s'.", "x\nnbdlinkd: Detached all devices.\x1b[2J\xe2\x80\xae");
+}
+
+/* A name with a newline cannot forge a line of its own, nor clear the
+ * screen of whoever reads the log. */
+static void test_hostile_text(void) {
+        g_autofree char *out = capture(log_hostile, false);
+
+        g_assert_cmpstr(out, ==,
+                        "Attaching export 'x\\x0anbdlinkd: Detached all devices.\\x1b[2J\\u202E'.\n");
+}
+
 int main(int argc, char *argv[]) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/log/plain", test_plain);
         g_test_add_func("/log/journal", test_journal);
         g_test_add_func("/log/long-line", test_long_line);
+        g_test_add_func("/log/hostile-text", test_hostile_text);
         return g_test_run();
 }

@@ -40,6 +40,38 @@ static void test_sanitize(void) {
         g_assert_cmpstr(b, ==, "bell? esc? del?");
         g_assert_cmpstr(c, ==, "??? ?");
         g_assert_cmpstr(d, ==, "a?b");
+
+        /* C1 (U+009B is a one-character ESC [) and bidi overrides too. */
+        g_autofree char *e = utf8_sanitize("a\xc2\x9b" "2Jb\xe2\x80\xae" "c", strlen("a\xc2\x9b" "2Jb\xe2\x80\xae" "c"));
+        g_assert_cmpstr(e, ==, "a?2Jb?c");
+}
+
+static void test_escape(void) {
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                { "plain export", "plain export" },
+                { "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac", "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac" },    /* letters stay */
+                { "a\nb", "a\\x0ab" },
+                { "\x1b[8mhidden\x1b[0m", "\\x1b[8mhidden\\x1b[0m" },
+                { "cr\rdel\x7f", "cr\\x0ddel\\x7f" },
+                { "csi\xc2\x9b" "2J", "csi\\u009B2J" },                        /* C1 */
+                { "\xe2\x80\xae" "evil", "\\u202Eevil" },                      /* RLO */
+                { "\xe2\x81\xa6i\xe2\x81\xa9 \xd8\x9c \xe2\x80\x8f", "\\u2066i\\u2069 \\u061C \\u200F" },
+                { "bad\xff\xc3", "bad\\xff\\xc3" },                          /* broken UTF-8 */
+                { "back\\slash", "back\\slash" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *e = utf8_escape(cases[i].in);
+
+                g_assert_cmpstr(e, ==, cases[i].out);
+                g_assert_true(utf8_needs_escape(cases[i].in) == (strcmp(cases[i].in, cases[i].out) != 0));
+                g_assert_true(utf8_is_valid(e, strlen(e)));
+        }
+        g_assert_false(unicode_is_control(0xa0));       /* NO-BREAK SPACE is shown */
+        g_assert_false(unicode_is_control(0x200d));     /* ZWJ joins emoji */
+        g_assert_true(unicode_is_control(0x85));
 }
 
 static void test_trim_partial(void) {
@@ -82,6 +114,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/utf8/valid", test_valid);
         g_test_add_func("/utf8/width", test_width);
         g_test_add_func("/utf8/sanitize", test_sanitize);
+        g_test_add_func("/utf8/escape", test_escape);
         g_test_add_func("/utf8/trim-partial", test_trim_partial);
         return g_test_run();
 }
