@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 
 #include "config.h"
 #include "device-name.h"
@@ -200,6 +201,10 @@ int main(int argc, char *argv[]) {
         (void) manager_restore_persistent(m);
 
         log_info("nbdlinkd %s running.", PACKAGE_VERSION);
+        /* Type=notify: ready once the name is ours. Not Type=dbus, under
+         * which systemd stops the service, detaching every device, the
+         * moment the name is gone, even while nbdlinkd connects again. */
+        (void) sd_notify(false, "READY=1\nSTATUS=Running.");
         r = sd_event_loop(m->event);
         if (r < 0) {
                 log_error("Failed to run event loop: %s", strerror(-r));

@@ -15,6 +15,9 @@
 #include "worker.h"
 
 
+#define MANAGER_RECONNECT_FIRST_USEC (1 * USEC_PER_SEC)
+#define MANAGER_RECONNECT_MAX_USEC   (30 * USEC_PER_SEC)
+
 typedef struct Device Device;
 typedef struct Query Query;
 
@@ -38,6 +41,11 @@ typedef struct Manager {
         bool tls_ca_dir_optional;
         bool exiting;
 
+        /* After the bus connection was lost: the timer that connects
+         * again, and its next delay (doubling up to the maximum). */
+        sd_event_source *reconnect_source;
+        uint64_t reconnect_delay_usec;
+
         /* Persistent devices: state files, and the netlink multicast
          * group that says when their links die. */
         char *state_dir;
@@ -49,7 +57,9 @@ int manager_new(Manager **ret, uint32_t default_timeout_sec);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
-/* Connects to the system bus, registers the objects and takes the name. */
+/* Connects to the system bus, registers the objects and takes the name.
+ * Should the connection be lost later, the manager connects again by
+ * itself (and keeps every attached device meanwhile). */
 int manager_start(Manager *m);
 /* Detaches everything, then leaves the event loop. */
 void manager_shutdown(Manager *m);

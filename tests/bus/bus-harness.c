@@ -83,10 +83,34 @@ void start_all(void) {
         start_all_with_args(NULL);
 }
 
+/* dbus-daemon on fx.dir's configuration, listening once this returns. */
+static void start_bus(void) {
+        g_autofree char *conf_arg = g_strdup_printf("--config-file=%s/system.conf", fx.dir);
+        g_autofree char *sock = g_build_filename(fx.dir, "bus", NULL);
+        const char *bus_argv[] = { "dbus-daemon", conf_arg, "--nofork", "--nopidfile", "--nosyslog", NULL };
+        GError *error = NULL;
+
+        (void) unlink(sock);
+        g_assert_true(g_spawn_async(NULL, (char **) bus_argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                                    child_setup, NULL, &fx.bus_pid, &error));
+        g_assert_no_error(error);
+
+        for (int i = 0; i < 500 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++)
+                g_usleep(10000);
+        g_assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
+        g_free(fx.address);
+        fx.address = g_strdup_printf("unix:path=%s", sock);
+}
+
+void restart_bus(void) {
+        g_assert_cmpint(kill(fx.bus_pid, SIGTERM), ==, 0);
+        (void) wait_exit(fx.bus_pid, 5000);
+        fx.bus_pid = 0;
+        start_bus();
+}
+
 void start_all_with_args(const char *const *daemon_args) {
         g_autoptr(GPtrArray) daemon_argv = g_ptr_array_new();
-        g_autofree char *conf_arg = NULL;
-        g_autofree char *sock = NULL;
         g_autofree char *daemon_path = g_build_filename(builddir(), "daemon", "nbdlinkd", NULL);
         g_autoptr(GDBusConnection) c = NULL;
         g_auto(GStrv) env = NULL;
@@ -97,18 +121,7 @@ void start_all_with_args(const char *const *daemon_args) {
         /* Non-root callers must reach the socket. */
         g_assert_cmpint(chmod(fx.dir, 0755), ==, 0);
         write_bus_config();
-
-        conf_arg = g_strdup_printf("--config-file=%s/system.conf", fx.dir);
-        const char *bus_argv[] = { "dbus-daemon", conf_arg, "--nofork", "--nopidfile", "--nosyslog", NULL };
-        g_assert_true(g_spawn_async(NULL, (char **) bus_argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-                                    child_setup, NULL, &fx.bus_pid, &error));
-        g_assert_no_error(error);
-
-        sock = g_build_filename(fx.dir, "bus", NULL);
-        for (int i = 0; i < 500 && !g_file_test(sock, G_FILE_TEST_EXISTS); i++)
-                g_usleep(10000);
-        g_assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
-        fx.address = g_strdup_printf("unix:path=%s", sock);
+        start_bus();
 
         env = g_get_environ();
         env = g_environ_setenv(env, "DBUS_SYSTEM_BUS_ADDRESS", fx.address, TRUE);

@@ -32,6 +32,9 @@ const char *builddir(void);
 void start_all(void);
 /* The same with more nbdlinkd options (NULL-terminated, or NULL). */
 void start_all_with_args(const char *const *daemon_args);
+/* Stops dbus-daemon and starts a new one at the same address, as when the
+ * system bus goes away under nbdlinkd (which is left running). */
+void restart_bus(void);
 /* Kills both, removes the directory. */
 void stop_all(void);
 /* The exit status of pid, or -1 after SIGKILL when it did not exit in time. */

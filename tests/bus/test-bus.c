@@ -25,6 +25,7 @@
 
 /* After nbdlink headers: it brings GLib, which redefines MIN/MAX itself. */
 #include "bus-harness.h"
+#include "loopback.h"
 #include <glib/gstdio.h>
 
 #define NOBODY 65534
@@ -497,6 +498,46 @@ static void test_list_and_probe(void) {
         sd_bus_flush_close_unref(bus);
 }
 
+/* The system bus goes away and comes back under a running nbdlinkd: the
+ * same process takes its name again, a query the lost connection carried
+ * is let go (its caller had its error from the bus), and new calls work. */
+static void test_bus_restart(void) {
+        g_autoptr(GDBusConnection) c = NULL;
+        sd_bus *bus = sd_connect();
+        sd_bus_message *call = NULL;
+        uint16_t port;
+        int deaf, fds, threads, status;
+
+        /* A Probe waiting on a server that never says anything. */
+        deaf = loopback_listen(0, 4, &port);
+        g_assert_cmpint(sd_bus_message_new_method_call(bus, &call, "org.nbdlink.NBD1", "/org/nbdlink/NBD1",
+                                                       "org.nbdlink.NBD1.Manager", "Probe"), >=, 0);
+        g_autofree char *host = g_strdup_printf("127.0.0.1:%u", port);
+        g_assert_cmpint(sd_bus_message_append(call, "ssa{sv}", host, "", 1, "timeout", "u", 60), >=, 0);
+        g_assert_cmpint(sd_bus_send(bus, call, NULL), >=, 0);
+        g_assert_cmpint(sd_bus_flush(bus), >=, 0);
+        sd_bus_message_unref(call);
+        for (int i = 0; i < 500 && daemon_threads() < 2; i++)
+                g_usleep(10000);
+        sd_bus_flush_close_unref(bus);
+
+        restart_bus();
+
+        c = gdbus_connect();
+        for (int i = 0; i < 1000 && !name_has_owner(c, "org.nbdlink.NBD1"); i++)
+                g_usleep(10000);
+        g_assert_true(name_has_owner(c, "org.nbdlink.NBD1"));
+        g_assert_cmpint(waitpid(fx.daemon_pid, &status, WNOHANG), ==, 0);
+
+        /* The Probe's worker is gone well before its 60 s. */
+        g_assert_true(daemon_wait_counts(daemon_fds(), 1, 5000, &fds, &threads));
+        g_test_message("after the bus came back: %d descriptors, %d threads", fds, threads);
+        close(deaf);
+
+        test_version();
+        test_list_and_probe();
+}
+
 static void test_unit_verify(void) {
         g_autofree char *unit_in = g_build_filename(builddir(), "data", "nbdlinkd.service", NULL);
         g_autofree char *daemon_path = g_build_filename(builddir(), "daemon", "nbdlinkd", NULL);
@@ -546,6 +587,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/bus/not-authorized", test_not_authorized);
         g_test_add_func("/bus/introspection", test_introspection);
         g_test_add_func("/bus/list-and-probe", test_list_and_probe);
+        g_test_add_func("/bus/bus-restart", test_bus_restart);
         g_test_add_func("/bus/unit-verify", test_unit_verify);
         /* Last: SIGTERM detaches everything and exits 0 (under ASan, leak-free). */
         g_test_add_func("/bus/sigterm", test_daemon_sigterm_exits_0);
