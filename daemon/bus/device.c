@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "bus-call.h"
 #include "bus-error.h"
+#include "device-usage.h"
 #include "device.h"
 #include "log.h"
 #include "nbd-protocol.h"
@@ -398,8 +399,21 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
         }
 }
 
-int device_detach(Device *d, sd_bus_message *msg, sd_bus_error *error) {
+int device_detach(Device *d, sd_bus_message *msg, bool force, sd_bus_error *error) {
+        Error err = {};
         int r;
+
+        /* Pulling a disk from under a file system loses what it had not
+         * written yet and leaves it failing every later I/O: that takes the
+         * caller saying so. One still attaching has no users yet. */
+        if (!force && d->state == DEVICE_ATTACHED) {
+                r = nbd_device_usage("", d->index, &err);
+                if (r == -EBUSY)
+                        return nbdlink_bus_error_setf(error, r, "device %s is in use: %s (detach with 'force' to detach anyway)",
+                                                      d->node, err.message);
+                if (r < 0)
+                        log_warning("Cannot tell whether %s is in use, detaching: %s", d->node, strerror(-r));
+        }
 
         if (d->n_detach_calls >= DEVICE_MAX_DETACH_CALLS)
                 return nbdlink_bus_error_setf(error, -EBUSY, "device %s: too many Detach calls waiting", d->node);

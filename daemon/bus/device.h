@@ -91,8 +91,10 @@ void device_link_died(Device *d);
  * is cancelled without disconnecting. Returns false for devices it does
  * not handle (not persistent, or still attaching). May free d. */
 bool device_leave(Device *d);
-/* Detach(): stops the worker; the reply goes out when it has ended. */
-int device_detach(Device *d, sd_bus_message *msg, sd_bus_error *error);
+/* Detach(): stops the worker; the reply goes out when it has ended. An
+ * attached device that is mounted, held or open exclusively is refused with
+ * DeviceBusy naming the reason, unless `force`. */
+int device_detach(Device *d, sd_bus_message *msg, bool force, sd_bus_error *error);
 
 /* device-dbus.c: the Device interface. Disconnected(error, message) says
  * why a device went away that nobody detached; error is a negative errno

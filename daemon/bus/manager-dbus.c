@@ -303,16 +303,48 @@ static int method_attach_with_options(sd_bus_message *msg, void *userdata, sd_bu
         return do_attach(msg, m, device, host, export_name, &options, error);
 }
 
-static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        const char *device;
+/* DetachWithOptions' options: "force" alone, for now. */
+static int parse_detach_options(sd_bus_message *msg, bool *ret_force, Error *error) {
+        bool force = false, seen = false;
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return error_set(error, r, "options must be a{sv}");
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                const char *key;
+                int v;
+
+                r = sd_bus_message_read_basic(msg, 's', &key);
+                if (r < 0)
+                        return error_set(error, r, "cannot read option key");
+                if (strcmp(key, "force") != 0)
+                        return error_set(error, -EINVAL, "unknown option '%.64s'", key);
+                if (seen)
+                        return error_set(error, -EINVAL, "option 'force' is given more than once");
+                seen = true;
+                r = sd_bus_message_read(msg, "v", "b", &v);
+                if (r < 0)
+                        return error_set(error, -EINVAL, "option 'force' must have type 'b'");
+                force = v;
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return error_set(error, r, "cannot read option '%s'", key);
+        }
+        if (r < 0)
+                return error_set(error, r, "cannot read options");
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return error_set(error, r, "cannot read options");
+        *ret_force = force;
+        return 0;
+}
+
+static int do_detach(sd_bus_message *msg, Manager *m, const char *device, bool force, sd_bus_error *error) {
         Device *d;
         uid_t uid;
         int index, r;
 
-        r = sd_bus_message_read(msg, "s", &device);
-        if (r < 0)
-                return r;
         if (device_name_parse(device, &index) < 0 || index < 0)
                 return nbdlink_bus_error_setf(error, -EINVAL,
                                               "device '%.64s' is not nbdN or /dev/nbdN (N up to 4 digits)", device);
@@ -331,7 +363,32 @@ static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (!d)
                 return nbdlink_bus_error_setf(error, -ENXIO, "device /dev/nbd%d is not attached by nbdlinkd", index);
 
-        return device_detach(d, msg, error);
+        return device_detach(d, msg, force, error);
+}
+
+static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *device;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &device);
+        if (r < 0)
+                return r;
+        return do_detach(msg, userdata, device, false, error);
+}
+
+static int method_detach_with_options(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        const char *device;
+        Error err = {};
+        bool force = false;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &device);
+        if (r < 0)
+                return r;
+        r = parse_detach_options(msg, &force, &err);
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r == -ENOMEM ? r : -EINVAL, err.message);
+        return do_detach(msg, userdata, device, force, error);
 }
 
 static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const char *host,
@@ -449,6 +506,8 @@ const sd_bus_vtable manager_vtable[] = {
                                  method_attach_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Detach", "s", SD_BUS_PARAM(device), "", "",
                                  method_detach, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("DetachWithOptions", "sa{sv}", SD_BUS_PARAM(device) SD_BUS_PARAM(options), "", "",
+                                 method_detach_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("ListExports", "sa{sv}", SD_BUS_PARAM(host) SD_BUS_PARAM(options),
                                  "a(ss)", SD_BUS_PARAM(exports),
                                  method_list_exports, SD_BUS_VTABLE_UNPRIVILEGED),

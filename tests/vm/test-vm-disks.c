@@ -752,6 +752,86 @@ static void test_keepalive(void) {
         detach_and_wait(bus, dev);
 }
 
+/* ---- 6. a device in use --------------------------------------------- */
+
+static GError *detach_with(const char *dev, gboolean force) {
+        g_autoptr(GVariant) reply = NULL;
+        GVariantBuilder b;
+        GError *error = NULL;
+
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        if (force)
+                g_variant_builder_add(&b, "{sv}", "force", g_variant_new_boolean(TRUE));
+        reply = g_dbus_connection_call_sync(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "DetachWithOptions",
+                                            g_variant_new("(sa{sv})", dev, &b), NULL,
+                                            G_DBUS_CALL_FLAGS_NONE, 60000, NULL, &error);
+        return error;
+}
+
+/* Detach refuses what a file system, a holder or an exclusive opener
+ * uses, names the reason, and 'force' overrides. */
+static void test_detach_in_use(void) {
+        const char *device = "/dev/nbd10";
+        g_autofree char *dir = test_scratch_subdir("mnt");
+        g_autoptr(TestServer) server = NULL;
+        g_autofree char *dev = NULL, *path = NULL;
+        GError *error = NULL;
+        int fd;
+
+        require_unused("nbd10");
+        server = nbdkit_memory();
+        dev = attach_to(device, server->port, NULL, "in use");
+        if (!dev)
+                return;
+        {
+                const char *mkfs[] = { "mkfs.ext4", "-q", "-F", dev, NULL };
+                const char *mount[] = { "mount", dev, dir, NULL };
+                run_ok(mkfs);
+                run_ok(mount);
+        }
+        path = g_build_filename(dir, "kept", NULL);
+        g_assert_true(g_file_set_contents(path, "written before the detach", -1, NULL));
+
+        /* Mounted: refused, by both Detach methods, and still attached. */
+        error = detach_with(dev, FALSE);
+        assert_bus_error(error, "org.nbdlink.NBD1.Error.DeviceBusy", "is mounted on");
+        g_clear_error(&error);
+        g_assert_null(g_dbus_connection_call_sync(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "Detach",
+                                                  g_variant_new("(s)", dev), NULL, G_DBUS_CALL_FLAGS_NONE,
+                                                  60000, NULL, &error));
+        assert_bus_error(error, "org.nbdlink.NBD1.Error.DeviceBusy", "is mounted on");
+        g_clear_error(&error);
+        g_assert_true(device_running(dev_name(dev)));
+        {
+                const char *umount[] = { "umount", dir, NULL };
+                run_ok(umount);
+        }
+
+        /* Open exclusively (what a mount elsewhere or a swap area does). */
+        fd = open(dev, O_RDONLY | O_EXCL | O_CLOEXEC);
+        g_assert_cmpint(fd, >=, 0);
+        error = detach_with(dev, FALSE);
+        assert_bus_error(error, "org.nbdlink.NBD1.Error.DeviceBusy", "open exclusively");
+        g_clear_error(&error);
+        close(fd);
+
+        /* Mounted again, and forced: detached, the mount left to fail. */
+        {
+                const char *mount[] = { "mount", dev, dir, NULL };
+                run_ok(mount);
+        }
+        error = detach_with(dev, TRUE);
+        g_assert_no_error(error);
+        g_assert_false(device_object_exists(dev_name(dev)));
+        g_test_message("%s: DetachWithOptions(force) of a mounted device detached it", dev);
+        /* The kernel lets the device go with its last opener, the mount. */
+        {
+                const char *umount[] = { "umount", "-l", dir, NULL };
+                run_ok(umount);
+        }
+        wait_device_stopped(dev);
+}
+
 int main(int argc, char **argv) {
         g_autofree char *sfdisk = NULL;
         int r;
@@ -778,6 +858,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/vm-disks/deaf-server", test_deaf_server);
         g_test_add_func("/vm-disks/read-only-state", test_read_only_state);
         g_test_add_func("/vm-disks/keepalive", test_keepalive);
+        g_test_add_func("/vm-disks/detach-in-use", test_detach_in_use);
         r = g_test_run();
 
         g_subprocess_send_signal(daemon_proc, SIGTERM);
