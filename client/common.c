@@ -13,7 +13,7 @@
 #include "bus-errors.h"
 #include "common.h"
 #include "device-name.h"
-#include "format.h"
+#include "escape.h"
 
 bool arg_json = false;
 bool arg_ask_password = true;
@@ -82,7 +82,7 @@ int log_bus_error(const sd_bus_error *e, int r, const char *fmt, ...) {
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         /* The message may carry a server's own text: keep it to one line. */
-        _cleanup_free_ char *msg = e->message && *e->message ? str_escape_control(e->message) : NULL;
+        _cleanup_free_ char *msg = e->message && *e->message ? escape_text(e->message) : NULL;
         fprintf(stderr, ": %s (%s)\n", msg ?: strerror(sd_bus_error_get_errno(e)), e->name);
         if (sd_bus_error_has_name(e, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
                 fputs(arg_ask_password

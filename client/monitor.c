@@ -10,7 +10,7 @@
 
 #include "commands.h"
 #include "common.h"
-#include "format.h"
+#include "escape.h"
 #include "json.h"
 #include "props.h"
 
@@ -56,7 +56,7 @@ static void event_end(JsonWriter *w) {
 static void props_print(const Prop *p, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *v = prop_to_string(p + i);
-                _cleanup_free_ char *e = v ? str_escape_control(v) : NULL;
+                _cleanup_free_ char *e = v ? escape_text(v) : NULL;
 
                 printf(" %s=%s", p[i].key, e ?: "?");
         }
@@ -164,7 +164,7 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_
                 json_key(&w, "message");
                 json_string(&w, message);
         } else {
-                _cleanup_free_ char *e = str_escape_control(message);
+                _cleanup_free_ char *e = escape_text(message);
 
                 printf(": %s (%s)", e ?: "?", error);
         }
