@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nbdlink monitor: prints devices appearing, changing, disconnecting and
  * going away, and the daemon starting or stopping, until SIGINT. With
- * --json, one JSON object per line per event. */
+ * --json, one JSON object per line per event. The daemon's text is printed
+ * escaped (escape.h). */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,7 +40,7 @@ static void event_begin(JsonWriter *w, const char *event, const char *path, cons
                 json_key(w, "device");
                 json_string(w, device);
         } else
-                printf("%s %s", device_short_name(device), event);
+                fprintf_escaped(stdout, "%s %s", device_short_name(device), event);
 }
 
 static void event_end(JsonWriter *w) {
@@ -56,9 +57,8 @@ static void event_end(JsonWriter *w) {
 static void props_print(const Prop *p, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *v = prop_to_string(p + i);
-                _cleanup_free_ char *e = v ? escape_text(v) : NULL;
 
-                printf(" %s=%s", p[i].key, e ?: "?");
+                fprintf_escaped(stdout, " %s=%s", p[i].key, v ?: "?");
         }
 }
 
@@ -163,11 +163,8 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_
                 json_string(&w, error);
                 json_key(&w, "message");
                 json_string(&w, message);
-        } else {
-                _cleanup_free_ char *e = escape_text(message);
-
-                printf(": %s (%s)", e ?: "?", error);
-        }
+        } else
+                fprintf_escaped(stdout, ": %s (%s)", message, error);
         event_end(&w);
         return 0;
 }

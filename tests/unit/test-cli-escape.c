@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Hostile text as nbdlink shows it: terminal escape sequences, line
  * breaks, C1 and bidirectional controls and broken UTF-8, each in the
- * visible form of tables and messages (escape.h) and as a JSON string. */
+ * visible form of tables and messages (escape.h) and as a JSON string,
+ * and the error lines that quote a daemon's message or an argument. */
 /* Project headers first: glib.h redefines MIN and MAX after them. */
+#include "common.h"
 #include "escape.h"
 #include "json.h"
 
+#include <errno.h>
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
@@ -116,11 +119,41 @@ static void test_fprintf(void) {
         g_assert_cmpstr(s, ==, "nbd0 disconnected: gone\\x1b[8m\\n (Name\\u{202e})");
 }
 
+/* The error lines of common.c, run in a child so that stderr is caught. */
+static void test_error_lines(void) {
+        if (g_test_subprocess()) {
+                sd_bus_error e = SD_BUS_ERROR_MAKE_CONST("org.nbdlink.NBD1.Error.ServerError",
+                                                         "server says: \x1b]0;pwned\x07\xc2\x9b" "2J\nrm -rf \xe2\x80\xae");
+
+                log_bus_error(&e, -EIO, "probe %s export '%s'", "127.0.0.1:10809", "ex\x1b[8mport");
+                log_errno(-ENOENT, "open CA certificate '%s'", "/tmp/ca\r.pem");
+                usage_error("attach", "unexpected argument '%s'", "\x1b[31mred\xff");
+                return;
+        }
+
+        g_autofree char *expected = g_strdup_printf(
+                "nbdlink: probe 127.0.0.1:10809 export 'ex\\x1b[8mport': "
+                "server says: \\x1b]0;pwned\\x07\\u{009b}2J\\nrm -rf \\u{202e} "
+                "(org.nbdlink.NBD1.Error.ServerError)\n"
+                "nbdlink: open CA certificate '/tmp/ca\\r.pem': %s (ENOENT)\n"
+                "nbdlink: unexpected argument '\\x1b[31mred\\xff'\n"
+                "Try 'nbdlink attach --help' for more information.\n",
+                strerror(ENOENT));
+
+        g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+        g_test_trap_assert_passed();
+        g_test_trap_assert_stdout("");
+        /* A pattern without '*' or '?': the whole of stderr, exactly. */
+        g_assert_null(strpbrk(expected, "*?"));
+        g_test_trap_assert_stderr(expected);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/cli/escape/text", test_text);
         g_test_add_func("/cli/escape/json", test_json);
         g_test_add_func("/cli/escape/classes", test_classes);
         g_test_add_func("/cli/escape/fprintf", test_fprintf);
+        g_test_add_func("/cli/escape/error-lines", test_error_lines);
         return g_test_run();
 }
