@@ -38,9 +38,7 @@ static char *unique_name_of(GDBusConnection *c, GPid pid) {
         g_autoptr(GError) error = NULL;
         g_autofree const char **list = NULL;
 
-        names = g_dbus_connection_call_sync(c, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                            "org.freedesktop.DBus", "ListNames", NULL, G_VARIANT_TYPE("(as)"),
-                                            G_DBUS_CALL_FLAGS_NONE, 2000, NULL, &error);
+        names = bus_driver_call(c, "ListNames", NULL, "(as)", &error);
         g_assert_no_error(error);
         g_variant_get(names, "(^a&s)", &list);
         for (size_t i = 0; list[i]; i++) {
@@ -49,10 +47,7 @@ static char *unique_name_of(GDBusConnection *c, GPid pid) {
 
                 if (list[i][0] != ':')
                         continue;
-                v = g_dbus_connection_call_sync(c, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                                "org.freedesktop.DBus", "GetConnectionUnixProcessID",
-                                                g_variant_new("(s)", list[i]), G_VARIANT_TYPE("(u)"),
-                                                G_DBUS_CALL_FLAGS_NONE, 2000, NULL, NULL);
+                v = bus_driver_call(c, "GetConnectionUnixProcessID", g_variant_new("(s)", list[i]), "(u)", NULL);
                 if (!v)
                         continue;       /* gone meanwhile */
                 g_variant_get(v, "(u)", &p);
@@ -117,9 +112,7 @@ static void barrier(GDBusConnection *c) {
         g_autoptr(GVariant) v = NULL;
         g_autoptr(GError) error = NULL;
 
-        v = g_dbus_connection_call_sync(c, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                        "GetId", NULL, G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE, 2000, NULL,
-                                        &error);
+        v = bus_driver_call(c, "GetId", NULL, "(s)", &error);
         g_assert_no_error(error);
 }
 
@@ -173,9 +166,7 @@ static char *owner_of(const char *name) {
         g_autoptr(GVariant) v = NULL;
         char *owner = NULL;
 
-        v = g_dbus_connection_call_sync(spoofer, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                        "org.freedesktop.DBus", "GetNameOwner", g_variant_new("(s)", name),
-                                        G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE, 2000, NULL, NULL);
+        v = bus_driver_call(spoofer, "GetNameOwner", g_variant_new("(s)", name), "(s)", NULL);
         if (v)
                 g_variant_get(v, "(s)", &owner);
         return owner;
@@ -218,10 +209,7 @@ static void test_spoofed_without_owner(void) {
         spoof_both("");
 
         stand_in = gdbus_connect();
-        v = g_dbus_connection_call_sync(stand_in, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                        "org.freedesktop.DBus", "RequestName",
-                                        g_variant_new("(su)", NBDLINK_BUS_NAME, 0), G_VARIANT_TYPE("(u)"),
-                                        G_DBUS_CALL_FLAGS_NONE, 2000, NULL, &error);
+        v = bus_driver_call(stand_in, "RequestName", g_variant_new("(su)", NBDLINK_BUS_NAME, 0), "(u)", &error);
         g_assert_no_error(error);
         g_variant_get(v, "(u)", &reply);
         g_assert_cmpuint(reply, ==, 1);        /* DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER */
