@@ -13,7 +13,7 @@
 #include "bus-errors.h"
 #include "common.h"
 #include "device-name.h"
-#include "format.h"
+#include "escape.h"
 
 bool arg_json = false;
 bool arg_ask_password = true;
@@ -23,7 +23,8 @@ int usage_error(const char *verb, const char *fmt, ...) {
 
         fputs("nbdlink: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        /* It quotes the command line back, which may hold anything. */
+        vfprintf_escaped(stderr, fmt, ap);
         va_end(ap);
         if (verb)
                 fprintf(stderr, "\nTry 'nbdlink %s --help' for more information.\n", verb);
@@ -50,40 +51,40 @@ static const char *errno_name(int e) {
         return n ?: "unknown errno";
 }
 
+/* "nbdlink: <what>: <detail> (<name>)" and a newline on stderr, escaped as
+ * a whole: what may quote a path or an argument, detail and name may be a
+ * daemon's or a server's text. */
+_printf_(3, 0) static void log_failure(const char *detail, const char *name, const char *fmt, va_list ap) {
+        fputs("nbdlink: ", stderr);
+        vfprintf_escaped(stderr, fmt, ap);
+        fprintf_escaped(stderr, ": %s (%s)", detail, name);
+        fputc('\n', stderr);
+}
+
 int log_errno(int r, const char *fmt, ...) {
         va_list ap;
         int e = r < 0 ? -r : r;
 
-        fputs("nbdlink: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        log_failure(strerror(e), errno_name(e), fmt, ap);
         va_end(ap);
-        fprintf(stderr, ": %s (%s)\n", strerror(e), errno_name(e));
         return EXIT_FAILED;
 }
 
 int log_bus_error(const sd_bus_error *e, int r, const char *fmt, ...) {
         va_list ap;
 
+        va_start(ap, fmt);
         if (!sd_bus_error_is_set(e)) {
                 /* Local failure of sd-bus itself (no reply): format an errno. */
                 int k = r < 0 ? -r : r;
 
-                fputs("nbdlink: ", stderr);
-                va_start(ap, fmt);
-                vfprintf(stderr, fmt, ap);
-                va_end(ap);
-                fprintf(stderr, ": %s (%s)\n", strerror(k), errno_name(k));
-                return EXIT_FAILED;
-        }
-
-        fputs("nbdlink: ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+                log_failure(strerror(k), errno_name(k), fmt, ap);
+        } else
+                log_failure(e->message && *e->message ? e->message : strerror(sd_bus_error_get_errno(e)),
+                            e->name, fmt, ap);
         va_end(ap);
-        /* The message may carry a server's own text: keep it to one line. */
-        _cleanup_free_ char *msg = e->message && *e->message ? str_escape_control(e->message) : NULL;
-        fprintf(stderr, ": %s (%s)\n", msg ?: strerror(sd_bus_error_get_errno(e)), e->name);
+
         if (sd_bus_error_has_name(e, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
                 fputs(arg_ask_password
                       ? "nbdlink: run it from a terminal to authenticate, or as a user the policy allows\n"

@@ -22,6 +22,9 @@ enum {
 extern bool arg_json;
 extern bool arg_ask_password;
 
+/* Error output goes through escape.h's visible form, formatted line and
+ * arguments alike: it quotes command lines, paths and the daemon's text. */
+
 /* "nbdlink: <message>" and "Try 'nbdlink VERB --help' ..." on stderr.
  * Returns EXIT_USAGE. verb may be NULL for the top level. */
 _printf_(2, 3) int usage_error(const char *verb, const char *fmt, ...);

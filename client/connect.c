@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "escape.h"
 #include "format.h"
 #include "json.h"
 #include "polkit-agent.h"
@@ -519,8 +520,11 @@ static int print_attach(sd_bus_message *reply) {
                 json_string(&w, object);
                 json_end_object(&w);
                 json_finish(&w);
-        } else
-                printf("%s\n", device);
+        } else {
+                /* The daemon's text, even here: scripts read this line. */
+                fputs_escaped(device, stdout);
+                fputc('\n', stdout);
+        }
         return EXIT_OK;
 }
 

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "escape.h"
 #include "format.h"
 #include "utf8.h"
 
@@ -41,40 +42,6 @@ char *format_size(char buf[static FORMAT_SIZE_MAX], uint64_t bytes) {
         return buf;
 }
 
-char *str_escape_control(const char *s) {
-        size_t n = strlen(s);
-        /* Worst case: every byte becomes "\xNN". */
-        char *out = malloc(n * 4 + 1), *o = out;
-
-        if (!out)
-                return NULL;
-        while (n > 0) {
-                uint32_t c;
-                size_t k = utf8_decode(s, n, &c);
-
-                if (k == 0 || c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0)) {
-                        unsigned char b = (unsigned char) *s;
-
-                        if (k == 0)
-                                k = 1;
-                        if (b == '\n' && k == 1)
-                                o = stpcpy(o, "\\n");
-                        else if (b == '\t' && k == 1)
-                                o = stpcpy(o, "\\t");
-                        else
-                                for (size_t i = 0; i < k; i++)
-                                        o += sprintf(o, "\\x%02x", (unsigned char) s[i]);
-                } else {
-                        memcpy(o, s, k);
-                        o += k;
-                }
-                s += k;
-                n -= k;
-        }
-        *o = 0;
-        return out;
-}
-
 struct Table {
         size_t n_columns;
         char **cells;           /* headers first, then rows */
@@ -103,7 +70,7 @@ int table_add(Table *t, const char *cell) {
                 t->cells = p;
                 t->allocated = n;
         }
-        c = str_escape_control(cell ?: "-");
+        c = escape_text(cell ?: "-");
         if (!c)
                 return -ENOMEM;
         t->cells[t->n_cells++] = c;

@@ -14,11 +14,6 @@
  * zero. Returns buf. */
 char *format_size(char buf[static FORMAT_SIZE_MAX], uint64_t bytes);
 
-/* A copy of s that is safe to print on a terminal: control characters
- * (with which a server could rewrite the screen) become \n, \t or \xNN,
- * and so do bytes that are not valid UTF-8. NULL when out of memory. */
-char *str_escape_control(const char *s);
-
 typedef struct Table Table;
 
 /* A table with n columns whose headers are the n strings given. */
@@ -27,8 +22,8 @@ Table *table_free(Table *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Table *, table_free);
 
 /* Appends one cell (copied) to the row being filled; a new row starts
- * after every n_columns cells. NULL is shown as "-"; control characters
- * are escaped (str_escape_control). */
+ * after every n_columns cells. NULL is shown as "-"; every cell,
+ * headers too, is kept in the visible form of escape.h. */
 int table_add(Table *t, const char *cell);
 size_t table_rows(const Table *t);
 

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "escape.h"
 #include "json.h"
 #include "utf8.h"
 
@@ -111,9 +112,11 @@ void json_write_escaped(FILE *f, const char *s, size_t n) {
                         fputs("\\t", f);
                         break;
                 default:
-                        /* Control characters, DEL, and the two line separators
-                         * that break JavaScript parsers. */
-                        if (c < 0x20 || c == 0x7f || c == 0x2028 || c == 0x2029)
+                        /* The controls and bidirectional marks of escape.h,
+                         * so that raw JSON on a terminal is as safe as a
+                         * table, and the two line separators that break
+                         * JavaScript parsers. */
+                        if (codepoint_is_control(c) || c == 0x2028 || c == 0x2029)
                                 fprintf(f, "\\u%04x", (unsigned) c);
                         else
                                 fwrite(s, 1, k, f);

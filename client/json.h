@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A small streaming JSON writer for --json output: objects, arrays and
- * scalars written in order, strings escaped per RFC 8259. */
+ * scalars written in order, strings escaped per RFC 8259 and beyond it,
+ * as \uXXXX, every control and bidirectional mark that escape.h names. */
 #pragma once
 
 #include <stdbool.h>

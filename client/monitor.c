@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nbdlink monitor: prints devices appearing, changing, disconnecting and
  * going away, and the daemon starting or stopping, until SIGINT. With
- * --json, one JSON object per line per event. */
+ * --json, one JSON object per line per event. Only the daemon's signals
+ * are believed (name-watch.h), and its text is printed escaped (escape.h). */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,8 +11,9 @@
 
 #include "commands.h"
 #include "common.h"
-#include "format.h"
+#include "escape.h"
 #include "json.h"
+#include "name-watch.h"
 #include "props.h"
 
 #define DEVICES_PATH NBDLINK_MANAGER_PATH "/devices/"
@@ -39,7 +41,7 @@ static void event_begin(JsonWriter *w, const char *event, const char *path, cons
                 json_key(w, "device");
                 json_string(w, device);
         } else
-                printf("%s %s", device_short_name(device), event);
+                fprintf_escaped(stdout, "%s %s", device_short_name(device), event);
 }
 
 static void event_end(JsonWriter *w) {
@@ -56,9 +58,8 @@ static void event_end(JsonWriter *w) {
 static void props_print(const Prop *p, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *v = prop_to_string(p + i);
-                _cleanup_free_ char *e = v ? str_escape_control(v) : NULL;
 
-                printf(" %s=%s", p[i].key, e ?: "?");
+                fprintf_escaped(stdout, " %s=%s", p[i].key, v ?: "?");
         }
 }
 
@@ -68,6 +69,8 @@ static int on_interfaces_added(sd_bus_message *m, void *userdata, sd_bus_error *
         JsonWriter w;
         int r;
 
+        if (!name_watch_sent_by_owner(userdata, m))
+                return 0;
         r = sd_bus_message_read(m, "o", &path);
         if (r < 0)
                 return 0;
@@ -111,6 +114,8 @@ static int on_interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error
         const char *path;
         JsonWriter w;
 
+        if (!name_watch_sent_by_owner(userdata, m))
+                return 0;
         if (sd_bus_message_read(m, "o", &path) < 0)
                 return 0;
         device = path_to_device(path);
@@ -129,7 +134,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         size_t n = 0;
         JsonWriter w;
 
-        if (!device)
+        if (!device || !name_watch_sent_by_owner(userdata, m))
                 return 0;
         if (sd_bus_message_read(m, "s", &iface) < 0 || strcmp(iface, NBDLINK_DEVICE_INTERFACE) != 0)
                 return 0;
@@ -152,7 +157,7 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         const char *error, *message;
         JsonWriter w;
 
-        if (!device)
+        if (!device || !name_watch_sent_by_owner(userdata, m))
                 return 0;
         if (sd_bus_message_read(m, "ss", &error, &message) < 0)
                 return 0;
@@ -163,22 +168,15 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_
                 json_string(&w, error);
                 json_key(&w, "message");
                 json_string(&w, message);
-        } else {
-                _cleanup_free_ char *e = str_escape_control(message);
-
-                printf(": %s (%s)", e ?: "?", error);
-        }
+        } else
+                fprintf_escaped(stdout, ": %s (%s)", message, error);
         event_end(&w);
         return 0;
 }
 
-static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        const char *name, *old_owner, *new_owner;
-        const char *event;
-
-        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
-                return 0;
-        event = *new_owner ? "daemon-started" : "daemon-stopped";
+/* The daemon started (the name has a new owner) or stopped (none). */
+static void on_daemon_changed(const char *owner, void *userdata) {
+        const char *event = owner ? "daemon-started" : "daemon-stopped";
 
         if (arg_json) {
                 JsonWriter w;
@@ -190,13 +188,15 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
                 json_end_object(&w);
                 json_finish(&w);
         } else {
-                printf("nbdlinkd %s\n", *new_owner ? "started" : "stopped");
+                printf("nbdlinkd %s\n", owner ? "started" : "stopped");
                 fflush(stdout);
         }
-        return 0;
 }
 
-static int add_matches(sd_bus *bus) {
+/* The rules keep other signals from being routed to us; they do not keep
+ * anyone from sending us these (name-watch.h): every handler checks the
+ * sender against owner, the NameWatch passed as userdata. */
+static int add_matches(sd_bus *bus, NameWatch *owner) {
         static const struct {
                 const char *rule;
                 sd_bus_message_handler_t handler;
@@ -214,15 +214,12 @@ static int add_matches(sd_bus *bus) {
                 { "type='signal',sender='" NBDLINK_BUS_NAME "',path_namespace='" NBDLINK_MANAGER_PATH "',"
                   "interface='" NBDLINK_DEVICE_INTERFACE "',member='Disconnected'",
                   on_disconnected },
-                { "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
-                  "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" NBDLINK_BUS_NAME "'",
-                  on_name_owner_changed },
         };
         int r;
 
         for (size_t i = 0; i < ELEMENTSOF(matches); i++) {
                 /* Floating: the slots live as long as the connection. */
-                r = sd_bus_add_match(bus, NULL, matches[i].rule, matches[i].handler, NULL);
+                r = sd_bus_add_match(bus, NULL, matches[i].rule, matches[i].handler, owner);
                 if (r < 0)
                         return r;
         }
@@ -241,6 +238,7 @@ int cmd_monitor(int argc, char **argv) {
                 {}
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(name_watch_freep) NameWatch *owner = NULL;
         sd_event *event = NULL;
         sigset_t mask;
         int c, r;
@@ -281,7 +279,10 @@ int cmd_monitor(int argc, char **argv) {
         if (r < 0)
                 return log_errno(r, "connect to the system bus");
 
-        r = add_matches(bus);
+        r = name_watch_new(&owner, bus, NBDLINK_BUS_NAME, on_daemon_changed, NULL);
+        if (r < 0)
+                return log_errno(r, "follow the owner of %s", NBDLINK_BUS_NAME);
+        r = add_matches(bus, owner);
         if (r < 0)
                 return log_errno(r, "subscribe to signals");
 

@@ -55,13 +55,18 @@ static void write_bus_config(void) {
                          includedir);
 }
 
+GVariant *bus_driver_call(GDBusConnection *c, const char *method, GVariant *params, const char *reply_type,
+                          GError **error) {
+        return g_dbus_connection_call_sync(c, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                           method, params, G_VARIANT_TYPE(reply_type), G_DBUS_CALL_FLAGS_NONE, 2000,
+                                           NULL, error);
+}
+
 bool name_has_owner(GDBusConnection *c, const char *name) {
         g_autoptr(GVariant) v = NULL;
         gboolean has = FALSE;
 
-        v = g_dbus_connection_call_sync(c, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                        "org.freedesktop.DBus", "NameHasOwner", g_variant_new("(s)", name),
-                                        G_VARIANT_TYPE("(b)"), G_DBUS_CALL_FLAGS_NONE, 2000, NULL, NULL);
+        v = bus_driver_call(c, "NameHasOwner", g_variant_new("(s)", name), "(b)", NULL);
         if (v)
                 g_variant_get(v, "(b)", &has);
         return has;

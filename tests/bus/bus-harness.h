@@ -51,6 +51,10 @@ bool daemon_wait_counts(int fds, int threads, int within_ms, int *ret_fds, int *
  * within 10 s (under ASan its leak check is part of that status). */
 void test_daemon_sigterm_exits_0(void);
 
+/* Calls method of the bus driver (org.freedesktop.DBus) on c with params,
+ * within 2 s; the reply of reply_type, or NULL and error set. */
+GVariant *bus_driver_call(GDBusConnection *c, const char *method, GVariant *params, const char *reply_type,
+                          GError **error);
 bool name_has_owner(GDBusConnection *c, const char *name);
 GDBusConnection *gdbus_connect(void);
 sd_bus *sd_connect(void);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The nbdlink command against the real nbdlinkd on the private bus, with
  * nbdkit on loopback as the server: every command, its table and its JSON,
- * TLS credentials and unix sockets passed as descriptors, the error format
- * and exit statuses of daemon and server errors, and monitor. */
+ * TLS credentials and unix sockets passed as descriptors, a server's text
+ * that would take over a terminal, the error format and exit statuses of
+ * daemon and server errors, and monitor. */
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -28,7 +29,7 @@
 #define ERROR_NAME(n) "(org.nbdlink.NBD1.Error." n ")\n"
 
 static TestPki *pki;
-static TestServer *nbdkit_plain, *nbdkit_psk, *nbdkit_x509;
+static TestServer *nbdkit_plain, *nbdkit_psk, *nbdkit_x509, *nbdkit_hostile;
 
 /* The environment carries DBUS_SYSTEM_BUS_ADDRESS of the private bus. */
 #define run(...) cli_run(cli_nbdlink_path(), FALSE, (const char *const[]) { __VA_ARGS__, NULL })
@@ -146,6 +147,45 @@ static void test_info(void) {
         r = run("--json", "info", u);
         g_assert_cmpint(r.status, ==, 0);
         g_assert_true(g_str_has_prefix(r.out, "{\n  \"export\": \"beta \\\"quoted\\\"\",\n"));
+        cli_result_clear(&r);
+}
+
+/* A server whose export name and description would take over a terminal:
+ * the daemon lets C1 and bidirectional controls through (they are valid
+ * UTF-8), so nbdlink must escape them, in tables and in JSON. */
+static void test_hostile_server_text(void) {
+        g_autofree char *hostport = NULL, *u = NULL;
+        CliResult r;
+
+        if (!nbdkit_hostile)
+                nbdkit_hostile = test_nbdkit_start("--filter=exportname", "memory", "size=1M",
+                                                   "exportname=evil\xe2\x80\xaegpj.exe", "exportname-list=explicit",
+                                                   "exportdesc=fixed:\xc2\x9b" "2Jwiped\x1b[8m", NULL);
+        hostport = g_strdup_printf("127.0.0.1:%u", nbdkit_hostile->port);
+        u = url(nbdkit_hostile, "nbd", "evil%E2%80%AEgpj.exe");
+
+        r = run("exports", hostport);
+        assert_ok(&r,
+                  "EXPORT               DESCRIPTION\n"
+                  "evil\\u{202e}gpj.exe  \\u{009b}2Jwiped?[8m\n");
+        cli_result_clear(&r);
+
+        r = run("--json", "exports", hostport);
+        assert_ok(&r,
+                  "[\n"
+                  "  {\n"
+                  "    \"name\": \"evil\\u202egpj.exe\",\n"
+                  "    \"description\": \"\\u009b2Jwiped?[8m\"\n"
+                  "  }\n"
+                  "]\n");
+        assert_valid_json(r.out);
+        cli_result_clear(&r);
+
+        r = run("info", u);
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_cmpstr(r.err, ==, "");
+        g_assert_nonnull(strstr(r.out, "\nexport                evil\\u{202e}gpj.exe\n"));
+        g_assert_nonnull(strstr(r.out, "\ndescription           \\u{009b}2Jwiped?[8m\n"));
         cli_result_clear(&r);
 }
 
@@ -406,6 +446,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/cli/list-empty", test_list_empty);
         g_test_add_func("/cli/exports", test_exports);
         g_test_add_func("/cli/info", test_info);
+        g_test_add_func("/cli/hostile-server-text", test_hostile_server_text);
         g_test_add_func("/cli/unix-socket", test_unix_socket);
         g_test_add_func("/cli/tls-psk", test_tls_psk);
         g_test_add_func("/cli/tls-x509", test_tls_x509);
@@ -420,6 +461,7 @@ int main(int argc, char *argv[]) {
         test_server_stop(nbdkit_plain);
         test_server_stop(nbdkit_psk);
         test_server_stop(nbdkit_x509);
+        test_server_stop(nbdkit_hostile);
         test_pki_free(pki);
         test_servers_cleanup();
         stop_all();

@@ -20,7 +20,22 @@
  *   removed nbdN
  *   detached /dev/nbdN
  * Errors go to stderr as "nbd-file-manager: WHAT: MESSAGE (ERROR-NAME)";
- * the exit status is 0 when everything went as asked, 1 otherwise. */
+ * the exit status is 0 when everything went as asked, 1 otherwise.
+ *
+ * Whom to believe. Any local user can send a signal straight to our
+ * connection, with any path and interface, and the bus delivers it
+ * whatever sender the match rules name. Only the owner of
+ * org.nbdlink.NBD1 speaks for the daemon:
+ *  - GDBusObjectManagerClient subscribes to the objects' signals
+ *    (PropertiesChanged, Disconnected) with the owner's unique name, which
+ *    GDBus compares with each signal's sender in every version;
+ *  - InterfacesAdded and InterfacesRemoved reach it through a GDBusProxy
+ *    for the well-known name, which drops signals from anyone but the
+ *    owner while there is one. While there is none, GLib 2.80.1, 2.78.5
+ *    and distributions' backports of that fix (CVE-2024-34397; Debian 12
+ *    since 2.74.6-2+deb12u1) drop them too; older GLib passes them on, and
+ *    the objects they make have no owner's name: from_daemon() below
+ *    skips those. */
 
 #include <gio/gio.h>
 #include <glib.h>
@@ -52,6 +67,15 @@ typedef struct App {
         gboolean detached;      /* Detach answered */
         int status;
 } App;
+
+/* Whether iface came from the daemon: the manager gives each proxy the
+ * owner's unique name, and none to an object announced while nobody owned
+ * org.nbdlink.NBD1, which only a spoofed signal can do. */
+static gboolean from_daemon(GDBusProxy *iface) {
+        const char *owner = g_dbus_proxy_get_name(iface);
+
+        return owner && g_dbus_is_unique_name(owner);
+}
 
 static const char *short_name(const char *object_path) {
         const char *slash = strrchr(object_path, '/');
@@ -101,7 +125,7 @@ static void on_object_added(GDBusObjectManager *manager, GDBusObject *object, gp
         g_autoptr(GDBusInterface) iface = g_dbus_object_get_interface(object, DEVICE_IFACE);
         g_autoptr(GVariant) state = NULL;
 
-        if (!iface)
+        if (!iface || !from_daemon(G_DBUS_PROXY(iface)))
                 return;
         state = g_dbus_proxy_get_cached_property(G_DBUS_PROXY(iface), "State");
         printf("added %s State=%s\n", short_name(g_dbus_object_get_object_path(object)),
@@ -113,7 +137,10 @@ static void on_object_added(GDBusObjectManager *manager, GDBusObject *object, gp
 static void on_object_removed(GDBusObjectManager *manager, GDBusObject *object, gpointer data) {
         App *app = data;
         const char *path = g_dbus_object_get_object_path(object);
+        g_autoptr(GDBusInterface) iface = g_dbus_object_get_interface(object, DEVICE_IFACE);
 
+        if (!iface || !from_daemon(G_DBUS_PROXY(iface)))
+                return;
         printf("removed %s\n", short_name(path));
         fflush(stdout);
         if (app->object_path && g_str_equal(path, app->object_path)) {
@@ -129,7 +156,7 @@ static void on_properties_changed(GDBusObjectManagerClient *manager, GDBusObject
                                   gpointer data) {
         g_autofree char *text = NULL;
 
-        if (!g_str_equal(g_dbus_proxy_get_interface_name(proxy), DEVICE_IFACE))
+        if (!g_str_equal(g_dbus_proxy_get_interface_name(proxy), DEVICE_IFACE) || !from_daemon(proxy))
                 return;
         text = format_properties(changed);
         printf("changed %s%s\n", short_name(g_dbus_proxy_get_object_path(proxy)), text);
@@ -141,6 +168,10 @@ static void on_proxy_signal(GDBusObjectManagerClient *manager, GDBusObjectProxy 
                             const char *sender, const char *signal, GVariant *params, gpointer data) {
         const char *name, *message;
 
+        /* GDBus checked the sender already; the same test costs nothing
+         * and says what is relied on. */
+        if (!from_daemon(proxy) || g_strcmp0(sender, g_dbus_proxy_get_name(proxy)) != 0)
+                return;
         if (!g_str_equal(signal, "Disconnected") || !g_variant_is_of_type(params, G_VARIANT_TYPE("(ss)")))
                 return;
         g_variant_get(params, "(&s&s)", &name, &message);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The nbdlink binary's command line, run as a subprocess without a daemon:
- * --help and --version, usage errors (exit 2, message and hint), and
- * failures that happen before the bus is reached (exit 1). */
+ * --help and --version, usage errors (exit 2, message and hint),
+ * failures that happen before the bus is reached (exit 1), and arguments
+ * quoted back escaped. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -179,6 +180,26 @@ static void test_local_failures(void) {
         g_assert_cmpint(g_rmdir(dir), ==, 0);
 }
 
+/* What the command line said comes back escaped (escape.h): a pasted
+ * argument cannot clear or retitle the terminal it is reported on. */
+static void test_hostile_arguments(void) {
+        g_autofree char *dir = g_dir_make_tmp("nbdlink-test-XXXXXX", NULL);
+        g_autofree char *ca = g_build_filename(dir, "ca\x1b]0;pwned\x07\n.pem", NULL);
+        g_autofree char *msg = NULL;
+
+        assert_usage(run("\x1b[2Jfrob"), NULL, "unknown command '\\x1b[2Jfrob'");
+        assert_usage(run("detach", "nbd\xc2\x9b" "1"), "detach",
+                     "'nbd\\u{009b}1' is not an NBD device (/dev/nbdN or nbdN)");
+        assert_usage(run("attach", "--tls=\xe2\x80\xaeon", "h"), "attach",
+                     "--tls wants off, on or require, not '\\u{202e}on'");
+
+        msg = g_strdup_printf("nbdlink: open CA certificate '%s/ca\\x1b]0;pwned\\x07\\n.pem': "
+                              "No such file or directory (ENOENT)\n", dir);
+        assert_failed(run("attach", "--ca", ca, "nbd://h/x"), msg);
+
+        g_assert_cmpint(g_rmdir(dir), ==, 0);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/nbdlink-test", TRUE);
@@ -186,5 +207,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/cli/args/help", test_help);
         g_test_add_func("/cli/args/usage-errors", test_usage_errors);
         g_test_add_func("/cli/args/local-failures", test_local_failures);
+        g_test_add_func("/cli/args/hostile-arguments", test_hostile_arguments);
         return g_test_run();
 }
