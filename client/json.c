@@ -116,7 +116,7 @@ void json_write_escaped(FILE *f, const char *s, size_t n) {
                          * so that raw JSON on a terminal is as safe as a
                          * table, and the two line separators that break
                          * JavaScript parsers. */
-                        if (codepoint_is_control(c) || c == 0x2028 || c == 0x2029)
+                        if (unicode_is_control(c) || c == 0x2028 || c == 0x2029)
                                 fprintf(f, "\\u%04x", (unsigned) c);
                         else
                                 fwrite(s, 1, k, f);

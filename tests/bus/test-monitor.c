@@ -244,7 +244,7 @@ static void test_owner_believed_and_escaped(void) {
 
         assert_line(&text_monitor, "nbd3 added State=connecting Host=evil\\x1b[2J");
         assert_line(&text_monitor, "nbd3 changed State=attached");
-        assert_line(&text_monitor, "nbd3 disconnected: bye\\x1b]0;pwned\\x07\\r\\n\\u{009b}2J\\u{202e} "
+        assert_line(&text_monitor, "nbd3 disconnected: bye\\x1b]0;pwned\\x07\\x0d\\x0a\\u009B2J\\u202E "
                                    "(org.nbdlink.NBD1.Error.ServerGone\\x1b[8m)");
         assert_line(&text_monitor, "nbd3 removed");
 

@@ -7,6 +7,7 @@
 #include "common.h"
 #include "escape.h"
 #include "json.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <glib.h>
@@ -24,20 +25,20 @@ static const HostileCase hostile[] = {
         { "\x1b]0;pwned\x07", "\\x1b]0;pwned\\x07", "\"\\u001b]0;pwned\\u0007\"" },
         { "\x1b[8mhidden\x1b[0m", "\\x1b[8mhidden\\x1b[0m", "\"\\u001b[8mhidden\\u001b[0m\"" },
         { "\x1b[2J\x1b[H", "\\x1b[2J\\x1b[H", "\"\\u001b[2J\\u001b[H\"" },
-        { "ok\rFAILED", "ok\\rFAILED", "\"ok\\rFAILED\"" },
-        { "one\ntwo\n", "one\\ntwo\\n", "\"one\\ntwo\\n\"" },
-        { "a\tb\bc\fd\x01\x1f", "a\\tb\\x08c\\x0cd\\x01\\x1f", "\"a\\tb\\bc\\fd\\u0001\\u001f\"" },
+        { "ok\rFAILED", "ok\\x0dFAILED", "\"ok\\rFAILED\"" },
+        { "one\ntwo\n", "one\\x0atwo\\x0a", "\"one\\ntwo\\n\"" },
+        { "a\tb\bc\fd\x01\x1f", "a\\x09b\\x08c\\x0cd\\x01\\x1f", "\"a\\tb\\bc\\fd\\u0001\\u001f\"" },
         { "del\x7f", "del\\x7f", "\"del\\u007f\"" },
         /* C1 as UTF-8: CSI (U+009B) is ESC [ to many terminals. */
-        { "\xc2\x9b" "31mred", "\\u{009b}31mred", "\"\\u009b31mred\"" },
-        { "\xc2\x80-\xc2\x9f", "\\u{0080}-\\u{009f}", "\"\\u0080-\\u009f\"" },
+        { "\xc2\x9b" "31mred", "\\u009B31mred", "\"\\u009b31mred\"" },
+        { "\xc2\x80-\xc2\x9f", "\\u0080-\\u009F", "\"\\u0080-\\u009f\"" },
         /* Bidirectional controls reorder what is shown. */
-        { "evil\xe2\x80\xaetxt.exe", "evil\\u{202e}txt.exe", "\"evil\\u202etxt.exe\"" },
-        { "\xd8\x9c\xe2\x80\x8e\xe2\x80\x8f", "\\u{061c}\\u{200e}\\u{200f}", "\"\\u061c\\u200e\\u200f\"" },
+        { "evil\xe2\x80\xaetxt.exe", "evil\\u202Etxt.exe", "\"evil\\u202etxt.exe\"" },
+        { "\xd8\x9c\xe2\x80\x8e\xe2\x80\x8f", "\\u061C\\u200E\\u200F", "\"\\u061c\\u200e\\u200f\"" },
         { "\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad",
-          "\\u{202a}\\u{202b}\\u{202c}\\u{202d}", "\"\\u202a\\u202b\\u202c\\u202d\"" },
+          "\\u202A\\u202B\\u202C\\u202D", "\"\\u202a\\u202b\\u202c\\u202d\"" },
         { "\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8\xe2\x81\xa9",
-          "\\u{2066}\\u{2067}\\u{2068}\\u{2069}", "\"\\u2066\\u2067\\u2068\\u2069\"" },
+          "\\u2066\\u2067\\u2068\\u2069", "\"\\u2066\\u2067\\u2068\\u2069\"" },
         /* Bytes that are not UTF-8: a lone 8-bit CSI, cut, overlong,
          * surrogate. JSON stays valid with U+FFFD per byte. */
         { "raw\x9b" "2J", "raw\\x9b2J", "\"raw\\ufffd2J\"" },
@@ -45,8 +46,9 @@ static const HostileCase hostile[] = {
         { "cut\xe2\x82", "cut\\xe2\\x82", "\"cut\\ufffd\\ufffd\"" },
         { "\xc0\xaf", "\\xc0\\xaf", "\"\\ufffd\\ufffd\"" },
         { "\xed\xa0\x80", "\\xed\\xa0\\x80", "\"\\ufffd\\ufffd\\ufffd\"" },
-        /* A backslash is doubled, so the form reads back unambiguously. */
-        { "\\x1b is text", "\\\\x1b is text", "\"\\\\x1b is text\"" },
+        /* A backslash stays as it is: a message the daemon escaped already
+         * must not come out with its escapes doubled. */
+        { "\\x1b is text", "\\x1b is text", "\"\\\\x1b is text\"" },
         /* Printable text of any width stays as it is, and so do the
          * neighbours of the escaped ranges. */
         { "caf\xc3\xa9 \xe2\x82\xac", "caf\xc3\xa9 \xe2\x82\xac", "\"caf\xc3\xa9 \xe2\x82\xac\"" },
@@ -102,9 +104,9 @@ static void test_classes(void) {
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(controls); i++)
-                g_assert_true(codepoint_is_control(controls[i]));
+                g_assert_true(unicode_is_control(controls[i]));
         for (size_t i = 0; i < G_N_ELEMENTS(printable); i++)
-                g_assert_false(codepoint_is_control(printable[i]));
+                g_assert_false(unicode_is_control(printable[i]));
 }
 
 static void test_fprintf(void) {
@@ -116,7 +118,7 @@ static void test_fprintf(void) {
         /* The arguments are escaped as part of the whole. */
         fprintf_escaped(f, "%s %s: %s (%s)", "nbd0", "disconnected", "gone\x1b[8m\n", "Name\xe2\x80\xae");
         g_assert_cmpint(fclose(f), ==, 0);
-        g_assert_cmpstr(s, ==, "nbd0 disconnected: gone\\x1b[8m\\n (Name\\u{202e})");
+        g_assert_cmpstr(s, ==, "nbd0 disconnected: gone\\x1b[8m\\x0a (Name\\u202E)");
 }
 
 /* The error lines of common.c, run in a child so that stderr is caught. */
@@ -133,9 +135,9 @@ static void test_error_lines(void) {
 
         g_autofree char *expected = g_strdup_printf(
                 "nbdlink: probe 127.0.0.1:10809 export 'ex\\x1b[8mport': "
-                "server says: \\x1b]0;pwned\\x07\\u{009b}2J\\nrm -rf \\u{202e} "
+                "server says: \\x1b]0;pwned\\x07\\u009B2J\\x0arm -rf \\u202E "
                 "(org.nbdlink.NBD1.Error.ServerError)\n"
-                "nbdlink: open CA certificate '/tmp/ca\\r.pem': %s (ENOENT)\n"
+                "nbdlink: open CA certificate '/tmp/ca\\x0d.pem': %s (ENOENT)\n"
                 "nbdlink: unexpected argument '\\x1b[31mred\\xff'\n"
                 "Try 'nbdlink attach --help' for more information.\n",
                 strerror(ENOENT));
