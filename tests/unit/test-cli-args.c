@@ -193,7 +193,7 @@ static void test_hostile_arguments(void) {
         assert_usage(run("attach", "--tls=\xe2\x80\xaeon", "h"), "attach",
                      "--tls wants off, on or require, not '\\u202Eon'");
 
-        msg = g_strdup_printf("nbdlink: open CA certificate '%s/ca\\x1b]0;pwned\\x07\\n.pem': "
+        msg = g_strdup_printf("nbdlink: open CA certificate '%s/ca\\x1b]0;pwned\\x07\\x0a.pem': "
                               "No such file or directory (ENOENT)\n", dir);
         assert_failed(run("attach", "--ca", ca, "nbd://h/x"), msg);
 

@@ -193,7 +193,7 @@ static void test_table(void) {
                         "DEVICE      EXPORT  SIZE\n"
                         "/dev/nbd0   caf\xc3\xa9    1 GiB\n"
                         "/dev/nbd10  -       \\x1b[31m\n"
-                        "/dev/nbd2   a\\nb    512 B\n");
+                        "/dev/nbd2   a\\x0ab  512 B\n");
 }
 
 int main(int argc, char **argv) {
