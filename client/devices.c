@@ -18,21 +18,22 @@ enum {
         OPT_NO_ASK_PASSWORD,
 };
 
-/* Parses the options every subcommand has, plus "extra" (detach --all).
- * Returns -1 to go on, or an exit status. */
-static int parse_simple(const char *verb, int argc, char **argv, bool *ret_help, bool *all) {
+/* Parses the options every subcommand has, plus detach's own (--all,
+ * --force; NULL for the others). Returns -1 to go on, or an exit status. */
+static int parse_simple(const char *verb, int argc, char **argv, bool *ret_help, bool *all, bool *force) {
         static const struct option options[] = {
                 { "help",            no_argument, NULL, 'h' },
                 { "json",            no_argument, NULL, OPT_JSON },
                 { "no-ask-password", no_argument, NULL, OPT_NO_ASK_PASSWORD },
                 { "all",             no_argument, NULL, 'a' },
+                { "force",           no_argument, NULL, 'f' },
                 {}
         };
         int c;
 
         optind = 0;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, all ? ":ha" : ":h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, all ? ":haf" : ":h", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         *ret_help = true;
@@ -47,6 +48,11 @@ static int parse_simple(const char *verb, int argc, char **argv, bool *ret_help,
                         if (!all)
                                 return usage_error(verb, "invalid option '%s'", argv[optind - 1]);
                         *all = true;
+                        break;
+                case 'f':
+                        if (!force)
+                                return usage_error(verb, "invalid option '%s'", argv[optind - 1]);
+                        *force = true;
                         break;
                 case '?':
                 case ':':
@@ -154,7 +160,7 @@ int cmd_list(int argc, char **argv) {
         size_t n = 0;
         int r;
 
-        r = parse_simple("list", argc, argv, &show_help, NULL);
+        r = parse_simple("list", argc, argv, &show_help, NULL, NULL);
         if (show_help)
                 printf("Usage: nbdlink list [OPTIONS]\n\n"
                        "List attached NBD devices.\n\n"
@@ -185,16 +191,20 @@ int cmd_list(int argc, char **argv) {
         return EXIT_OK;
 }
 
-static int detach_one(sd_bus *bus, const char *device, bool ignore_gone) {
+static int detach_one(sd_bus *bus, const char *device, bool force, bool ignore_gone) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         uint64_t timeout = (may_ask_password() ? 330 : 30) * UINT64_C(1000000);
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
+        /* Plain Detach unless forced, so that a daemon from before
+         * DetachWithOptions still serves the common case. */
         r = sd_bus_message_new_method_call(bus, &m, NBDLINK_BUS_NAME, NBDLINK_MANAGER_PATH, NBDLINK_MANAGER_INTERFACE,
-                                           "Detach");
+                                           force ? "DetachWithOptions" : "Detach");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", device);
+        if (r >= 0 && force)
+                r = sd_bus_message_append(m, "a{sv}", 1, "force", "b", 1);
         if (r < 0)
                 return log_errno(r, "build Detach call");
 
@@ -212,7 +222,7 @@ static int detach_one(sd_bus *bus, const char *device, bool ignore_gone) {
 }
 
 /* Detaches the caller's own devices (all) or the ones named. */
-static int detach_devices(sd_bus *bus, bool all, int argc, char **argv) {
+static int detach_devices(sd_bus *bus, bool all, bool force, int argc, char **argv) {
         int ret = EXIT_OK, r;
 
         if (all) {
@@ -229,7 +239,7 @@ static int detach_devices(sd_bus *bus, bool all, int argc, char **argv) {
                 }
                 for (size_t i = 0; i < n; i++)
                         if (devs[i].has_owner && devs[i].owner_uid == uid && devs[i].device &&
-                            detach_one(bus, devs[i].device, true) != EXIT_OK)
+                            detach_one(bus, devs[i].device, force, true) != EXIT_OK)
                                 ret = EXIT_FAILED;
                 devices_free(devs, n);
                 return ret;
@@ -237,24 +247,25 @@ static int detach_devices(sd_bus *bus, bool all, int argc, char **argv) {
 
         /* Every device is tried; the status says whether any failed. */
         for (int i = optind; i < argc; i++)
-                if (detach_one(bus, argv[i], false) != EXIT_OK)
+                if (detach_one(bus, argv[i], force, false) != EXIT_OK)
                         ret = EXIT_FAILED;
         return ret;
 }
 
 int cmd_detach(int argc, char **argv) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        bool show_help = false, all = false;
+        bool show_help = false, all = false, force = false;
         pid_t agent;
         int r;
 
-        r = parse_simple("detach", argc, argv, &show_help, &all);
+        r = parse_simple("detach", argc, argv, &show_help, &all, &force);
         if (show_help)
                 printf("Usage: nbdlink detach [OPTIONS] DEVICE...\n"
                        "       nbdlink detach [OPTIONS] --all\n\n"
                        "Detach NBD devices: flush, disconnect from the server, free the device.\n\n"
                        "Options:\n"
                        "  -a --all             Detach every device this user attached\n"
+                       "  -f --force           Detach even a device that is mounted or otherwise in use\n"
                        COMMON_OPTIONS_HELP);
         if (r >= 0)
                 return r;
@@ -272,7 +283,7 @@ int cmd_detach(int argc, char **argv) {
                 return log_errno(r, "connect to the system bus");
 
         polkit_agent_open(&agent);
-        r = detach_devices(bus, all, argc, argv);
+        r = detach_devices(bus, all, force, argc, argv);
         polkit_agent_close(agent);
         return r;
 }

@@ -339,6 +339,13 @@ static void test_daemon_errors(void) {
         g_assert_nonnull(strstr(r.err, "(org.nbdlink.NBD1.Error."));
         cli_result_clear(&r);
 
+        /* --force goes through DetachWithOptions, to the same answer for a
+         * device nbdlinkd does not have. */
+        r = run("detach", "--force", "nbd7");
+        cli_assert_failed(&r, "nbdlink: detach nbd7: device /dev/nbd7 is not attached by nbdlinkd",
+                          ERROR_NAME("NotAttached"));
+        cli_result_clear(&r);
+
         /* Options the daemon checks: more connections than it allows are
          * a usage error before the call. */
         r = run("attach", "-c", "17", u);
