@@ -4,6 +4,7 @@
  * whenever polkit cannot be asked. */
 
 #include <errno.h>
+#include <stdio.h>
 
 #include "auth.h"
 #include "bus-error.h"
@@ -16,4 +17,19 @@ const char *auth_detach_action(uid_t caller, uid_t owner) {
 int auth_check(PolkitRegistry *registry, sd_bus_message *m, uid_t uid, const char *action,
                const char *const *details, sd_bus_error *error) {
         return polkit_registry_check(registry, m, uid, action, details, error);
+}
+
+char *auth_describe_caller(sd_bus_message *m, uid_t uid) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        const char *unit = NULL;
+        char *s;
+
+        if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_PID | SD_BUS_CREDS_UNIT | SD_BUS_CREDS_USER_UNIT |
+                                      SD_BUS_CREDS_AUGMENT, &creds) >= 0 &&
+            sd_bus_creds_get_user_unit(creds, &unit) < 0)
+                (void) sd_bus_creds_get_unit(creds, &unit);
+
+        if (asprintf(&s, "uid %u, unit %s", (unsigned) uid, unit ?: "unknown") < 0)
+                return NULL;
+        return s;
 }

@@ -31,3 +31,9 @@ const char *auth_detach_action(uid_t caller, uid_t owner);
  * agent shows, and what polkit rules can look up. */
 int auth_check(PolkitRegistry *registry, sd_bus_message *m, uid_t uid, const char *action,
                const char *const *details, sd_bus_error *error);
+
+/* Who is calling, for log lines: "uid 1000, unit session-2.scope" (the
+ * user unit when there is one, the system unit otherwise). The unit comes
+ * from /proc by the caller's pid, so it only describes, and never
+ * decides anything. NULL when out of memory. */
+char *auth_describe_caller(sd_bus_message *m, uid_t uid);

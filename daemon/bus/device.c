@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "auth.h"
 #include "bus-call.h"
 #include "bus-error.h"
 #include "device-usage.h"
@@ -70,6 +71,7 @@ Device *device_free(Device *d) {
                 return NULL;
         d->worker = worker_free(d->worker);
         sd_bus_message_unref(d->attach_call);
+        free(d->requested_by);
         for (size_t i = 0; i < d->n_detach_calls; i++)
                 sd_bus_message_unref(d->detach_calls[i]);
         sd_bus_track_unref(d->track);
@@ -140,8 +142,8 @@ static void device_attached(Device *d, const WorkerAttached *a) {
                 (void) sd_bus_reply_method_return(d->attach_call, "os", d->path, name);
                 d->attach_call = sd_bus_message_unref(d->attach_call);
         }
-        log_info("Attached %s to export '%s' on %s (%llu bytes).",
-                d->node, d->export_name, d->host, (unsigned long long) d->size);
+        log_info("Attached %s to export '%s' on %s (%llu bytes), asked by %s.",
+                d->node, d->export_name, d->host, (unsigned long long) d->size, strna(d->requested_by));
 }
 
 /* ---- persistent devices ---------------------------------------------- */
@@ -386,7 +388,7 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                                 msg = NULL;
                         device_emit_disconnected(d, -ECANCELED, msg ?: "nbdlinkd is stopping");
                 } else
-                        log_info("Detached %s.", d->node);
+                        log_info("Detached %s, asked by %s.", d->node, strna(d->requested_by));
                 if (d->persistent)
                         forget(d);
                 device_reply_detach_calls(d);
@@ -417,6 +419,12 @@ int device_detach(Device *d, sd_bus_message *msg, bool force, sd_bus_error *erro
 
         if (d->n_detach_calls >= DEVICE_MAX_DETACH_CALLS)
                 return nbdlink_bus_error_setf(error, -EBUSY, "device %s: too many Detach calls waiting", d->node);
+
+        uid_t uid;
+        if (bus_sender_uid(msg, &uid) >= 0) {
+                free(d->requested_by);
+                d->requested_by = auth_describe_caller(msg, uid);
+        }
 
         /* Answered when the device is gone, which may take a while: hold
          * no descriptors meanwhile. */

@@ -54,6 +54,7 @@ struct Device {
         DeviceState state;
         Worker *worker;
         char *sender;                   /* who attached it (unique name) */
+        char *requested_by;             /* for the log: the attaching caller, then the detaching one */
         sd_bus_message *attach_call;    /* unanswered Attach */
         sd_bus_message *detach_calls[DEVICE_MAX_DETACH_CALLS];
         size_t n_detach_calls;

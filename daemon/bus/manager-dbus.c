@@ -144,6 +144,7 @@ static int make_device(Manager *m, sd_bus_message *msg, uid_t uid, int index, co
         r = device_new(&d, m, index, uid, sd_bus_message_get_sender(msg));
         if (r < 0)
                 return error_set(error, r, "cannot allocate device");
+        d->requested_by = auth_describe_caller(msg, uid);
         d->host = strdup(*host ? host : "(socket)");
         d->export_name = strdup(export_name);
         d->persistent = options->persist;
