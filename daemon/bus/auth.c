@@ -19,13 +19,14 @@ int auth_check(PolkitRegistry *registry, sd_bus_message *m, uid_t uid, const cha
         return polkit_registry_check(registry, m, uid, action, details, error);
 }
 
-char *auth_describe_caller(sd_bus_message *m, uid_t uid) {
+char *auth_describe_caller(sd_bus *driver, sd_bus_message *m, uid_t uid) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        const char *unit = NULL;
+        const char *sender = sd_bus_message_get_sender(m), *unit = NULL;
+        uint64_t mask = SD_BUS_CREDS_PID | SD_BUS_CREDS_UNIT | SD_BUS_CREDS_USER_UNIT | SD_BUS_CREDS_AUGMENT;
         char *s;
 
-        if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_PID | SD_BUS_CREDS_UNIT | SD_BUS_CREDS_USER_UNIT |
-                                      SD_BUS_CREDS_AUGMENT, &creds) >= 0 &&
+        if (sender && (driver ? sd_bus_get_name_creds(driver, sender, mask, &creds)
+                              : sd_bus_query_sender_creds(m, mask, &creds)) >= 0 &&
             sd_bus_creds_get_user_unit(creds, &unit) < 0)
                 (void) sd_bus_creds_get_unit(creds, &unit);
 

@@ -35,5 +35,6 @@ int auth_check(PolkitRegistry *registry, sd_bus_message *m, uid_t uid, const cha
 /* Who is calling, for log lines: "uid 1000, unit session-2.scope" (the
  * user unit when there is one, the system unit otherwise). The unit comes
  * from /proc by the caller's pid, so it only describes, and never
- * decides anything. NULL when out of memory. */
-char *auth_describe_caller(sd_bus_message *m, uid_t uid);
+ * decides anything. `driver` as for bus_sender_uid(). NULL when out of
+ * memory. */
+char *auth_describe_caller(sd_bus *driver, sd_bus_message *m, uid_t uid);

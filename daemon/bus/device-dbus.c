@@ -23,7 +23,7 @@ static int method_device_detach(sd_bus_message *msg, void *userdata, sd_bus_erro
         uid_t uid;
         int r;
 
-        r = bus_sender_uid(msg, &uid);
+        r = bus_sender_uid(d->manager->driver_bus, msg, &uid);
         if (r < 0)
                 return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
         const char *details[] = { "device", d->node, "host", d->host, "export", d->export_name, NULL };

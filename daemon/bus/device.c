@@ -421,9 +421,9 @@ int device_detach(Device *d, sd_bus_message *msg, bool force, sd_bus_error *erro
                 return nbdlink_bus_error_setf(error, -EBUSY, "device %s: too many Detach calls waiting", d->node);
 
         uid_t uid;
-        if (bus_sender_uid(msg, &uid) >= 0) {
+        if (bus_sender_uid(d->manager->driver_bus, msg, &uid) >= 0) {
                 free(d->requested_by);
-                d->requested_by = auth_describe_caller(msg, uid);
+                d->requested_by = auth_describe_caller(d->manager->driver_bus, msg, uid);
         }
 
         /* Answered when the device is gone, which may take a while: hold

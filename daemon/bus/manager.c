@@ -98,6 +98,7 @@ Manager *manager_free(Manager *m) {
         nbd_netlink_close(&m->netlink);
         free(m->state_dir);
         sd_bus_flush_close_unref(m->bus);
+        sd_bus_flush_close_unref(m->driver_bus);
         sd_event_unref(m->event);
         if (m->queue_ready)
                 worker_queue_done(&m->queue);
@@ -112,11 +113,13 @@ static int on_bus_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error
 /* A connection with every object and the name: at start, and again after
  * the connection was lost. Leaves m->bus alone on failure. */
 static int connect_bus(Manager *m) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL, *driver = NULL;
         int r;
 
         /* Honours DBUS_SYSTEM_BUS_ADDRESS, so tests can use a private bus. */
         r = sd_bus_open_system(&bus);
+        if (r >= 0)
+                r = sd_bus_open_system(&driver);
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the system bus: %m");
 
@@ -143,6 +146,8 @@ static int connect_bus(Manager *m) {
 
         sd_bus_flush_close_unref(m->bus);
         m->bus = TAKE_PTR(bus);
+        sd_bus_flush_close_unref(m->driver_bus);
+        m->driver_bus = TAKE_PTR(driver);
         return 0;
 }
 

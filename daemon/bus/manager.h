@@ -24,6 +24,10 @@ typedef struct Query Query;
 typedef struct Manager {
         sd_event *event;
         sd_bus *bus;
+        /* For synchronous questions to the bus driver about callers
+         * (bus_sender_uid()): a connection that carries no calls, so that
+         * waiting on it reads none ahead. */
+        sd_bus *driver_bus;
         sd_event_source *queue_source;
         WorkerQueue queue;
         bool queue_ready;

@@ -205,11 +205,15 @@ static int append_details(sd_bus_message *m, const char *const *details) {
         return sd_bus_message_close_container(m);
 }
 
-int bus_sender_uid(sd_bus_message *m, uid_t *ret) {
+int bus_sender_uid(sd_bus *driver, sd_bus_message *m, uid_t *ret) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        const char *sender = sd_bus_message_get_sender(m);
         int r;
 
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
+        if (driver && sender)
+                r = sd_bus_get_name_creds(driver, sender, SD_BUS_CREDS_EUID, &creds);
+        else
+                r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
         if (r < 0)
                 return r;
         /* Only what the bus vouches for counts: an augmented (from /proc)
@@ -399,6 +403,10 @@ static RegistryEntry *registry_find(PolkitRegistry *reg, sd_bus_message *call) {
                 if (e->call == call)
                         return e;
         return NULL;
+}
+
+bool polkit_registry_knows(PolkitRegistry *reg, sd_bus_message *call) {
+        return reg && call && registry_find(reg, call);
 }
 
 /* An answer is picked up when the handler runs again, right after it came.

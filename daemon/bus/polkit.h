@@ -8,6 +8,7 @@
 #include "bus-error.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 
@@ -139,6 +140,12 @@ int polkit_registry_check(
                 const char *const *details,
                 sd_bus_error *error);
 
+/* Whether `call` has a check pending or an answer waiting: the handler is
+ * running again for it. A handler that refuses early (a limit) must not do
+ * so then, or the answer would hold the call until it goes stale: checks
+ * made before asking polkit are for the first run only. */
+bool polkit_registry_knows(PolkitRegistry *reg, sd_bus_message *call);
+
 /* For r = POLKIT_NOT_AUTHORIZED or POLKIT_INTERACTIVE_REQUIRED: fills `error`
  * with the bus error the caller gets ("uid 1000 is not allowed to attach
  * network block devices (polkit action org.nbdlink.NBD1.attach): polkit said
@@ -151,5 +158,11 @@ int polkit_set_bus_error(sd_bus_error *error, int r, const char *action, uid_t u
  * from /proc, where a recycled pid could name another process). The same
  * source everywhere: the uid that decides "root needs no polkit", the one
  * polkit is asked about and the one recorded as a device's OwnerUID must
- * never differ. */
-int bus_sender_uid(sd_bus_message *m, uid_t *ret);
+ * never differ.
+ *
+ * The question goes to the bus driver synchronously. Asked over the
+ * connection the call came on, sd-bus would read every call that arrives
+ * meanwhile, each with its descriptors, into its queue: a flood of calls
+ * would be held all at once. So `driver` is a connection of its own that
+ * carries nothing else (NULL: the call's own connection, for tools). */
+int bus_sender_uid(sd_bus *driver, sd_bus_message *m, uid_t *ret);

@@ -88,7 +88,7 @@ static int method_authorize(sd_bus_message *m, void *userdata, sd_bus_error *err
 
         const char *details[] = { "device", device, "host", host, "export", export, NULL };
         uid_t uid;
-        r = bus_sender_uid(m, &uid);
+        r = bus_sender_uid(NULL, m, &uid);
         if (r == -ENOMEM)
                 return r;
         if (r >= 0)
@@ -126,7 +126,7 @@ static int method_authorize_registry(sd_bus_message *m, void *userdata, sd_bus_e
 
         const char *details[] = { "device", device, "host", host, "export", export, NULL };
         uid_t uid;
-        r = bus_sender_uid(m, &uid);
+        r = bus_sender_uid(NULL, m, &uid);
         if (r < 0)
                 return sd_bus_error_set_errno(error, r);
         r = polkit_registry_check(s->registry, m, uid, action, details, error);
