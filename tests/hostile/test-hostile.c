@@ -254,7 +254,6 @@ typedef struct Caller {
         GPtrArray *lines;       /* every line */
         unsigned sent;
         int pending;            /* at SETTLED or LEFT; -1 before */
-        gboolean settled;
 } Caller;
 
 static int stream_fd(GInputStream *s) {
@@ -327,7 +326,6 @@ static void caller_take_line(Caller *c, char *line) {
         else if (g_str_has_prefix(line, "SETTLED ")) {
                 const char *p = strstr(line, "pending=");
 
-                c->settled = TRUE;
                 c->pending = p ? atoi(p + 8) : -1;
         } else if (g_str_has_prefix(line, "LEFT ")) {
                 const char *p = strstr(line, "pending=");
@@ -427,8 +425,7 @@ static void assert_only_errors(const Caller *c, const char *what, const char *co
                 const Reply *r = c->replies->pdata[i];
 
                 if (!r->error || !g_strv_contains(errors, r->error)) {
-                        fail("%s: call %u answered %s %s", what, r->index, r->error ?: "OK",
-                                           r->message ?: "");
+                        fail("%s: call %u answered %s %s", what, r->index, r->error ?: "OK", r->message ?: "");
                         return;
                 }
         }
@@ -452,8 +449,11 @@ static Reply *call_once(const char *user, const char *const *args) {
 
 /* ---- the daemon under watch ------------------------------------------------ */
 
+/* 0 once it has exited and been reaped. */
 static pid_t daemon_pid(void) {
-        return (pid_t) atoi(g_subprocess_get_identifier(polkit_env_nbdlinkd()));
+        const char *id = g_subprocess_get_identifier(polkit_env_nbdlinkd());
+
+        return id ? (pid_t) atoi(id) : 0;
 }
 
 /* The pid of the process that owns org.nbdlink.NBD1 on the bus, 0 if none. */
@@ -1004,7 +1004,7 @@ static char *copy_nbdlink(void) {
 static void test_spoofed_signals(void) {
         GString *report = g_string_new("spoofed signals:");
         g_autofree char *nbdlink = copy_nbdlink(), *ready = NULL, *monitor_name = NULL, *shown = NULL;
-        const char *own_name = g_dbus_connection_get_unique_name(polkit_env_bus());
+        const char *own_name = g_dbus_connection_get_unique_name(polkit_env_bus()), *monitor_id;
         g_autoptr(GString) printed = g_string_new(NULL);
         gint forged_seen = 0;
         unsigned to_monitor = 0, to_canary = 0, refused = 0;
@@ -1023,7 +1023,8 @@ static void test_spoofed_signals(void) {
         ready = line_reader_next(&monitor.err, g_get_monotonic_time() + 10 * G_USEC_PER_SEC);
         if (!ready || !g_str_has_prefix(ready, "Monitoring nbdlink devices"))
                 fail("nbdlink monitor did not start: %s", ready ?: "(nothing on stderr)");
-        monitor_name = unique_name_of((pid_t) atoi(g_subprocess_get_identifier(monitor.process)));
+        monitor_id = g_subprocess_get_identifier(monitor.process);
+        monitor_name = monitor_id ? unique_name_of((pid_t) atoi(monitor_id)) : NULL;
         if (!monitor_name)
                 fail("nbdlink monitor has no connection on the bus");
 
