@@ -557,7 +557,7 @@ static char *fd_summary(pid_t pid) {
                 g_autofree char *target = g_file_read_link(path, NULL);
                 char *kind = g_strdup(target ?: "?");
 
-                /* "socket:[1234]" → "socket", "/memfd:x (deleted)" → "memfd:x" */
+                /* "socket:[1234]" → "socket", "/memfd:x (deleted)" → "/memfd:x" */
                 kind[strcspn(kind, "[ ")] = 0;
                 if (kind[0] && kind[strlen(kind) - 1] == ':')
                         kind[strlen(kind) - 1] = 0;
@@ -566,8 +566,7 @@ static char *fd_summary(pid_t pid) {
         }
         g_hash_table_iter_init(&it, kinds);
         while (g_hash_table_iter_next(&it, &key, &n))
-                g_string_append_printf(out, "%s%s x%u", out->len ? ", " : "", (const char *) key,
-                                       GPOINTER_TO_UINT(n));
+                g_string_append_printf(out, "%s%s x%u", out->len ? ", " : "", (const char *) key, GPOINTER_TO_UINT(n));
         return g_string_free(out, FALSE);
 }
 
@@ -590,10 +589,8 @@ static void watch_wait_released(Watch *w, GString *report) {
 
                 fail("the daemon still holds %d descriptors and %ld threads %d ms after the attacker left (%d and "
                      "%ld before): %s", fds, threads, RELEASE_MS, w->base_fds, w->base_threads, held);
-        }
-        else
-                note(report, "released in %" G_GINT64_FORMAT " ms",
-                                       (g_get_monotonic_time() - start) / 1000);
+        } else
+                note(report, "released in %" G_GINT64_FORMAT " ms", (g_get_monotonic_time() - start) / 1000);
 }
 
 /* How a daemon that lost its name ended (its exit status, or that it
@@ -633,26 +630,23 @@ static void watch_end(Watch *w, const Bounds *b, GString *report) {
         rss = proc_status_value(w->pid, "VmRSS");
         hwm = proc_status_value(w->pid, "VmHWM");
 
-        note(report, "daemon fds %d, peak %d; threads %ld, peak %d; RSS %.1f MB, peak %.1f MB "
-                               "(%.1f MB at the start)",
-                               current_fds(w), w->peak_fds, w->base_threads, w->peak_threads, rss / 1024.0,
-                               hwm / 1024.0, w->base_rss_kib / 1024.0);
+        note(report, "daemon fds %d at the start, peak %d; threads %ld, peak %d; RSS %.1f MB at the start, "
+             "%.1f MB at the end, peak %.1f MB", w->base_fds, w->peak_fds, w->base_threads, w->peak_threads,
+             w->base_rss_kib / 1024.0, rss / 1024.0, hwm / 1024.0);
 
         if (name_owner_pid() != w->pid) {
                 g_autofree char *end = daemon_end(w->pid);
 
                 fail("org.nbdlink.NBD1 is no longer owned by nbdlinkd (pid %d): %s", (int) w->pid, end);
-                return;
         }
         if (w->peak_fds > w->base_fds + (int) b->fds)
-                fail("the daemon's descriptors peaked at %d, over %d + %u", w->peak_fds, w->base_fds,
-                                   b->fds);
+                fail("the daemon's descriptors peaked at %d, over %d + %u", w->peak_fds, w->base_fds, b->fds);
         if (w->peak_threads > w->base_threads + (long) b->threads)
-                fail("the daemon's threads peaked at %d, over %ld + %u", w->peak_threads,
-                                   w->base_threads, b->threads);
+                fail("the daemon's threads peaked at %d, over %ld + %u", w->peak_threads, w->base_threads,
+                     b->threads);
         if (hwm > w->base_rss_kib + (long) b->rss_mib * 1024)
                 fail("the daemon's memory peaked at %.1f MB, over %.1f + %u MB", hwm / 1024.0,
-                                   w->base_rss_kib / 1024.0, b->rss_mib);
+                     w->base_rss_kib / 1024.0, b->rss_mib);
 }
 
 /* The daemon's log since the case began: no line with a raw control
@@ -680,8 +674,7 @@ static void check_log(const Watch *w, GString *report) {
                 /* The line HOSTILE_EXPORT's newline or the server's would
                  * start. */
                 if (g_str_has_prefix(*l, "nbdlinkd: FAKE") || g_str_has_prefix(*l, "b\x1b"))
-                        fail("a caller's or server's text started a line of the daemon's log: \"%s\"",
-                                           shown);
+                        fail("a caller's or server's text started a line of the daemon's log: \"%s\"", shown);
         }
         note(report, "daemon log %u new line(s), none raw", n);
 }
