@@ -709,6 +709,14 @@ static void report_done(GString *report) {
         g_string_free(report, TRUE);
 }
 
+/* The attacker leaves with whatever it has pending; the daemon must let go
+ * of all it held for it, and is judged against the case's bounds. */
+static void end_attack(Caller *attacker, Watch *w, const Bounds *b, GString *report) {
+        caller_leave(attacker);
+        watch_wait_released(w, report);
+        watch_end(w, b, report);
+}
+
 /* ---- the cases ---------------------------------------------------------------- */
 
 /* "N NAME (slowest M ms)" for the answers with that error. */
@@ -801,9 +809,7 @@ static void test_fd_flood(void) {
         note_all_answers(report, &dup);
         check_victim(report);
 
-        caller_leave(&attacker);
-        watch_wait_released(&w, report);
-        watch_end(&w, &fd_flood_bounds, report);
+        end_attack(&attacker, &w, &fd_flood_bounds, report);
         report_done(report);
         evil_server_stop(&server);
 
@@ -856,9 +862,7 @@ static void test_polkit_agent_stall(void) {
         if (bystander)
                 note(report, "bystander Detach(nbd5) %s in %u ms", bystander->error ?: "OK", bystander->ms);
 
-        caller_leave(&attacker);
-        watch_wait_released(&w, report);
-        watch_end(&w, &polkit_stall_bounds, report);
+        end_attack(&attacker, &w, &polkit_stall_bounds, report);
         report_done(report);
 
         if (waiting < 1 || waiting > LIMIT_POLKIT_PER_UID)
@@ -908,9 +912,7 @@ static void test_memory_flood(void) {
         note(report, "%d still reading after %s ms without an answer", attacker.pending, MEMORY_FLOOD_QUIET_MS);
         check_victim(report);
 
-        caller_leave(&attacker);
-        watch_wait_released(&w, report);
-        watch_end(&w, &memory_flood_bounds, report);
+        end_attack(&attacker, &w, &memory_flood_bounds, report);
         report_done(report);
         evil_server_stop(&server);
 
@@ -1115,9 +1117,7 @@ static void test_controls_agent(void) {
         }
         asked = caller_wait_for(&attacker, "ASKED ", 10000);
         check_victim(report);
-        caller_leave(&attacker);
-        watch_wait_released(&w, report);
-        watch_end(&w, &single_call_bounds, report);
+        end_attack(&attacker, &w, &single_call_bounds, report);
 
         if (!asked || attacker.asked->len == 0) {
                 const Reply *r = attacker.replies->len > 0 ? attacker.replies->pdata[0] : NULL;
