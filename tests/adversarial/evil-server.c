@@ -589,7 +589,10 @@ static After sc_wrong_reply_type(Peer *p) {
         return AFTER_DRAIN;
 }
 
-static After list_flood(Peer *p, unsigned n, size_t name_len, size_t desc_len) {
+/* n entries with names and descriptions of the given lengths, then the
+ * final NBD_REP_ACK, or with ack false no more replies: the server waits
+ * for the client to give up. */
+static After list_flood(Peer *p, unsigned n, size_t name_len, size_t desc_len, bool ack) {
         char *name, *desc;
 
         OPTION_OR_GONE(p);
@@ -607,25 +610,36 @@ static After list_flood(Peer *p, unsigned n, size_t name_len, size_t desc_len) {
                 if (!server_entry(p, name, desc))
                         break;
         }
-        if (!p->client_closed)
-                reply(p, o, REP_ACK, NULL, 0);
+        if (!p->client_closed) {
+                if (ack)
+                        reply(p, o, REP_ACK, NULL, 0);
+                else
+                        wait_for_client(p, DRAIN_LIMIT_MS);
+        }
         free(name);
         free(desc);
         return AFTER_DRAIN;
 }
 
 static After sc_list_100000(Peer *p) {
-        return list_flood(p, 100000, 8, 0);
+        return list_flood(p, 100000, 8, 0, true);
 }
 
 /* 10 000 entries of 8 KiB: within every per-entry limit, 80 MiB in all. */
 static After sc_list_huge(Peer *p) {
-        return list_flood(p, 10000, 4096, 4096);
+        return list_flood(p, 10000, 4096, 4096, true);
+}
+
+/* 2047 entries of 8 KiB, just under 16 MiB of names and descriptions (as
+ * much as root may be sent), and then never the final NBD_REP_ACK: what a
+ * client holds for such a server is what it read before it stopped. */
+static After sc_list_16mib_stall(Peer *p) {
+        return list_flood(p, 2047, 4096, 4096, false);
 }
 
 /* Exactly as many entries as a client takes, short ones. */
 static After sc_list_10000(Peer *p) {
-        return list_flood(p, 10000, 8, 0);
+        return list_flood(p, 10000, 8, 0, true);
 }
 
 static After sc_server_name_overflow(Peer *p) {
@@ -670,6 +684,16 @@ static After sc_err_unknown_code(Peer *p) {
 
 static After sc_err_text_garbage(Peer *p) {
         static const char msg[] = "no\x1b[2J\xff\x00way";
+
+        OPTION_OR_GONE(p);
+        reply(p, o, REP_ERR_POLICY, msg, sizeof(msg) - 1);
+        return AFTER_DRAIN;
+}
+
+/* A refusal whose text would repaint a terminal (ESC, the C1 CSI U+009B),
+ * turn the rest around (U+202E) and start a line of its own in a log. */
+static After sc_err_text_controls(Peer *p) {
+        static const char msg[] = "no\x1b[2J\xc2\x9b" "31m\xe2\x80\xae" "evil\nnbdlinkd: FAKE log line";
 
         OPTION_OR_GONE(p);
         reply(p, o, REP_ERR_POLICY, msg, sizeof(msg) - 1);
@@ -755,6 +779,16 @@ static After sc_starttls_error_4gib(Peer *p) {
         return error_reply(p, REP_ERR_POLICY, "no", UINT32_MAX);
 }
 
+/* Not an NBD server at all: a web server's answer, with escape sequences
+ * in it, and a hang-up. */
+static After sc_http_response(Peer *p) {
+        static const char page[] = "HTTP/1.1 200 OK\r\n\x1b[2J\x1b[8mContent-Type: text/html\r\n\r\n"
+                                   "<html>hidden</html>\n";
+
+        (void) put(p, page, sizeof(page) - 1);
+        return AFTER_CLOSE;
+}
+
 static After sc_non_fixed_newstyle(Peer *p) {
         uint32_t cflags;
 
@@ -812,6 +846,7 @@ static const Scenario scenarios[] = {
         { "list-100000",                sc_list_100000 },
         { "list-huge",                  sc_list_huge },
         { "list-10000",                 sc_list_10000 },
+        { "list-16mib-stall",           sc_list_16mib_stall },
         { "server-name-overflow",       sc_server_name_overflow },
         { "server-too-short",           sc_server_too_short },
         { "server-4gib",                sc_server_4gib },
@@ -820,6 +855,7 @@ static const Scenario scenarios[] = {
         { "err-shutdown",               sc_err_shutdown },
         { "err-unknown-code",           sc_err_unknown_code },
         { "err-text-garbage",           sc_err_text_garbage },
+        { "err-text-controls",          sc_err_text_controls },
         { "err-tls-reqd",               sc_err_tls_reqd },
         { "err-unknown-export",         sc_err_unknown_export },
         { "starttls-garbage",           sc_starttls_garbage },
@@ -833,6 +869,7 @@ static const Scenario scenarios[] = {
         { "tls-then-close",             sc_tls_then_close },
         { "tls-then-reset",             sc_tls_then_reset },
         { "non-fixed-newstyle",         sc_non_fixed_newstyle },
+        { "http-response",              sc_http_response },
 };
 
 static bool contains(const uint8_t *buf, size_t n, const void *needle, size_t m) {

@@ -36,6 +36,8 @@ static struct {
         GSubprocess *polkitd;
         GSubprocess *service;
         GSubprocess *nbdlinkd;
+        char *nbdlinkd_path;
+        char *nbdlinkd_log;             /* NULL: its output goes to the test log */
         GDBusConnection *conn;
 } env;
 
@@ -245,13 +247,22 @@ static void add_test_users(void) {
 }
 
 /* Starts a program whose standard output goes to the test log, not into the
- * TAP stream. */
-static GSubprocess *spawn_quiet(const char *const *argv) {
+ * TAP stream; or, with log_path, whose standard output and error are
+ * appended to that file. */
+static GSubprocess *spawn_quiet(const char *const *argv, const char *log_path) {
         g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
         g_autoptr(GError) error = NULL;
         GSubprocess *p;
 
-        g_subprocess_launcher_take_stdout_fd(launcher, dup(STDERR_FILENO));
+        if (log_path) {
+                int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+                if (fd < 0)
+                        g_error("cannot open %s: %s", log_path, g_strerror(errno));
+                g_subprocess_launcher_take_stderr_fd(launcher, dup(fd));
+                g_subprocess_launcher_take_stdout_fd(launcher, fd);
+        } else
+                g_subprocess_launcher_take_stdout_fd(launcher, dup(STDERR_FILENO));
         p = g_subprocess_launcher_spawnv(launcher, argv, &error);
         if (!p)
                 g_error("cannot start %s: %s", argv[0], error->message);
@@ -304,7 +315,7 @@ void polkit_env_set_polkitd(gboolean running) {
         if (running && !env.polkitd) {
                 const char *argv[] = { POLKITD, "--no-debug", NULL };
 
-                env.polkitd = spawn_quiet(argv);
+                env.polkitd = spawn_quiet(argv, NULL);
                 polkit_env_wait_for_name(POLKIT_NAME, TRUE);
         } else if (!running && env.polkitd) {
                 g_subprocess_send_signal(env.polkitd, SIGTERM);
@@ -312,6 +323,34 @@ void polkit_env_set_polkitd(gboolean running) {
                 g_clear_object(&env.polkitd);
                 polkit_env_wait_for_name(POLKIT_NAME, FALSE);
         }
+}
+
+static void start_nbdlinkd(void) {
+        const char *argv[] = { env.nbdlinkd_path, NULL };
+
+        env.nbdlinkd = spawn_quiet(argv, env.nbdlinkd_log);
+        polkit_env_wait_for_name(POLKIT_ENV_NBDLINKD_NAME, TRUE);
+}
+
+/* SIGTERM, and FALSE when it did not exit with status 0. */
+static gboolean stop_nbdlinkd(void) {
+        gboolean ok;
+
+        g_subprocess_send_signal(env.nbdlinkd, SIGTERM);
+        (void) g_subprocess_wait(env.nbdlinkd, NULL, NULL);
+        ok = g_subprocess_get_if_exited(env.nbdlinkd) && g_subprocess_get_exit_status(env.nbdlinkd) == 0;
+        if (!ok)
+                printf("# nbdlinkd did not exit cleanly\n");
+        g_clear_object(&env.nbdlinkd);
+        return ok;
+}
+
+gboolean polkit_env_restart_nbdlinkd(void) {
+        gboolean ok = stop_nbdlinkd();
+
+        polkit_env_wait_for_name(POLKIT_ENV_NBDLINKD_NAME, FALSE);
+        start_nbdlinkd();
+        return ok;
 }
 
 void polkit_env_setup(const PolkitEnvOptions *options) {
@@ -381,27 +420,18 @@ void polkit_env_setup(const PolkitEnvOptions *options) {
                 g_assert_cmpstr(line, ==, "ready");
         }
 
-        {
-                const char *argv[] = { options->nbdlinkd, NULL };
-
-                env.nbdlinkd = spawn_quiet(argv);
-                polkit_env_wait_for_name(POLKIT_ENV_NBDLINKD_NAME, TRUE);
-        }
+        env.nbdlinkd_path = g_strdup(options->nbdlinkd);
+        if (options->capture_log)
+                env.nbdlinkd_log = g_build_filename(env.tmpdir, "nbdlinkd.log", NULL);
+        start_nbdlinkd();
 }
 
 gboolean polkit_env_teardown(void) {
         gboolean ok = TRUE;
 
         polkit_env_set_polkitd(FALSE);
-        if (env.nbdlinkd) {
-                g_subprocess_send_signal(env.nbdlinkd, SIGTERM);
-                (void) g_subprocess_wait(env.nbdlinkd, NULL, NULL);
-                if (!g_subprocess_get_if_exited(env.nbdlinkd) || g_subprocess_get_exit_status(env.nbdlinkd) != 0) {
-                        printf("# nbdlinkd did not exit cleanly\n");
-                        ok = FALSE;
-                }
-                g_clear_object(&env.nbdlinkd);
-        }
+        if (env.nbdlinkd && !stop_nbdlinkd())
+                ok = FALSE;
         if (env.service) {
                 g_subprocess_send_signal(env.service, SIGTERM);
                 (void) g_subprocess_wait(env.service, NULL, NULL);
@@ -424,6 +454,8 @@ gboolean polkit_env_teardown(void) {
         (void) umount2("/etc/group", MNT_DETACH);
         g_clear_pointer(&env.bus_address, g_free);
         g_clear_pointer(&env.policy, g_free);
+        g_clear_pointer(&env.nbdlinkd_path, g_free);
+        g_clear_pointer(&env.nbdlinkd_log, g_free);
         return ok;
 }
 
@@ -503,6 +535,10 @@ GDBusConnection *polkit_env_bus(void) {
 
 GSubprocess *polkit_env_nbdlinkd(void) {
         return env.nbdlinkd;
+}
+
+const char *polkit_env_nbdlinkd_log(void) {
+        return env.nbdlinkd_log;
 }
 
 const char *polkit_env_policy(void) {

@@ -19,6 +19,9 @@
 typedef struct PolkitEnvOptions {
         const char *nbdlinkd;           /* the daemon to start on the bus */
         gboolean test_service;          /* start polkit-test-service too */
+        gboolean capture_log;           /* nbdlinkd's stdout and stderr into
+                                         * polkit_env_nbdlinkd_log(), not the
+                                         * test log */
 } PolkitEnvOptions;
 
 /* Puts the rest of the program into new mount and pid namespaces, with a
@@ -41,6 +44,13 @@ void polkit_env_set_polkitd(gboolean running);
 /* The suite's own connection to the bus, as root. */
 GDBusConnection *polkit_env_bus(void);
 GSubprocess *polkit_env_nbdlinkd(void);
+/* The file nbdlinkd's output goes to with capture_log (appended to across
+ * restarts), else NULL. */
+const char *polkit_env_nbdlinkd_log(void);
+/* Stops nbdlinkd with SIGTERM, waits until its name is gone, starts it
+ * again and waits until it owns the name. FALSE when the old one did not
+ * exit cleanly. */
+gboolean polkit_env_restart_nbdlinkd(void);
 const char *polkit_env_policy(void);
 /* A directory on the namespace's own tmpfs, gone with the namespace. */
 const char *polkit_env_dir(void);

@@ -16,8 +16,6 @@
  *   polkit-test-client ... probe HOST EXPORT         (nbdlinkd's Probe)
  */
 #include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,25 +24,8 @@
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
+#include "caller-identity.h"
 #include "util/macro.h"
-
-static int become_user(const char *name) {
-        struct passwd *pw = getpwnam(name);
-
-        if (!pw) {
-                fprintf(stderr, "polkit-test-client: no user %s\n", name);
-                return -ESRCH;
-        }
-        /* Groups first: once the uid is dropped there is no way back to
-         * change them. */
-        if (setgroups(0, NULL) < 0 ||
-            setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
-            setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
-                fprintf(stderr, "polkit-test-client: failed to become %s: %m\n", name);
-                return negative_errno();
-        }
-        return 0;
-}
 
 #define AGENT_PATH      "/org/nbdlink/PolkitTestAgent"
 #define AGENT_INTERFACE "org.freedesktop.PolicyKit1.AuthenticationAgent"
@@ -126,31 +107,6 @@ static int on_stdin(sd_event_source *s, int fd, uint32_t revents, void *userdata
                                           on_give_up, a);
 }
 
-/* polkit (since 0.105) keys agents of a process by its pid and start time. */
-static int process_start_time(uint64_t *ret) {
-        char buf[1024], *p;
-        FILE *f;
-        size_t n;
-
-        f = fopen("/proc/self/stat", "re");
-        if (!f)
-                return -errno;
-        n = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        p = strrchr(buf, ')');
-        if (!p)
-                return -EIO;
-        /* After "pid (comm)" come the fields 3..; the start time is field 22. */
-        for (int field = 2; field < 21; field++) {
-                p = strchr(p + 1, ' ');
-                if (!p)
-                        return -EIO;
-        }
-        *ret = strtoull(p + 1, NULL, 10);
-        return 0;
-}
-
 /* Registers this process's own authentication agent on a second connection,
  * sends the call on the first one, prints "ASKED <action>: <message>" once
  * polkit asks the agent, leaves the bus with the call still pending when a
@@ -166,7 +122,7 @@ static int run_with_agent(sd_bus *caller, sd_bus_message *call) {
         uint64_t start_time;
         int r;
 
-        r = process_start_time(&start_time);
+        r = caller_process_start_time(&start_time);
         if (r >= 0)
                 r = sd_event_default(&event);
         if (r >= 0)
@@ -247,7 +203,7 @@ int main(int argc, char **argv) {
                         return 2;
                 }
 
-        if (user && become_user(user) < 0)
+        if (user && caller_become_user("polkit-test-client", user) < 0)
                 return 2;
 
         r = sd_bus_open_system(&bus);
