@@ -82,30 +82,6 @@ bool unicode_is_control(uint32_t c) {
                 (c >= 0x2066 && c <= 0x2069);           /* LRI, RLI, FSI, PDI */
 }
 
-char *utf8_sanitize(const char *s, size_t n) {
-        char *ret, *q;
-
-        ret = q = malloc(n + 1);
-        if (!ret)
-                return NULL;
-        while (n > 0) {
-                uint32_t c;
-                size_t k = utf8_decode(s, n, &c);
-
-                if (k == 0 || unicode_is_control(c)) {
-                        *q++ = '?';
-                        k = k ?: 1;
-                } else {
-                        memcpy(q, s, k);
-                        q += k;
-                }
-                s += k;
-                n -= k;
-        }
-        *q = 0;
-        return ret;
-}
-
 void utf8_trim_partial(char *s) {
         size_t n = strlen(s), start = n;
         uint32_t c;
@@ -137,8 +113,7 @@ bool utf8_needs_escape(const char *s) {
         return false;
 }
 
-char *utf8_escape(const char *s) {
-        size_t n = strlen(s);
+char *utf8_escape_n(const char *s, size_t n) {
         char *ret, *q;
 
         /* At most four bytes out for each byte in: "\\xNN" for one byte,
@@ -168,4 +143,8 @@ char *utf8_escape(const char *s) {
         }
         *q = 0;
         return ret;
+}
+
+char *utf8_escape(const char *s) {
+        return utf8_escape_n(s, strlen(s));
 }

@@ -26,17 +26,15 @@ size_t utf8_width(const char *s);
  * a terminal or a dialog show text in another order than it is. */
 bool unicode_is_control(uint32_t c);
 
-/* A copy of text meant for people (a server's error message or
- * description) with controls (unicode_is_control()) and broken UTF-8
- * replaced by '?'. NULL when out of memory. */
-char *utf8_sanitize(const char *s, size_t n);
-
 /* A copy of s for a log line, a polkit detail or an error message, where
  * a name the caller or a server chose must show as what it is: each C0
  * control, DEL and byte of broken UTF-8 as \xNN, each C1 or bidi control
  * as \uNNNN (upper-case hex); everything else as it is. NULL when out of
  * memory. */
 char *utf8_escape(const char *s);
+/* The same for n bytes that may hold anything, NUL included (\x00): text
+ * a server sent as prose, its error messages and descriptions. */
+char *utf8_escape_n(const char *s, size_t n);
 
 /* Whether utf8_escape() would change s. */
 bool utf8_needs_escape(const char *s);

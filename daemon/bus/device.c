@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "bus-call.h"
 #include "bus-error.h"
+#include "caller-watch.h"
 #include "device-usage.h"
 #include "device.h"
 #include "log.h"
@@ -74,7 +75,7 @@ Device *device_free(Device *d) {
         free(d->requested_by);
         for (size_t i = 0; i < d->n_detach_calls; i++)
                 sd_bus_message_unref(d->detach_calls[i]);
-        sd_bus_track_unref(d->track);
+        caller_watch_free(d->caller);
         free(d->path);
         free(d->node);
         free(d->host);
@@ -137,7 +138,7 @@ static void device_attached(Device *d, const WorkerAttached *a) {
                                               "State", "Size", "Flags", "BlockSize", "Connections",
                                               "ReadOnly", "TLS", "TLSMode", "AttachedSince", NULL);
 
-        d->track = sd_bus_track_unref(d->track);
+        d->caller = caller_watch_free(d->caller);
         if (d->attach_call) {
                 (void) sd_bus_reply_method_return(d->attach_call, "os", d->path, name);
                 d->attach_call = sd_bus_message_unref(d->attach_call);

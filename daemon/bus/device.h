@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 
+#include "caller-watch.h"
 #include "manager.h"
 #include "persist.h"
 #include "worker.h"
@@ -58,7 +59,7 @@ struct Device {
         sd_bus_message *attach_call;    /* unanswered Attach */
         sd_bus_message *detach_calls[DEVICE_MAX_DETACH_CALLS];
         size_t n_detach_calls;
-        sd_bus_track *track;            /* the attaching caller, while attaching */
+        CallerWatch *caller;            /* the attaching caller, while attaching */
         bool announced;
 
         /* Persistent devices only. */

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "bus-call.h"
 #include "bus-error.h"
+#include "caller-watch.h"
 #include "config.h"
 #include "device-name.h"
 #include "device-node.h"
@@ -38,25 +39,23 @@ static const char *manager_tls_ca_dir(Manager *m) {
 
 /* ---- the caller going away --------------------------------------------- */
 
-static int on_device_caller_gone(sd_bus_track *t, void *userdata) {
+static void on_device_caller_gone(void *userdata) {
         Device *d = userdata;
 
         /* Nobody is waiting for this attach any more. */
         log_info("Caller of attach on %s went away, cancelling.", d->node);
-        d->track = sd_bus_track_unref(d->track);
+        d->caller = caller_watch_free(d->caller);
         if (d->state != DEVICE_ATTACHED) {
                 device_set_state(d, DEVICE_DETACHING);
                 worker_stop(d->worker);
         }
-        return 0;
 }
 
-static int on_query_caller_gone(sd_bus_track *t, void *userdata) {
+static void on_query_caller_gone(void *userdata) {
         Query *q = userdata;
 
-        q->track = sd_bus_track_unref(q->track);
+        q->caller = caller_watch_free(q->caller);
         worker_stop(q->worker);
-        return 0;
 }
 
 /* ---- methods ----------------------------------------------------------- */
@@ -195,9 +194,7 @@ static int make_device(Manager *m, sd_bus_message *msg, uid_t uid, int index, co
 static int launch_device(Manager *m, Device *d, sd_bus_message *msg, Error *error) {
         int r;
 
-        r = sd_bus_track_new(m->bus, &d->track, on_device_caller_gone, d);
-        if (r >= 0)
-                r = sd_bus_track_add_sender(d->track, msg);
+        r = caller_watch_new(m->bus, sd_bus_message_get_sender(msg), on_device_caller_gone, d, &d->caller);
         if (r < 0)
                 return error_set(error, r, "cannot track caller: %s", strerror(-r));
         /* Answered later, without holding the call's descriptors. */
@@ -455,9 +452,7 @@ static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const c
         attach_options_init(&options, m->default_timeout_sec);  /* moved into req */
         r = worker_new(&q->worker, &req, &m->queue, q);
         if (r >= 0)
-                r = sd_bus_track_new(m->bus, &q->track, on_query_caller_gone, q);
-        if (r >= 0)
-                r = sd_bus_track_add_sender(q->track, msg);
+                r = caller_watch_new(m->bus, sd_bus_message_get_sender(msg), on_query_caller_gone, q, &q->caller);
         if (r >= 0)
                 /* Answered later, without holding the call's descriptors. */
                 r = bus_call_stand_in(msg, &q->call);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "caller-watch.h"
 #include "device.h"
 #include "log.h"
 #include "manager.h"
@@ -178,11 +179,11 @@ static void forget_callers(Manager *m) {
         PolkitRegistry *fresh = NULL;
 
         for (Query *q = m->queries; q; q = q->next) {
-                q->track = sd_bus_track_unref(q->track);
+                q->caller = caller_watch_free(q->caller);
                 worker_stop(q->worker);
         }
         for (Device *d = m->devices; d; d = d->next) {
-                d->track = sd_bus_track_unref(d->track);
+                d->caller = caller_watch_free(d->caller);
                 if (d->state == DEVICE_CONNECTING || d->state == DEVICE_NEGOTIATING) {
                         device_set_state(d, DEVICE_DETACHING);
                         worker_stop(d->worker);

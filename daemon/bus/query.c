@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bus-error.h"
+#include "caller-watch.h"
 #include "log.h"
 #include "nbd-protocol.h"
 #include "query.h"
@@ -16,7 +17,7 @@ Query *query_free(Query *q) {
                 return NULL;
         worker_free(q->worker);
         sd_bus_message_unref(q->call);
-        sd_bus_track_unref(q->track);
+        caller_watch_free(q->caller);
         free(q);
         return NULL;
 }

@@ -4,6 +4,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "caller-watch.h"
 #include "manager.h"
 #include "worker.h"
 
@@ -13,7 +14,7 @@ struct Query {
         Worker *worker;
         uid_t uid;                      /* the caller's, for limits.c */
         sd_bus_message *call;           /* answered when the worker reports */
-        sd_bus_track *track;            /* the caller, whose leaving cancels the query */
+        CallerWatch *caller;            /* the caller, whose leaving cancels the query */
 };
 
 Query *query_free(Query *q);

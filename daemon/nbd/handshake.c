@@ -202,7 +202,7 @@ static int read_error_message(Handshake *hs, uint32_t option, const struct nbd_o
         if (r < 0)
                 return r;
 
-        clean = utf8_sanitize(msg, rep->length);
+        clean = utf8_escape_n(msg, rep->length);
         if (!clean)
                 return hs_fail(hs, -ENOMEM, "handshake: out of memory");
         hs->server_error = rep->type;
@@ -584,7 +584,7 @@ static int read_string(Handshake *hs, size_t len, bool is_name, const char *what
                         return hs_fail(hs, -EPROTO, "handshake: %s is not valid UTF-8 or contains NUL", what);
                 s = strdup(buf);
         } else
-                s = utf8_sanitize(buf, len);
+                s = utf8_escape_n(buf, len);
         if (!s)
                 return hs_fail(hs, -ENOMEM, "handshake: out of memory");
         *ret = s;

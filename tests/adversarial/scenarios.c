@@ -161,10 +161,10 @@ const AdvCase adv_cases[] = {
         { "info-name-nul", "info-name-nul", TLS_MODE_OFF, false,
           GO_INFO(FAIL(-EPROTO, "export name in NBD_INFO_NAME is not valid UTF-8", CLOSE)) },
         { "description-garbage", "description-garbage", TLS_MODE_OFF, false, {
-                /* Shown to people: kept, with every bad byte a '?'. */
-                [ADV_GO] = OK(CLOSE, .description = "caf\xc3\xa9 ?[31mred? ? ??" "?!"),
-                [ADV_INFO] = OK(ABORT, .description = "caf\xc3\xa9 ?[31mred? ? ??" "?!"),
-                [ADV_LIST] = OK(ABORT, .n_exports = 1, .description = "caf\xc3\xa9 ?[31mred? ? ??" "?!"),
+                /* Shown to people: kept, with every control and bad byte escaped. */
+                [ADV_GO] = OK(CLOSE, .description = "caf\xc3\xa9 \\x1b[31mred\\x07 \\x80 \\xed\\xa0\\x80!"),
+                [ADV_INFO] = OK(ABORT, .description = "caf\xc3\xa9 \\x1b[31mred\\x07 \\x80 \\xed\\xa0\\x80!"),
+                [ADV_LIST] = OK(ABORT, .n_exports = 1, .description = "caf\xc3\xa9 \\x1b[31mred\\x07 \\x80 \\xed\\xa0\\x80!"),
         } },
 
         /* Replies that do not fit the question. */
@@ -220,7 +220,7 @@ const AdvCase adv_cases[] = {
         { "err-unknown-code", "err-unknown-code", TLS_MODE_OFF, false,
           ALL(FAIL(-EIO, "with unknown error 65535 (0x8000ffff): what", ABORT)) },
         { "err-text-garbage", "err-text-garbage", TLS_MODE_OFF, false,
-          ALL(FAIL(-EPERM, "with NBD_REP_ERR_POLICY: no?[2J??way", ABORT)) },
+          ALL(FAIL(-EPERM, "with NBD_REP_ERR_POLICY: no\\x1b[2J\\xff\\x00way", ABORT)) },
         { "err-tls-reqd", "err-tls-reqd", TLS_MODE_OFF, false,
           ALL(FAIL(-EPROTONOSUPPORT, "NBD_REP_ERR_TLS_REQD: use TLS", ABORT)) },
         { "err-unknown-export", "err-unknown-export", TLS_MODE_OFF, false,

@@ -151,9 +151,9 @@ static void test_info(void) {
 }
 
 /* A server whose export name and description would take over a terminal:
- * the daemon turns the description's controls into '?', but passes the
- * name on as it is (it is what a caller attaches by), so nbdlink must
- * escape it, in tables and in JSON. */
+ * the daemon escapes the description's controls, but passes the name on as
+ * it is (it is what a caller attaches by), so nbdlink must escape it, in
+ * tables and in JSON. */
 static void test_hostile_server_text(void) {
         g_autofree char *hostport = NULL, *u = NULL;
         CliResult r;
@@ -168,7 +168,7 @@ static void test_hostile_server_text(void) {
         r = run("exports", hostport);
         assert_ok(&r,
                   "EXPORT             DESCRIPTION\n"
-                  "evil\\u202Egpj.exe  ?2Jwiped?[8m\n");
+                  "evil\\u202Egpj.exe  \\u009B2Jwiped\\x1b[8m\n");
         cli_result_clear(&r);
 
         r = run("--json", "exports", hostport);
@@ -176,7 +176,7 @@ static void test_hostile_server_text(void) {
                   "[\n"
                   "  {\n"
                   "    \"name\": \"evil\\u202egpj.exe\",\n"
-                  "    \"description\": \"?2Jwiped?[8m\"\n"
+                  "    \"description\": \"\\\\u009B2Jwiped\\\\x1b[8m\"\n"
                   "  }\n"
                   "]\n");
         assert_valid_json(r.out);
@@ -186,7 +186,7 @@ static void test_hostile_server_text(void) {
         g_assert_cmpint(r.status, ==, 0);
         g_assert_cmpstr(r.err, ==, "");
         g_assert_nonnull(strstr(r.out, "\nexport                evil\\u202Egpj.exe\n"));
-        g_assert_nonnull(strstr(r.out, "\ndescription           ?2Jwiped?[8m\n"));
+        g_assert_nonnull(strstr(r.out, "\ndescription           \\u009B2Jwiped\\x1b[8m\n"));
         cli_result_clear(&r);
 }
 
