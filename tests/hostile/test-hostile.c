@@ -505,10 +505,11 @@ static gint64 file_size(const char *path) {
         return path && stat(path, &st) == 0 ? st.st_size : 0;
 }
 
-/* nbdlinkd.service sets no LimitNOFILE=, so under systemd the daemon has
- * the default soft limit of 1024 descriptors (DefaultLimitNOFILE=
- * 1024:524288). Started here it inherits the test's, perhaps far higher,
- * which would hide a flood that runs it out: it gets systemd's. */
+/* nbdlinkd.service gives the daemon 16384 descriptors. Started here it
+ * inherits the test's limit, perhaps far higher; it gets systemd's default
+ * soft limit of 1024 instead (DefaultLimitNOFILE=1024:524288), what it
+ * would have under a unit without LimitNOFILE=: a flood that needs more
+ * than that shows here, long before it would reach the unit's limit. */
 #define DAEMON_NOFILE 1024
 
 /* The daemon at rest before the attack: its counts, its peak memory reset
