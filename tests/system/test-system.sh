@@ -1,0 +1,155 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The system tier's cases, run as root by system-test.service once the
+# guest (systemd as PID 1) has reached multi-user.target. Prints TAP.
+# nbdlink is installed from $RESULTS/stage, as a package would be; the bus,
+# systemd, udev, logind and polkitd are the guest's own.
+set -u
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin
+
+n=0
+up() { cut -d' ' -f1 /proc/uptime; }
+# One line each, whatever the descriptions quote.
+ok() { n=$((n + 1)); echo "ok $n - $(tr '\n' ' ' <<< "$*")"; }
+not_ok() { n=$((n + 1)); echo "not ok $n - $(tr '\n' ' ' <<< "$*")"; }
+note() { sed 's/^/# /' <<< "$*"; }
+# check DESCRIPTION COMMAND...: one TAP line from the command's status.
+check() {
+        local what=$1; shift
+        if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+# has TEXT PATTERN: whether TEXT holds PATTERN (grep's).
+has() { grep -q -- "$2" <<< "$1"; }
+
+note "guest script starts at $(up) s of uptime"
+
+# ---- installed as a package would be ------------------------------------
+cp -a "$RESULTS/stage/." /
+systemctl daemon-reload
+busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig
+for f in /usr/sbin/nbdlinkd /usr/bin/nbdlink /usr/lib/systemd/system/nbdlinkd.service \
+         /usr/share/dbus-1/system.d/org.nbdlink.NBD1.conf \
+         /usr/share/dbus-1/system-services/org.nbdlink.NBD1.service \
+         /usr/share/polkit-1/actions/org.nbdlink.NBD1.policy; do
+        [ -e "$f" ] || { not_ok "installed: $f is missing"; }
+done
+ok "installed under /usr where dbus-daemon, systemd and polkitd look"
+
+# ---- bus activation under the real unit ----------------------------------
+mark=$(date +%s)
+version=$(busctl get-property org.nbdlink.NBD1 /org/nbdlink/NBD1 org.nbdlink.NBD1.Manager Version 2>&1)
+check "bus activation starts nbdlinkd through its unit ($version)" \
+        test "$version" = 's "0.1"' -a "$(systemctl is-active nbdlinkd)" = active
+check "the unit loaded nbd.ko (modprobe@nbd.service)" test -d /sys/module/nbd
+check "Type=notify: the unit says what the daemon says" \
+        test "$(systemctl show -p StatusText --value nbdlinkd)" = "Running."
+pid=$(systemctl show -p MainPID --value nbdlinkd)
+status=/proc/$pid/status
+note "nbdlinkd pid $pid: $(grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' "$status" | tr '\n\t' '  ')"
+# CAP_SYS_ADMIN (21) and CAP_NET_ADMIN (12), nothing else.
+check "capabilities: CAP_SYS_ADMIN and CAP_NET_ADMIN only" \
+        test "$(awk '/^CapBnd:/ {print $2}' "$status")" = 0000000000201000
+check "no new privileges" test "$(awk '/^NoNewPrivs:/ {print $2}' "$status")" = 1
+check "a seccomp filter" test "$(awk '/^Seccomp:/ {print $2}' "$status")" = 2
+check "LimitNOFILE from the unit" test "$(awk '/^Max open files/ {print $4}' /proc/$pid/limits)" = 16384
+check "the start is logged at info" has "$(journalctl -q -o cat -u nbdlinkd -p info)" "nbdlinkd 0.1 running"
+check "nothing at warning or worse" test -z "$(journalctl -q -o cat -u nbdlinkd -p warning)"
+
+# ---- a partitioned disk, as the usual tools make it ----------------------
+img=/tmp/disk.img
+truncate -s 64M $img
+printf 'label: gpt\nstart=2048, size=100000, name=data\n' | sfdisk -q $img
+mkfs.ext4 -q -F -L nbdlink-sys -E offset=$((2048 * 512)) $img $((100000 / 2))k
+nbdkit -f -p 10809 -i 127.0.0.1 file $img &
+nbdkit_pid=$!
+for i in $(seq 100); do nbdinfo --size nbd://127.0.0.1:10809 >/dev/null 2>&1 && break; sleep 0.1; done
+
+mark=$(date +%s)
+dev=$(nbdlink attach nbd://127.0.0.1:10809 2>&1)
+check "root attaches it ($dev)" test -b "$dev"
+name=${dev#/dev/}
+# Attach returns once the partitions are there; udev then makes its
+# links and probes the file system.
+udevadm settle -t 30
+check "udev and blkid see the partition's file system" \
+        test "$(blkid -o value -s LABEL "${dev}p1" 2>/dev/null)" = nbdlink-sys
+note "$(journalctl -q -o cat -u nbdlinkd --since "@$mark" | grep Attached)"
+check "the attach line names who asked" \
+        has "$(journalctl -q -o cat -u nbdlinkd --since "@$mark")" "Attached $dev .*asked by uid 0, unit system-test.service"
+
+mkdir -p /mnt/disk
+mount "${dev}p1" /mnt/disk
+echo "written under systemd" > /mnt/disk/kept
+sync
+out=$(nbdlink detach "$dev" 2>&1); rc=$?
+note "detach of a mounted device: exit $rc: $out"
+check "Detach of a mounted device fails" test $rc = 1
+check "with DeviceBusy, naming the mount" has "$out" "is mounted on /mnt/disk.*DeviceBusy"
+check "and the device is still there" test -e "/sys/block/$name/pid"
+umount /mnt/disk
+out=$(nbdlink detach "$dev" 2>&1); rc=$?
+check "once unmounted, Detach detaches it ($out)" test $rc = 0 -a ! -e "/sys/block/$name/pid"
+
+dev=$(nbdlink attach nbd://127.0.0.1:10809 2>&1)
+udevadm settle -t 30
+mount "${dev}p1" /mnt/disk
+out=$(nbdlink detach --force "$dev" 2>&1); rc=$?
+check "detach --force detaches a mounted device ($out)" test $rc = 0
+umount -l /mnt/disk
+for i in $(seq 100); do [ -e "/sys/block/${dev#/dev/}/pid" ] || break; sleep 0.1; done
+check "and the kernel lets it go with the mount" test ! -e "/sys/block/${dev#/dev/}/pid"
+
+# ---- a persistent device across restarts of the daemon ------------------
+dev=$(nbdlink attach --persist nbd://127.0.0.1:10809 2>&1)
+name=${dev#/dev/}
+udevadm settle -t 30
+mount "${dev}p1" /mnt/disk
+before=$(cat /mnt/disk/kept)
+t=$(date +%s.%N)
+systemctl restart nbdlinkd
+echo "after a restart" >> /mnt/disk/kept; sync
+check "a persistent device stays through systemctl restart ($(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s)" \
+        test -e "/sys/block/$name/pid"
+objects=$(busctl call org.nbdlink.NBD1 /org/nbdlink/NBD1 org.freedesktop.DBus.ObjectManager GetManagedObjects 2>&1)
+check "the restarted daemon has its object again" has "$objects" "/org/nbdlink/NBD1/devices/$name"
+old_pid=$(systemctl show -p MainPID --value nbdlinkd)
+systemctl kill -s KILL nbdlinkd
+echo "after kill -9" >> /mnt/disk/kept; sync
+check "and through kill -9" test -e "/sys/block/$name/pid"
+for i in $(seq 100); do
+        pid=$(systemctl show -p MainPID --value nbdlinkd)
+        [ "$pid" != 0 ] && [ "$pid" != "$old_pid" ] && [ "$(systemctl is-active nbdlinkd)" = active ] && break
+        sleep 0.1
+done
+check "Restart=on-failure brings the daemon back by itself" test "$pid" != 0 -a "$pid" != "$old_pid"
+for i in $(seq 50); do
+        has "$(busctl call org.nbdlink.NBD1 /org/nbdlink/NBD1 org.freedesktop.DBus.ObjectManager GetManagedObjects 2>&1)" \
+                "/org/nbdlink/NBD1/devices/$name" && break
+        sleep 0.1
+done
+check "with the device's object" \
+        has "$(busctl call org.nbdlink.NBD1 /org/nbdlink/NBD1 org.freedesktop.DBus.ObjectManager GetManagedObjects 2>&1)" \
+        "/org/nbdlink/NBD1/devices/$name"
+echo 3 > /proc/sys/vm/drop_caches
+check "the data written across both is intact" \
+        test "$(cat /mnt/disk/kept)" = "$(printf '%s\nafter a restart\nafter kill -9' "$before")"
+umount /mnt/disk
+nbdlink detach "$dev" >/dev/null 2>&1
+check "then detaches" test ! -e "/sys/block/$name/pid"
+
+# ---- the shipped policy, for a user of the active local session ----------
+sid=$(session-wait 120)
+note "session $sid: $(loginctl show-session "$sid" -p Active -p Remote -p Seat --value | tr '\n' ' ')"
+out=$(session-run nbdlink --no-ask-password attach nbd://127.0.0.1:10809 2>&1); rc=$?
+note "session user attach without an agent: exit $rc: $out"
+check "attaching needs an administrator, even in the active session" \
+        has "$rc $out" "^1 .*InteractiveAuthorizationRequired"
+out=$(session-run nbdlink exports 127.0.0.1:10809 2>&1); rc=$?
+note "session user: nbdlink exports: exit $rc: $out"
+check "listing needs nothing" test $rc = 0
+
+kill $nbdkit_pid
+echo "1..$n"
+note "guest script ends at $(up) s of uptime"
+grep -q '^not ok' "$RESULTS/guest.out" && exit 1
+exit 0
