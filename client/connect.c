@@ -47,6 +47,7 @@ typedef struct ConnectArgs {
         /* attach only */
         const char *device;
         bool read_only, no_ktls, persist;
+        const char *kernel_interface;   /* NULL: the daemon's default */
         uint32_t connections, block_size, dead_timeout;
         uint32_t io_timeout;    /* UINT32_MAX: not given (0 means never) */
 
@@ -83,7 +84,9 @@ static void help(Verb verb) {
                        "                       (default 0: never; a vanished server is still noticed)\n"
                        "     --persist         Reconnect when the connection is lost\n"
                        "     --dead-timeout=SEC  With --persist: give up after SEC s (default 60)\n"
-                       "     --no-ktls         Relay TLS in user space, never in the kernel\n");
+                       "     --no-ktls         Relay TLS in user space, never in the kernel\n"
+                       "     --kernel-interface=IF  auto (default), netlink (the device outlives\n"
+                       "                       nbdlinkd) or ioctl (it ends with nbdlinkd)\n");
                 break;
         case VERB_EXPORTS:
                 printf("Usage: nbdlink exports [OPTIONS] TARGET\n\n"
@@ -125,6 +128,7 @@ enum {
         OPT_DEAD_TIMEOUT,
         OPT_IO_TIMEOUT,
         OPT_NO_KTLS,
+        OPT_KERNEL_INTERFACE,
 };
 
 static const struct option connect_options[] = {
@@ -148,6 +152,7 @@ static const struct option connect_options[] = {
         { "dead-timeout",    required_argument, NULL, OPT_DEAD_TIMEOUT },
         { "io-timeout",      required_argument, NULL, OPT_IO_TIMEOUT },
         { "no-ktls",         no_argument,       NULL, OPT_NO_KTLS },
+        { "kernel-interface", required_argument, NULL, OPT_KERNEL_INTERFACE },
         {}
 };
 
@@ -194,6 +199,12 @@ static int parse_attach_option(ConnectArgs *a, int c) {
                 return 1;
         case OPT_NO_KTLS:
                 a->no_ktls = true;
+                return 1;
+        case OPT_KERNEL_INTERFACE:
+                if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "netlink") != 0 && strcmp(optarg, "ioctl") != 0)
+                        return usage_error(a->verb_name, "--kernel-interface wants auto, netlink or ioctl, not '%s'",
+                                           optarg);
+                a->kernel_interface = optarg;
                 return 1;
         default:
                 return 0;
@@ -473,6 +484,9 @@ static int append_options(sd_bus_message *m, const ConnectArgs *a) {
                 if (a->no_ktls && (r = sd_bus_message_append(m, "{sv}", "tls-ktls", "b", 0)) < 0)
                         return r;
                 if (a->persist && (r = sd_bus_message_append(m, "{sv}", "persist", "b", 1)) < 0)
+                        return r;
+                if (a->kernel_interface &&
+                    (r = sd_bus_message_append(m, "{sv}", "kernel-interface", "s", a->kernel_interface)) < 0)
                         return r;
                 if (a->dead_timeout > 0 &&
                     (r = sd_bus_message_append(m, "{sv}", "dead-timeout", "u", a->dead_timeout)) < 0)

@@ -45,7 +45,7 @@ static void on_link_dead(int index, void *userdata) {
 
         /* Devices not ours (nbd-client's, or persistent ones of an
          * nbdlinkd that has not found them yet) are none of our business. */
-        if (!d || !d->persistent || m->exiting)
+        if (!d || !d->survives || m->exiting)
                 return;
         switch (d->state) {
         case DEVICE_CONNECTING:
@@ -186,7 +186,8 @@ static int restore_one(Manager *m, PersistState *s) {
                 return -ENOMEM;
         }
         d->port = s->port;
-        d->persistent = true;
+        d->persistent = s->reconnect;
+        d->survives = true;
         d->size = s->size;
         d->flags = s->flags;
         d->block_size = s->block_size;
@@ -207,8 +208,9 @@ static int restore_one(Manager *m, PersistState *s) {
                 .dev_index = s->index,
                 .ops = m->kernel_ops,
                 .ops_userdata = m->kernel_userdata,
+                .netlink = true,
                 .persist = {
-                        .enabled = true,
+                        .enabled = s->reconnect,
                         .dead_timeout_sec = s->dead_timeout_sec,
                         .backend = strdup(s->backend),
                 },
@@ -217,7 +219,7 @@ static int restore_one(Manager *m, PersistState *s) {
         req.options.port = s->port;
         req.options.read_only = s->read_only;
         req.options.connections = s->connections;
-        req.options.persist = true;
+        req.options.persist = s->reconnect;
         req.options.dead_timeout_sec = s->dead_timeout_sec;
         req.options.io_timeout_sec = s->io_timeout_sec;
         if (!req.host || !req.export_name || !req.persist.backend) {

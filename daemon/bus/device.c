@@ -161,9 +161,12 @@ int device_remember_request(Device *d, const char *backend, const AttachOptions 
                 .export_name = strdup(d->export_name),
                 .backend = strdup(backend),
                 .timeout_sec = o->timeout_sec,
-                .dead_timeout_sec = o->dead_timeout_sec ?: PERSIST_DEFAULT_DEAD_TIMEOUT_SEC,
+                /* Without 'persist' nothing reconnects, so nothing is worth
+                 * the kernel holding I/O for. */
+                .dead_timeout_sec = o->persist ? (o->dead_timeout_sec ?: PERSIST_DEFAULT_DEAD_TIMEOUT_SEC) : 0,
                 .io_timeout_sec = o->io_timeout_sec,
                 .read_only = o->read_only,
+                .reconnect = o->persist,
         };
         return s->host && s->export_name && s->backend ? 0 : -ENOMEM;
 }
@@ -192,7 +195,7 @@ void device_link_died(Device *d) {
         usec_t deadline;
         int r;
 
-        if (d->restored_tls) {
+        if (d->restored_tls || !d->persistent) {
                 Manager *m = d->manager;
                 _cleanup_free_ char *msg = NULL;
 
@@ -201,9 +204,14 @@ void device_link_died(Device *d) {
                                            &(NbdNlConfig) { .index = d->index }, NULL);
                 if (r < 0)
                         log_error("Failed to disconnect %s with NBD_CMD_DISCONNECT: %s", d->node, strerror(-r));
-                if (asprintf(&msg, "device %s: link to export '%s' on %s died, and a TLS session cannot be "
-                             "rebuilt after a restart of nbdlinkd (credentials are not kept), disconnected",
-                             d->node, d->export_name, d->host) < 0)
+                if (!d->persistent)
+                        r = asprintf(&msg, "device %s: the connection to export '%s' on %s was lost, disconnected",
+                                     d->node, d->export_name, d->host);
+                else
+                        r = asprintf(&msg, "device %s: link to export '%s' on %s died, and a TLS session cannot be "
+                                     "rebuilt after a restart of nbdlinkd (credentials are not kept), disconnected",
+                                     d->node, d->export_name, d->host);
+                if (r < 0)
                         msg = NULL;
                 log_warning("%s", strempty(msg));
                 device_emit_disconnected(d, -ECONNRESET, msg);
@@ -312,7 +320,7 @@ static bool on_reconnect_event(Device *d, WorkerEvent *e) {
 }
 
 bool device_leave(Device *d) {
-        if (!d->persistent)
+        if (!d->survives)
                 return false;
 
         switch (d->state) {
@@ -350,9 +358,10 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
 
         case WORKER_EVENT_ATTACHED:
                 device_attached(d, &e->attached);
-                if (d->persistent)
+                d->survives = e->attached.netlink;
+                if (d->survives)
                         remember(d);
-                /* nbdlinkd leaves persistent devices to the kernel. */
+                /* nbdlinkd leaves devices the kernel runs to the kernel. */
                 if (d->manager->exiting && d->n_detach_calls == 0 && device_leave(d))
                         return;
                 /* Detach arrived while it started: do it now. */
@@ -390,7 +399,7 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                         device_emit_disconnected(d, -ECANCELED, msg ?: "nbdlinkd is stopping");
                 } else
                         log_info("Detached %s, asked by %s.", d->node, strna(d->requested_by));
-                if (d->persistent)
+                if (d->survives)
                         forget(d);
                 device_reply_detach_calls(d);
                 device_remove(d);

@@ -66,6 +66,10 @@ struct Device {
         PersistState pstate;            /* what the state file holds */
         bool link_dead;                 /* LINK_DEAD came before the attach was answered */
         bool restored_tls;              /* found at start with kTLS: no credentials to reconnect with */
+        /* The kernel runs it through netlink: it outlives nbdlinkd, has a
+         * state file, and is found again at the next start. `persistent`
+         * (the option 'persist') adds reconnecting a dead link. */
+        bool survives;
 };
 
 int device_new(Device **ret, Manager *m, int index, uid_t owner, const char *sender);
@@ -88,7 +92,7 @@ int device_remember_request(Device *d, const char *backend, const AttachOptions 
  * at start): I/O waits while a reconnect job gets new sockets before the
  * dead timeout. */
 void device_link_died(Device *d);
-/* nbdlinkd is exiting: an attached persistent device stays with the
+/* nbdlinkd is exiting: an attached device that survives stays with the
  * kernel (its object goes, its state file stays), a reconnect in progress
  * is cancelled without disconnecting. Returns false for devices it does
  * not handle (not persistent, or still attaching). May free d. */

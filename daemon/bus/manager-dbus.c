@@ -23,6 +23,7 @@
 #include "log.h"
 #include "manager.h"
 #include "options.h"
+#include "persist.h"
 #include "query.h"
 
 /* The CA directory for a request made now: looked at per request, so that
@@ -95,8 +96,9 @@ static int pick_device(Manager *m, int index, const char *name, Error *error) {
 }
 
 /* The checks of an attach that need no authorization: the device name,
- * export, host and the options that go together. For a persistent attach
- * also the backend identifier. */
+ * export, host and the options that go together. Unless the ioctls are
+ * asked for, also the backend identifier, which tells a device the kernel
+ * runs for us from one someone else attached at the same index since. */
 static int validate_attach(uid_t uid, const char *device, const char *host, const char *export_name,
                            const AttachOptions *options, int *ret_index, char **ret_backend, Error *error) {
         if (device_name_parse(device, ret_index) < 0)
@@ -117,9 +119,15 @@ static int validate_attach(uid_t uid, const char *device, const char *host, cons
         if (options->persist && options->tls != TLS_MODE_OFF && !options->tls_ktls)
                 return error_set(error, -EOPNOTSUPP,
                                  "option 'persist' with TLS needs 'tls-ktls': the TLS relay would die with nbdlinkd");
-        if (options->persist)
-                return device_persist_backend(host, options->port, export_name, ret_backend, error);
-        return 0;
+        if (options->persist && options->kernel_interface == KERNEL_INTERFACE_IOCTL)
+                return error_set(error, -EINVAL, "option 'persist' needs the netlink interface, not 'ioctl'");
+        if (options->kernel_interface == KERNEL_INTERFACE_IOCTL)
+                return 0;
+        if (options->socket_fd >= 0) {
+                int r = persist_backend_id("(socket)", export_name, ret_backend);
+                return r < 0 ? error_set(error, r, "cannot name the backend: %s", strerror(-r)) : 0;
+        }
+        return device_persist_backend(host, options->port, export_name, ret_backend, error);
 }
 
 /* The device of an authorized attach: its node opened, its properties set,
@@ -131,11 +139,24 @@ static int make_device(Manager *m, sd_bus_message *msg, uid_t uid, int index, co
         _cleanup_(device_freep) Device *d = NULL;
         _cleanup_close_ int dev_fd = -EBADF;
         WorkerRequest req;
+        bool netlink = false;
         int r;
 
         index = pick_device(m, index, device, error);
         if (index < 0)
                 return index;
+
+        /* Through netlink the kernel runs the device without us, so it
+         * outlives nbdlinkd; and the LINK_DEAD events that tell when its
+         * connection is lost come through the same family. */
+        if (options->kernel_interface != KERNEL_INTERFACE_IOCTL) {
+                r = manager_netlink_watch(m);
+                netlink = r >= 0;
+                if (!netlink && (options->persist || options->kernel_interface == KERNEL_INTERFACE_NETLINK))
+                        return error_set(error, -EOPNOTSUPP, "the kernel offers no nbd netlink family (%s), "
+                                         "which %s needs", strerror(-r),
+                                         options->persist ? "option 'persist'" : "kernel-interface 'netlink'");
+        }
         r = nbd_device_open(index, &dev_fd, error);
         if (r < 0)
                 return r;
@@ -147,6 +168,7 @@ static int make_device(Manager *m, sd_bus_message *msg, uid_t uid, int index, co
         d->host = strdup(*host ? host : "(socket)");
         d->export_name = strdup(export_name);
         d->persistent = options->persist;
+        d->survives = netlink;          /* until the worker says how it went */
         d->read_only = options->read_only;
         if (!d->host || !d->export_name)
                 return error_set(error, -ENOMEM, "out of memory");
@@ -158,7 +180,7 @@ static int make_device(Manager *m, sd_bus_message *msg, uid_t uid, int index, co
                 if (nbd_address_parse(&a, host, options->port, NULL) >= 0 && !a.unix_path)
                         d->port = a.port;
         }
-        if (options->persist) {
+        if (netlink) {
                 r = device_remember_request(d, *backend, options);
                 if (r < 0)
                         return error_set(error, r, "out of memory");
@@ -174,10 +196,11 @@ static int make_device(Manager *m, sd_bus_message *msg, uid_t uid, int index, co
                 .tls_ca_dir = manager_tls_ca_dir(m),
                 .ops = m->kernel_ops,
                 .ops_userdata = m->kernel_userdata,
+                .netlink = netlink,
                 .persist = {
                         .enabled = options->persist,
-                        .dead_timeout_sec = options->dead_timeout_sec ?: PERSIST_DEFAULT_DEAD_TIMEOUT_SEC,
-                        .backend = TAKE_PTR(*backend),
+                        .dead_timeout_sec = options->persist ? (options->dead_timeout_sec ?: PERSIST_DEFAULT_DEAD_TIMEOUT_SEC) : 0,
+                        .backend = netlink ? TAKE_PTR(*backend) : NULL,
                 },
         };
         attach_options_init(options, m->default_timeout_sec);   /* moved into req */

@@ -238,8 +238,8 @@ void manager_shutdown(Manager *m) {
 
         for (Device *d = m->devices, *next; d; d = next) {
                 next = d->next;
-                /* Persistent devices stay with the kernel. */
-                if (d->persistent && device_leave(d))
+                /* Devices the kernel runs without us stay with it. */
+                if (device_leave(d))
                         continue;
                 if (d->state != DEVICE_DETACHING)
                         device_set_state(d, DEVICE_DETACHING);

@@ -236,6 +236,21 @@ static int parse_block_size(sd_bus_message *m, const char *key, void *field, Err
         return 0;
 }
 
+static int parse_kernel_interface(sd_bus_message *m, const char *key, void *field, Error *error) {
+        KernelInterface k;
+        const char *v;
+        int r;
+
+        r = sd_bus_message_read_basic(m, 's', &v);
+        if (r < 0)
+                return r;
+        k = kernel_interface_from_string(v);
+        if (k < 0)
+                return error_set(error, -EINVAL, "option 'kernel-interface' must be 'auto', 'netlink' or 'ioctl', not '%.64s'", v);
+        *(KernelInterface *) field = k;
+        return 0;
+}
+
 static int parse_bool(sd_bus_message *m, const char *key, void *field, Error *error) {
         int v, r;
 
@@ -270,6 +285,7 @@ static const struct {
         { "persist",      "b", KIND_ATTACH, parse_bool,        offsetof(AttachOptions, persist) },
         { "dead-timeout", "u", KIND_ATTACH, parse_seconds,     offsetof(AttachOptions, dead_timeout_sec) },
         { "tls-ktls",     "b", KIND_ATTACH, parse_bool,        offsetof(AttachOptions, tls_ktls) },
+        { "kernel-interface", "s", KIND_ATTACH, parse_kernel_interface, offsetof(AttachOptions, kernel_interface) },
 };
 
 int attach_options_parse(sd_bus_message *m, OptionSet set, AttachOptions *o, Error *error) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "attach-options.h"
 #include "util/macro.h"
@@ -31,4 +32,21 @@ void attach_options_done(AttachOptions *o) {
         o->tls_key_fd = safe_close(o->tls_key_fd);
         o->tls_psk_fd = safe_close(o->tls_psk_fd);
         o->socket_fd = safe_close(o->socket_fd);
+}
+
+static const char *const kernel_interface_table[_KERNEL_INTERFACE_MAX] = {
+        [KERNEL_INTERFACE_AUTO] = "auto",
+        [KERNEL_INTERFACE_NETLINK] = "netlink",
+        [KERNEL_INTERFACE_IOCTL] = "ioctl",
+};
+
+const char *kernel_interface_to_string(KernelInterface k) {
+        return k >= 0 && k < _KERNEL_INTERFACE_MAX ? kernel_interface_table[k] : NULL;
+}
+
+KernelInterface kernel_interface_from_string(const char *s) {
+        for (int k = 0; k < _KERNEL_INTERFACE_MAX; k++)
+                if (strcmp(s, kernel_interface_table[k]) == 0)
+                        return k;
+        return _KERNEL_INTERFACE_INVALID;
 }

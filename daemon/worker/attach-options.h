@@ -3,6 +3,7 @@
  * the bus layer (options.h) and carried out by a worker. */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -16,6 +17,18 @@
  * TCP_USER_TIMEOUT on every data socket instead (net.h). */
 #define ATTACH_DEFAULT_IO_TIMEOUT_SEC 0u
 #define CREDENTIAL_MAX_SIZE (1024u * 1024u)
+
+/* How the device goes to the kernel (option 'kernel-interface'). */
+typedef enum KernelInterface {
+        KERNEL_INTERFACE_AUTO,          /* netlink where the kernel has the nbd family, else ioctl */
+        KERNEL_INTERFACE_NETLINK,       /* netlink or fail: the device must outlive nbdlinkd */
+        KERNEL_INTERFACE_IOCTL,         /* the ioctl sequence: the device ends with nbdlinkd */
+        _KERNEL_INTERFACE_MAX,
+        _KERNEL_INTERFACE_INVALID = -EINVAL,
+} KernelInterface;
+
+const char *kernel_interface_to_string(KernelInterface k);
+KernelInterface kernel_interface_from_string(const char *s);
 
 typedef struct AttachOptions {
         uint16_t port;                  /* 0: from host, else NBD_DEFAULT_PORT */
@@ -35,6 +48,7 @@ typedef struct AttachOptions {
         bool persist;
         uint32_t dead_timeout_sec;      /* 0: not given (only meaningful with persist) */
         bool tls_ktls;                  /* TLS in the kernel when it can carry it (default) */
+        KernelInterface kernel_interface;
 } AttachOptions;
 
 void attach_options_init(AttachOptions *o, uint32_t default_timeout_sec);

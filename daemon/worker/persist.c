@@ -128,11 +128,12 @@ int persist_state_write(const char *dir, const PersistState *s) {
                 "io-timeout=%" PRIu32 "\n"
                 "read-only=%d\n"
                 "tls=%d\n"
+                "reconnect=%d\n"
                 "attached-since=%" PRIu64 "\n"
                 "dead-since=%" PRIu64 "\n",
                 s->index, s->owner_uid, host, s->port, export_name, backend, s->size, s->flags,
                 s->block_size, s->connections, s->timeout_sec, s->dead_timeout_sec, s->io_timeout_sec, s->read_only, s->tls,
-                s->attached_since, s->dead_since);
+                s->reconnect, s->attached_since, s->dead_since);
         r = fflush(f) != 0 || ferror(f) ? -EIO : 0;
         if (r == 0 && fsync(fileno(f)) < 0)
                 r = negative_errno();
@@ -229,6 +230,9 @@ int persist_state_read(const char *dir, int index, PersistState *ret) {
                 NUM("tls", 15, 1, s.tls)
                 /* Optional: before it, "timeout" was the I/O timeout too. */
                 NUM("io-timeout", 16, UINT32_MAX, s.io_timeout_sec)
+                /* Optional: before it, every device with a state file
+                 * was a persistent one. */
+                NUM("reconnect", 17, 1, s.reconnect)
 #undef NUM
                 if (strcmp(key, "host") == 0 && !s.host) {
                         r = unescape(v, &s.host);
@@ -248,6 +252,8 @@ int persist_state_read(const char *dir, int index, PersistState *ret) {
 
         if (!(seen & (1u << 16)))
                 s.io_timeout_sec = s.timeout_sec;
+        if (!(seen & (1u << 17)))
+                s.reconnect = true;
         if ((seen & ((1u << 15) - 1)) != (1u << 15) - 1 || s.index != index || s.connections < 1 || s.block_size == 0)
                 return -EINVAL;
         *ret = s;

@@ -36,6 +36,10 @@ typedef struct PersistState {
         uint32_t io_timeout_sec;        /* the kernel's per-request timeout */
         bool read_only;
         bool tls;                       /* kTLS: the credentials are not kept (see device-persist.c) */
+        /* The option 'persist': a dead link is reconnected. Without it the
+         * device still outlives nbdlinkd (the kernel runs it through
+         * netlink), but a dead link ends it. */
+        bool reconnect;
         uint64_t attached_since;        /* µs, realtime */
         uint64_t dead_since;            /* µs, realtime; 0 while the link is alive */
 } PersistState;

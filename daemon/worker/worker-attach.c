@@ -241,8 +241,9 @@ static void *attach_thread(void *userdata) {
         if (r < 0)
                 goto fail;
 
-        if (w->req.persist.enabled) {
+        if (w->req.persist.enabled || (w->req.netlink && w->transport_mode != TRANSPORT_MODE_RELAY)) {
                 /* Netlink: the device runs without a thread of ours. */
+                w->via_netlink = true;
                 r = worker_attach_netlink(w, socks, &n_socks, &error);
                 if (r < 0)
                         goto fail;

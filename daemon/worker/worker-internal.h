@@ -26,6 +26,10 @@ struct Worker {
         uint32_t connections;
         TransportMode transport_mode;   /* how the kernel's sockets carry TLS */
         uint32_t saved_max_request_kb;  /* max_sectors_kb before we held it to the server's maximum */
+        /* The device went to the kernel through netlink (NBD_CMD_CONNECT),
+         * or was found so: it runs without a thread of ours, and a detach
+         * is NBD_CMD_DISCONNECT. Set before `running`, read after it. */
+        bool via_netlink;
 
         /* Shared with the main thread, under lock. */
         pthread_mutex_t lock;

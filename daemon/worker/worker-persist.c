@@ -136,6 +136,7 @@ void worker_adopt(Worker *w, uint64_t size, uint16_t flags, uint32_t block_size,
         w->info.flags = flags;
         w->block_size = block_size;
         w->connections = connections;
+        w->via_netlink = true;
         pthread_mutex_lock(&w->lock);
         w->running = true;
         pthread_mutex_unlock(&w->lock);

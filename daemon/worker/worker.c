@@ -142,6 +142,7 @@ void worker_post_attached(Worker *w) {
                 .connections = w->connections,
                 .tls = w->info.tls,
                 .transport_mode = w->transport_mode,
+                .netlink = w->via_netlink,
         };
         enqueue(w, e);
 }
@@ -639,7 +640,7 @@ static void start_detach(Worker *w) {
                         .dev_fd = fcntl(w->req.dev_fd, F_DUPFD_CLOEXEC, 3),
                         .ended_fd = fcntl(w->ended_fd, F_DUPFD_CLOEXEC, 3),
                         .index = w->req.dev_index,
-                        .netlink_worker = w->req.persist.enabled ? w : NULL,
+                        .netlink_worker = w->via_netlink ? w : NULL,
                 };
                 if (job->dev_fd >= 0 && job->ended_fd >= 0) {
                         sigfillset(&all);
@@ -656,7 +657,7 @@ static void start_detach(Worker *w) {
                         free(job);
                 }
         }
-        if (r != 0 && w->req.persist.enabled) {
+        if (r != 0 && w->via_netlink) {
                 int k = w->req.ops->netlink(w->req.ops_userdata, NBD_NL_DISCONNECT,
                                             &(NbdNlConfig) { .index = w->req.dev_index }, NULL);
                 worker_post(w, WORKER_EVENT_ENDED, k < 0 ? k : 0, k < 0 ? "NBD_CMD_DISCONNECT failed" : NULL);

@@ -48,6 +48,7 @@ typedef struct WorkerAttached {
         uint32_t connections;
         bool tls;
         TransportMode transport_mode;   /* how the kernel's sockets carry TLS */
+        bool netlink;                   /* handed over with NBD_CMD_CONNECT: outlives nbdlinkd */
 } WorkerAttached;
 
 /* One thing a job has to say, with everything the main thread needs to act
@@ -85,7 +86,7 @@ void worker_event_free(WorkerEvent *e);
 
 /* The persistent (netlink) path. */
 typedef struct WorkerPersist {
-        bool enabled;                   /* attach with NBD_CMD_CONNECT; the device outlives nbdlinkd */
+        bool enabled;                   /* reconnect a dead link (implies netlink below) */
         uint32_t dead_timeout_sec;
         char *backend;                  /* owned: NBD_ATTR_BACKEND_IDENTIFIER */
         /* RECONNECT only: what the server must still offer, and until when
@@ -107,6 +108,12 @@ typedef struct WorkerRequest {
         int dev_index;
         const KernelOps *ops;
         void *ops_userdata;
+        /* Hand the device over with NBD_CMD_CONNECT, so that the kernel
+         * runs it without a thread of ours and it outlives nbdlinkd; the
+         * ioctl sequence otherwise. A device whose TLS ends up on the
+         * user-space relay takes the ioctls all the same: the relay dies
+         * with nbdlinkd, and so would the device. */
+        bool netlink;
         WorkerPersist persist;
 } WorkerRequest;
 

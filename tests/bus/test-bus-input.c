@@ -387,6 +387,8 @@ static void test_options(void) {
                 { "block-size 8192", "AttachWithOptions", "", .opts = { { "block-size", "u", .u = 8192 } }, .error = E_INVAL, .message = "option 'block-size' must be" },
                 { "block-size 256", "AttachWithOptions", "", .opts = { { "block-size", "u", .u = 256 } }, .error = E_INVAL, .message = "option 'block-size' must be" },
                 { "persist as u", "AttachWithOptions", "", .opts = { { "persist", "u", .u = 1 } }, .error = E_INVAL, .message = "option 'persist' must have type 'b'" },
+                { "kernel-interface unknown", "AttachWithOptions", "", .opts = { { "kernel-interface", "s", "sysfs" } }, .error = E_INVAL, .message = "option 'kernel-interface' must be 'auto', 'netlink' or 'ioctl', not 'sysfs'" },
+                { "persist with ioctl", "AttachWithOptions", "", "127.0.0.1", .opts = { { "persist", "b", .u = 1 }, { "kernel-interface", "s", "ioctl" } }, .error = E_INVAL, .message = "option 'persist' needs the netlink interface" },
         };
         check_cases(attach, G_N_ELEMENTS(attach));
 }

@@ -80,7 +80,16 @@ static void test_round_trip(void) {
         g_assert_true(out.read_only);
         g_assert_cmpuint(out.attached_since, ==, in.attached_since);
         g_assert_cmpuint(out.dead_since, ==, 0);
+        g_assert_false(out.reconnect);
         persist_state_done(&out);
+
+        /* The option 'persist', kept apart from merely outliving nbdlinkd. */
+        in.reconnect = true;
+        g_assert_cmpint(persist_state_write(sub, &in), ==, 0);
+        g_assert_cmpint(persist_state_read(sub, 7, &out), ==, 0);
+        g_assert_true(out.reconnect);
+        persist_state_done(&out);
+        in.reconnect = false;
 
         /* Only root reads it. */
         g_autofree char *path = g_build_filename(sub, "nbd7", NULL);
@@ -134,6 +143,8 @@ static void test_damaged(void) {
 
         write_file(dir, "nbd1", good);
         g_assert_cmpint(persist_state_read(dir, 1, &out), ==, 0);
+        /* Written before "reconnect" was: every such device was persistent. */
+        g_assert_true(out.reconnect);
         persist_state_done(&out);
         write_file(dir, "nbd1", future);
         g_assert_cmpint(persist_state_read(dir, 1, &out), ==, 0);

@@ -149,6 +149,10 @@ static char *attach(const Server *s, guint timeout_s, char **ret_object) {
         char *dev;
 
         g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        /* These are the faults of the ioctl path, where a worker waits in
+         * NBD_DO_IT and its end tells what happened; a device the kernel
+         * runs through netlink (the default) is vm-persist's. */
+        g_variant_builder_add(&b, "{sv}", "kernel-interface", g_variant_new_string("ioctl"));
         if (timeout_s) {
                 g_variant_builder_add(&b, "{sv}", "timeout", g_variant_new_uint32(timeout_s));
                 g_variant_builder_add(&b, "{sv}", "io-timeout", g_variant_new_uint32(timeout_s));
@@ -487,26 +491,30 @@ static void test_sigterm(void) {
 
 /* ---- leak cycles ------------------------------------------------------ */
 
+/* What is checked is RssAnon, the heap and the stacks, where a leak
+ * grows; VmRSS also counts pages of shared libraries, which grows once
+ * when a path runs for the first time (printed, not checked). */
 typedef struct {
-        guint fds, threads, rss_kb;
+        guint fds, threads, rss_kb, anon_kb;
 } Sample;
 
-static guint rss_kb(pid_t pid) {
+static guint status_kb(pid_t pid, const char *key) {
         g_autofree char *path = g_strdup_printf("/proc/%d/status", (int) pid);
-        g_autofree char *text = NULL;
+        g_autofree char *text = NULL, *needle = g_strdup_printf("\n%s:", key);
         const char *line;
 
         g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-        line = strstr(text, "\nVmRSS:");
+        line = strstr(text, needle);
         g_assert_nonnull(line);
-        return (guint) g_ascii_strtoull(line + strlen("\nVmRSS:"), NULL, 10);
+        return (guint) g_ascii_strtoull(line + strlen(needle), NULL, 10);
 }
 
 static Sample sample(pid_t pid) {
         /* One round trip: the daemon has finished with the last Detach's
          * event (its worker joined) before we look. */
         g_assert_true(bus_name_has_owner(bus));
-        return (Sample) { proc_count_fds(pid), proc_count_threads(pid), rss_kb(pid) };
+        return (Sample) { proc_count_fds(pid), proc_count_threads(pid),
+                          status_kb(pid, "VmRSS"), status_kb(pid, "RssAnon") };
 }
 
 /* A short-lived detach helper thread may still be on its way out. */
@@ -533,8 +541,8 @@ static void test_leak_cycles(void) {
         server_start(&server, "127.0.0.1", FALSE, NULL);
 
         leak_samples[0] = sample_settled(pid, NULL);
-        g_print("# cycle 0: fds %u threads %u rss %u kB\n",
-                leak_samples[0].fds, leak_samples[0].threads, leak_samples[0].rss_kb);
+        g_print("# cycle 0: fds %u threads %u rss %u kB (anonymous %u kB)\n",
+                leak_samples[0].fds, leak_samples[0].threads, leak_samples[0].rss_kb, leak_samples[0].anon_kb);
         t0 = now_ms();
         for (guint cycle = 1; cycle <= LEAK_CYCLES; cycle++) {
                 double ta = now_ms();
@@ -563,7 +571,8 @@ static void test_leak_cycles(void) {
                         g_print("# %u cycles took %.1f s\n", LEAK_EVERY, t100 / 1000);
                 }
                 leak_samples[cycle / LEAK_EVERY] = s;
-                g_print("# cycle %u: fds %u threads %u rss %u kB\n", cycle, s.fds, s.threads, s.rss_kb);
+                g_print("# cycle %u: fds %u threads %u rss %u kB (anonymous %u kB)\n", cycle, s.fds, s.threads,
+                        s.rss_kb, s.anon_kb);
         }
         g_print("# %u cycles took %.1f s\n", LEAK_CYCLES, (now_ms() - t0) / 1000);
 
@@ -571,7 +580,7 @@ static void test_leak_cycles(void) {
                 g_assert_cmpuint(leak_samples[i].fds, ==, first.fds);
                 g_assert_cmpuint(leak_samples[i].threads, ==, first.threads);
         }
-        g_assert_cmpuint(leak_samples[LEAK_CYCLES / LEAK_EVERY].rss_kb, <, first.rss_kb + 1024);
+        g_assert_cmpuint(leak_samples[LEAK_CYCLES / LEAK_EVERY].anon_kb, <, first.anon_kb + 1024);
         child_kill(&server.proc);
 }
 

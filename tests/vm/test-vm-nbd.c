@@ -520,12 +520,45 @@ static void test_nbdlink_figures(void) {
         fig_nbdlink_busctl.done = TRUE;
 }
 
-/* SIGTERM with a device attached: the daemon detaches it and exits 0. */
+/* SIGTERM with a device attached the default way: the kernel runs it
+ * through netlink, so the daemon leaves it attached and exits 0, and the
+ * next daemon finds it again, data and all. */
 static void test_nbdlink_sigterm(void) {
-        g_autofree char *dev = NULL, *dev2 = NULL, *wrote = NULL, *read = NULL;
+        g_autofree char *dev = NULL, *wrote = NULL, *read = NULL, *object = NULL;
+        g_autoptr(GVariant) state = NULL;
 
         g_assert_true(daemon_ready());
         dev = attach_ok("", &main_server, NULL);
+        wait_block0(dev);
+        wrote = write_random_sum(dev, 4 * MiB, TRUE, NULL);
+        g_subprocess_send_signal(daemon_proc, SIGTERM);
+        child_wait_exit_0(&daemon_proc);
+        g_assert_true(device_running(dev_name(dev)));
+        g_test_message("%s: still attached after nbdlinkd exited", dev);
+
+        g_assert_true(daemon_ready());
+        object = g_strconcat("/org/nbdlink/NBD1/devices/", dev_name(dev), NULL);
+        state = g_dbus_connection_call_sync(bus, "org.nbdlink.NBD1", object, "org.freedesktop.DBus.Properties",
+                                            "Get", g_variant_new("(ss)", "org.nbdlink.NBD1.Device", "State"),
+                                            NULL, G_DBUS_CALL_FLAGS_NONE, 30000, NULL, NULL);
+        g_assert_nonnull(state);
+        read = read_direct_sum(dev, 4 * MiB, NULL);
+        g_assert_cmpstr(read, ==, wrote);
+        g_test_message("%s: found again by the next nbdlinkd, its data intact", dev);
+        detach_ok(dev);
+}
+
+/* The same with the ioctl sequence asked for: the device is the daemon's
+ * own, so SIGTERM detaches it cleanly (the page cache flushed to the
+ * server) before the daemon exits 0. */
+static void test_nbdlink_sigterm_ioctl(void) {
+        g_autofree char *dev = NULL, *dev2 = NULL, *wrote = NULL, *read = NULL;
+        GVariantBuilder b;
+
+        g_assert_true(daemon_ready());
+        g_variant_builder_init(&b, G_VARIANT_TYPE("a{sv}"));
+        g_variant_builder_add(&b, "{sv}", "kernel-interface", g_variant_new_string("ioctl"));
+        dev = attach_ok("", &main_server, g_variant_builder_end(&b));
         wait_block0(dev);
         /* Written through the page cache and never synced by the writer:
          * the daemon's clean detach has to get it to the server. */
@@ -587,6 +620,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/vm/nbdlink/server-killed", test_nbdlink_server_killed);
         g_test_add_func("/vm/nbdlink/figures", test_nbdlink_figures);
         g_test_add_func("/vm/nbdlink/sigterm", test_nbdlink_sigterm);
+        g_test_add_func("/vm/nbdlink/sigterm-ioctl", test_nbdlink_sigterm_ioctl);
         r = g_test_run();
 
         print_figures();
