@@ -31,7 +31,20 @@ int nbd_device_is_free(int index) {
         (void) snprintf(path, sizeof(path), "/sys/block/nbd%d/pid", index);
         if (access(path, F_OK) == 0)
                 return 0;
-        return errno == ENOENT ? 1 : -errno;
+        if (errno != ENOENT)
+                return -errno;
+
+        /* A device whose connection ended can still be held: a file
+         * system unmounted lazily, or forced off it, keeps it open until
+         * it is really gone, and the kernel keeps its configuration so
+         * long, refusing a new one. Such a holder holds it exclusively,
+         * and the kernel then refuses a second exclusive open. */
+        _cleanup_close_ int fd = -EBADF;
+        (void) snprintf(path, sizeof(path), "/dev/nbd%d", index);
+        fd = open(path, O_RDONLY | O_EXCL | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0 && errno == EBUSY)
+                return 0;
+        return 1;
 }
 
 int nbd_device_open_path(const char *path, int *ret_fd, Error *error) {

@@ -19,5 +19,6 @@ int nbd_device_open(int index, int *ret_fd, Error *error);
 
 /* Whether the kernel's nbd driver is there at all (sysfs). */
 bool nbd_module_loaded(void);
-/* Whether /sys/block/nbd<index> exists and has no running connection. */
+/* Whether /sys/block/nbd<index> exists, has no running connection, and
+ * nobody holds it exclusively (a file system not yet gone from it). */
 int nbd_device_is_free(int index);

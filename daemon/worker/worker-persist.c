@@ -18,6 +18,10 @@
 
 static void *reconnect_thread(void *userdata);
 
+/* How long NBD_CMD_CONNECT keeps trying a device someone has open. */
+#define NETLINK_CONNECT_BUSY_RETRIES 20
+#define NETLINK_CONNECT_BUSY_WAIT_USEC (100 * USEC_PER_MSEC)
+
 static int nl(Worker *w, NbdNlCommand cmd, const int *socks, size_t n_socks, int *ret_index) {
         NbdNlConfig c = {
                 .index = w->req.dev_index,
@@ -63,7 +67,14 @@ int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, Error *error) 
          * NBD_CMD_CONNECT refuses a device that has one ("already in use"):
          * ours goes, and comes back once the device runs. */
         w->req.dev_fd = safe_close(w->req.dev_fd);
-        r = nl(w, NBD_NL_CONNECT, socks, *n_socks, &index);
+        /* So does anybody else's open: udev probing the device after its
+         * last detach holds it for a moment. */
+        for (unsigned attempt = 0;; attempt++) {
+                r = nl(w, NBD_NL_CONNECT, socks, *n_socks, &index);
+                if (r != -EBUSY || attempt >= NETLINK_CONNECT_BUSY_RETRIES || worker_is_cancelled(w))
+                        break;
+                (void) usleep(NETLINK_CONNECT_BUSY_WAIT_USEC);
+        }
         if (r < 0) {
                 if (r == -EBUSY)
                         return error_set(error, r, "device nbd%d is in use", w->req.dev_index);

@@ -23,17 +23,33 @@ has() { grep -q -- "$2" <<< "$1"; }
 
 note "guest script starts at $(up) s of uptime"
 
-# ---- installed as a package would be ------------------------------------
-cp -a "$RESULTS/stage/." /
-systemctl daemon-reload
-busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig
+# ---- installed as a package would be (before systemd started) ------------
 for f in /usr/sbin/nbdlinkd /usr/bin/nbdlink /usr/lib/systemd/system/nbdlinkd.service \
+         /usr/lib/systemd/system/nbdlink-attach@.service \
          /usr/share/dbus-1/system.d/org.nbdlink.NBD1.conf \
          /usr/share/dbus-1/system-services/org.nbdlink.NBD1.service \
          /usr/share/polkit-1/actions/org.nbdlink.NBD1.policy; do
         [ -e "$f" ] || { not_ok "installed: $f is missing"; }
 done
 ok "installed under /usr where dbus-daemon, systemd and polkitd look"
+
+# ---- attached at boot, and mounted from fstab with _netdev ----------------
+attach_unit=nbdlink-attach@boot.service
+note "$attach_unit: $(systemctl show -p ActiveState -p Result -p ExecMainStatus "$attach_unit" | tr '\n' ' ')"
+check "the configured device was attached at boot ($attach_unit active)" \
+        test "$(systemctl is-active "$attach_unit")" = active -a -e /sys/block/nbd7/pid
+check "and its file system mounted from fstab (_netdev)" \
+        test "$(findmnt -n -o SOURCE /mnt/boot-disk)" = /dev/nbd7p1
+check "with the file written into it" test "$(cat /mnt/boot-disk/hello 2>&1)" = "attached and mounted at boot"
+attached_at=$(systemctl show -p ActiveEnterTimestampMonotonic --value "$attach_unit")
+mounted_at=$(systemctl show -p ActiveEnterTimestampMonotonic --value mnt-boot\\x2ddisk.mount)
+note "attach unit active at ${attached_at} us, mount at ${mounted_at} us, remote-fs.target at $(systemctl show -p ActiveEnterTimestampMonotonic --value remote-fs.target) us"
+check "the mount came after the attach" test "${mounted_at:-0}" -gt "${attached_at:-0}" -a "${attached_at:-0}" -gt 0
+check "the attach was logged for the unit" \
+        has "$(journalctl -q -o cat -u nbdlinkd)" "Attached /dev/nbd7 .*unit $attach_unit"
+umount /mnt/boot-disk
+systemctl stop "$attach_unit"
+check "stopping the unit detaches the device" test ! -e /sys/block/nbd7/pid
 
 # ---- bus activation under the real unit ----------------------------------
 mark=$(date +%s)
@@ -100,8 +116,10 @@ for i in $(seq 100); do [ -e "/sys/block/${dev#/dev/}/pid" ] || break; sleep 0.1
 check "and the kernel lets it go with the mount" test ! -e "/sys/block/${dev#/dev/}/pid"
 
 # ---- a persistent device across restarts of the daemon ------------------
+mark=$(date +%s)
 dev=$(nbdlink attach --persist nbd://127.0.0.1:10809 2>&1)
 name=${dev#/dev/}
+check "attached with --persist ($dev)" test -b "$dev"
 udevadm settle -t 30
 mount "${dev}p1" /mnt/disk
 before=$(cat /mnt/disk/kept)
@@ -135,6 +153,30 @@ check "the data written across both is intact" \
         test "$(cat /mnt/disk/kept)" = "$(printf '%s\nafter a restart\nafter kill -9' "$before")"
 umount /mnt/disk
 nbdlink detach "$dev" >/dev/null 2>&1
+check "then detaches" test ! -e "/sys/block/$name/pid"
+
+# ---- a device attached the default way outlives the daemon too ----------
+dev=$(nbdlink attach nbd://127.0.0.1:10809 2>&1)
+name=${dev#/dev/}
+udevadm settle -t 30
+mount "${dev}p1" /mnt/disk
+echo "the default way" > /mnt/disk/plain; sync
+systemctl stop nbdlinkd
+check "stopping nbdlinkd leaves a mounted device attached" test -e "/sys/block/$name/pid"
+echo "while no nbdlinkd ran" >> /mnt/disk/plain; sync
+busctl get-property org.nbdlink.NBD1 /org/nbdlink/NBD1 org.nbdlink.NBD1.Manager Version >/dev/null
+check "the next nbdlinkd finds it again" \
+        has "$(busctl call org.nbdlink.NBD1 /org/nbdlink/NBD1 org.freedesktop.DBus.ObjectManager GetManagedObjects 2>&1)" \
+        "/org/nbdlink/NBD1/devices/$name"
+check "with its properties" \
+        test "$(busctl get-property org.nbdlink.NBD1 "/org/nbdlink/NBD1/devices/$name" org.nbdlink.NBD1.Device Persistent)" = "b false"
+systemctl kill -s KILL nbdlinkd
+echo "after kill -9" >> /mnt/disk/plain; sync
+check "and through kill -9" test -e "/sys/block/$name/pid"
+echo 3 > /proc/sys/vm/drop_caches
+check "its data intact" test "$(cat /mnt/disk/plain)" = "$(printf 'the default way\nwhile no nbdlinkd ran\nafter kill -9')"
+umount /mnt/disk
+for i in $(seq 50); do nbdlink detach "$dev" >/dev/null 2>&1 && break; sleep 0.2; done
 check "then detaches" test ! -e "/sys/block/$name/pid"
 
 # ---- the shipped policy, for a user of the active local session ----------
