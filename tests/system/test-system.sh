@@ -161,6 +161,13 @@ name=${dev#/dev/}
 udevadm settle -t 30
 mount "${dev}p1" /mnt/disk
 echo "the default way" > /mnt/disk/plain; sync
+# Writes and syncs for as long as the daemon is stopped, started and
+# killed: not one of them may fail.
+( i=0; while [ ! -e /tmp/stop-writer ]; do
+        i=$((i + 1)); echo "$i" >> /mnt/disk/counter && sync /mnt/disk/counter || { echo "write $i failed" > /tmp/writer-failed; exit 1; }
+        sleep 0.05
+  done; echo "$i" > /tmp/writer-count ) &
+writer=$!
 systemctl stop nbdlinkd
 check "stopping nbdlinkd leaves a mounted device attached" test -e "/sys/block/$name/pid"
 echo "while no nbdlinkd ran" >> /mnt/disk/plain; sync
@@ -173,6 +180,12 @@ check "with its properties" \
 systemctl kill -s KILL nbdlinkd
 echo "after kill -9" >> /mnt/disk/plain; sync
 check "and through kill -9" test -e "/sys/block/$name/pid"
+sleep 2         # Restart=on-failure: the daemon comes back meanwhile
+touch /tmp/stop-writer
+wait $writer; wrc=$?
+note "the writer synced $(cat /tmp/writer-count 2>/dev/null || echo '?') writes across stop, start and kill -9; $(cat /tmp/writer-failed 2>/dev/null || echo 'none failed')"
+check "I/O never failed meanwhile" test $wrc = 0 -a ! -e /tmp/writer-failed
+check "every write is there" test "$(wc -l < /mnt/disk/counter)" = "$(cat /tmp/writer-count 2>/dev/null)"
 echo 3 > /proc/sys/vm/drop_caches
 check "its data intact" test "$(cat /mnt/disk/plain)" = "$(printf 'the default way\nwhile no nbdlinkd ran\nafter kill -9')"
 umount /mnt/disk
@@ -189,6 +202,34 @@ check "attaching needs an administrator, even in the active session" \
 out=$(session-run nbdlink exports 127.0.0.1:10809 2>&1); rc=$?
 note "session user: nbdlink exports: exit $rc: $out"
 check "listing needs nothing" test $rc = 0
+
+# ---- with a real authentication agent: the administrator's password once ----
+# polkit's default rules make the sudo group the administrators; root is
+# its member here, with a password. nbdlink runs pkttyagent on its
+# terminal (script(1) gives it one), and the password is typed into it.
+secret=nbdlink-system-test
+echo "root:$secret" | chpasswd
+gpasswd -q -a root sudo
+t=$(date +%s.%N)
+out=$( (sleep 5; echo "$secret"; sleep 2) |
+       session-run script -qefc "nbdlink attach nbd://127.0.0.1:10809" /dev/null 2>&1 | tr -d '\r'); rc=$?
+note "session user attach with an agent, $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s, exit $rc:" "$out"
+dev=$(grep -o '/dev/nbd[0-9]*' <<< "$out" | tail -n 1)
+check "the session user attaches after the administrator's password" test $rc = 0 -a -n "$dev"
+check "the agent asked for it" has "$out" "Password"
+uid=$(id -u "$DESK_USER")
+check "the device is the session user's" \
+        test "$(busctl get-property org.nbdlink.NBD1 "/org/nbdlink/NBD1/devices/${dev#/dev/}" org.nbdlink.NBD1.Device OwnerUID)" = "u $uid"
+out=$(session-run nbdlink --no-ask-password detach "$dev" 2>&1); rc=$?
+# The kernel lets go of the device a moment after NBD_CMD_DISCONNECT.
+for i in $(seq 50); do [ -e "/sys/block/${dev#/dev/}/pid" ] || break; sleep 0.1; done
+check "and detaches it without any password ($out)" test $rc = 0 -a ! -e "/sys/block/${dev#/dev/}/pid"
+
+dev=$(nbdlink attach nbd://127.0.0.1:10809 2>&1)
+out=$(session-run nbdlink --no-ask-password detach "$dev" 2>&1); rc=$?
+note "session user detaching root's device: exit $rc: $out"
+check "but not root's device without an administrator" has "$rc $out" "^1 .*InteractiveAuthorizationRequired"
+nbdlink detach "$dev" >/dev/null
 
 kill $nbdkit_pid
 echo "1..$n"
