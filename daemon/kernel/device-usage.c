@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,21 @@
 
 #define MAX_PARTS 256
 
+/* root, then the rest as printf() makes it: NULL when out of memory. */
+_printf_(2, 3) static char *path_in(const char *root, const char *format, ...) {
+        _cleanup_free_ char *rest = NULL;
+        va_list ap;
+        char *p;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&rest, format, ap);
+        va_end(ap);
+        if (r < 0 || asprintf(&p, "%s%s", root, rest) < 0)
+                return NULL;
+        return p;
+}
+
 typedef struct Part {
         char name[32];                  /* "nbd0", "nbd0p1" */
         unsigned major, minor;
@@ -20,12 +36,13 @@ typedef struct Part {
 /* The whole device and its partitions, from sysfs. */
 static int list_parts(const char *root, int index, Part *parts, size_t *n) {
         _cleanup_(closedirp) DIR *d = NULL;
-        char path[512];
+        _cleanup_free_ char *dir = path_in(root, "/sys/block/nbd%d", index);
         struct dirent *de;
 
         *n = 0;
-        (void) snprintf(path, sizeof(path), "%s/sys/block/nbd%d", root, index);
-        d = opendir(path);
+        if (!dir)
+                return -ENOMEM;
+        d = opendir(dir);
         if (!d)
                 return -errno;
         (void) snprintf(parts[(*n)++].name, sizeof(parts[0].name), "nbd%d", index);
@@ -38,12 +55,12 @@ static int list_parts(const char *root, int index, Part *parts, size_t *n) {
         }
 
         for (size_t i = 0; i < *n; i++) {
+                _cleanup_free_ char *path = i == 0 ? path_in(root, "/sys/block/nbd%d/dev", index)
+                                                   : path_in(root, "/sys/block/nbd%d/%s/dev", index, parts[i].name);
                 _cleanup_fclose_ FILE *f = NULL;
 
-                if (i == 0)
-                        (void) snprintf(path, sizeof(path), "%s/sys/block/nbd%d/dev", root, index);
-                else
-                        (void) snprintf(path, sizeof(path), "%s/sys/block/nbd%d/%s/dev", root, index, parts[i].name);
+                if (!path)
+                        return -ENOMEM;
                 f = fopen(path, "re");
                 if (!f || fscanf(f, "%u:%u", &parts[i].major, &parts[i].minor) != 2)
                         parts[i].major = parts[i].minor = (unsigned) -1;
@@ -53,11 +70,11 @@ static int list_parts(const char *root, int index, Part *parts, size_t *n) {
 
 static int find_mount(const char *root, const Part *parts, size_t n, Error *error) {
         _cleanup_fclose_ FILE *f = NULL;
-        _cleanup_free_ char *line = NULL;
+        _cleanup_free_ char *line = NULL, *path = path_in(root, "/proc/self/mountinfo");
         size_t size = 0;
-        char path[512];
 
-        (void) snprintf(path, sizeof(path), "%s/proc/self/mountinfo", root);
+        if (!path)
+                return -ENOMEM;
         f = fopen(path, "re");
         if (!f)
                 return -errno;
@@ -79,14 +96,13 @@ static int find_mount(const char *root, const Part *parts, size_t n, Error *erro
 
 static int find_holder(const char *root, int index, const Part *parts, size_t n, Error *error) {
         for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *path = i == 0 ? path_in(root, "/sys/block/nbd%d/holders", index)
+                                                   : path_in(root, "/sys/block/nbd%d/%s/holders", index, parts[i].name);
                 _cleanup_(closedirp) DIR *d = NULL;
                 struct dirent *de;
-                char path[512];
 
-                if (i == 0)
-                        (void) snprintf(path, sizeof(path), "%s/sys/block/nbd%d/holders", root, index);
-                else
-                        (void) snprintf(path, sizeof(path), "%s/sys/block/nbd%d/%s/holders", root, index, parts[i].name);
+                if (!path)
+                        return -ENOMEM;
                 d = opendir(path);
                 if (!d)
                         continue;
@@ -102,11 +118,11 @@ static int find_holder(const char *root, int index, const Part *parts, size_t n,
  * exclusive opener, so asking for one tells. */
 static int find_exclusive(const char *root, const Part *parts, size_t n, Error *error) {
         for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *path = path_in(root, "/dev/%s", parts[i].name);
                 _cleanup_close_ int fd = -EBADF;
-                char path[512];
 
-                if (snprintf(path, sizeof(path), "%s/dev/%s", root, parts[i].name) >= (int) sizeof(path))
-                        return -ENAMETOOLONG;
+                if (!path)
+                        return -ENOMEM;
                 fd = open(path, O_RDONLY | O_EXCL | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
                 if (fd < 0 && errno == EBUSY)
                         return error_set(error, -EBUSY, "/dev/%s is open exclusively by another program", parts[i].name);
