@@ -401,6 +401,11 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                         log_info("Detached %s, asked by %s.", d->node, strna(d->requested_by));
                 if (d->survives)
                         forget(d);
+                /* Our own descriptor of the node goes before the answer:
+                 * the kernel lets go of a device only with its last
+                 * opener, and a caller that reattaches at once must find
+                 * it free. */
+                d->worker = worker_free(d->worker);
                 device_reply_detach_calls(d);
                 device_remove(d);
                 return;

@@ -20,6 +20,12 @@ check() {
 }
 # has TEXT PATTERN: whether TEXT holds PATTERN (grep's).
 has() { grep -q -- "$2" <<< "$1"; }
+# released NAME: whether the kernel lets go of nbdN within 5 s (it drops
+# "pid" once the last opener of a disconnected device is gone).
+released() {
+        for i in $(seq 50); do [ -e "/sys/block/$1/pid" ] || return 0; sleep 0.1; done
+        return 1
+}
 
 note "guest script starts at $(up) s of uptime"
 
@@ -49,7 +55,7 @@ check "the attach was logged for the unit" \
         has "$(journalctl -q -o cat -u nbdlinkd)" "Attached /dev/nbd7 .*unit $attach_unit"
 umount /mnt/boot-disk
 systemctl stop "$attach_unit"
-check "stopping the unit detaches the device" test ! -e /sys/block/nbd7/pid
+check "stopping the unit detaches the device" released nbd7
 
 # ---- bus activation under the real unit ----------------------------------
 mark=$(date +%s)
@@ -104,7 +110,8 @@ check "with DeviceBusy, naming the mount" has "$out" "is mounted on /mnt/disk.*D
 check "and the device is still there" test -e "/sys/block/$name/pid"
 umount /mnt/disk
 out=$(nbdlink detach "$dev" 2>&1); rc=$?
-check "once unmounted, Detach detaches it ($out)" test $rc = 0 -a ! -e "/sys/block/$name/pid"
+check "once unmounted, Detach detaches it ($out)" test $rc = 0
+check "and the kernel lets go of it" released "$name"
 
 dev=$(nbdlink attach nbd://127.0.0.1:10809 2>&1)
 udevadm settle -t 30
@@ -112,8 +119,7 @@ mount "${dev}p1" /mnt/disk
 out=$(nbdlink detach --force "$dev" 2>&1); rc=$?
 check "detach --force detaches a mounted device ($out)" test $rc = 0
 umount -l /mnt/disk
-for i in $(seq 100); do [ -e "/sys/block/${dev#/dev/}/pid" ] || break; sleep 0.1; done
-check "and the kernel lets it go with the mount" test ! -e "/sys/block/${dev#/dev/}/pid"
+check "and the kernel lets it go with the mount" released "${dev#/dev/}"
 
 # ---- a persistent device across restarts of the daemon ------------------
 mark=$(date +%s)
@@ -153,7 +159,7 @@ check "the data written across both is intact" \
         test "$(cat /mnt/disk/kept)" = "$(printf '%s\nafter a restart\nafter kill -9' "$before")"
 umount /mnt/disk
 nbdlink detach "$dev" >/dev/null 2>&1
-check "then detaches" test ! -e "/sys/block/$name/pid"
+check "then detaches" released "$name"
 
 # ---- a device attached the default way outlives the daemon too ----------
 dev=$(nbdlink attach nbd://127.0.0.1:10809 2>&1)
@@ -189,8 +195,9 @@ check "every write is there" test "$(wc -l < /mnt/disk/counter)" = "$(cat /tmp/w
 echo 3 > /proc/sys/vm/drop_caches
 check "its data intact" test "$(cat /mnt/disk/plain)" = "$(printf 'the default way\nwhile no nbdlinkd ran\nafter kill -9')"
 umount /mnt/disk
-for i in $(seq 50); do nbdlink detach "$dev" >/dev/null 2>&1 && break; sleep 0.2; done
-check "then detaches" test ! -e "/sys/block/$name/pid"
+out=$(nbdlink detach "$dev" 2>&1); rc=$?
+check "then detaches ($out)" test $rc = 0
+check "and the kernel lets go of it" released "$name"
 
 # ---- the shipped policy, for a user of the active local session ----------
 sid=$(session-wait 120)
@@ -221,9 +228,8 @@ uid=$(id -u "$DESK_USER")
 check "the device is the session user's" \
         test "$(busctl get-property org.nbdlink.NBD1 "/org/nbdlink/NBD1/devices/${dev#/dev/}" org.nbdlink.NBD1.Device OwnerUID)" = "u $uid"
 out=$(session-run nbdlink --no-ask-password detach "$dev" 2>&1); rc=$?
-# The kernel lets go of the device a moment after NBD_CMD_DISCONNECT.
-for i in $(seq 50); do [ -e "/sys/block/${dev#/dev/}/pid" ] || break; sleep 0.1; done
-check "and detaches it without any password ($out)" test $rc = 0 -a ! -e "/sys/block/${dev#/dev/}/pid"
+check "and detaches it without any password ($out)" test $rc = 0
+check "and the kernel lets go of it" released "${dev#/dev/}"
 
 dev=$(nbdlink attach nbd://127.0.0.1:10809 2>&1)
 out=$(session-run nbdlink --no-ask-password detach "$dev" 2>&1); rc=$?
