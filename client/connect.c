@@ -22,7 +22,7 @@
 #include "json.h"
 #include "polkit-agent.h"
 #include "props.h"
-#include "uri.h"
+#include "nbd-uri.h"
 #include "utf8.h"
 
 /* The daemon's defaults and limits, checked here too so that a typo is a

@@ -21,6 +21,7 @@
 #include "device.h"
 #include "call-limits.h"
 #include "log.h"
+#include "nbd-uri.h"
 #include "manager.h"
 #include "options.h"
 #include "persist.h"
@@ -326,6 +327,95 @@ static int method_attach_with_options(sd_bus_message *msg, void *userdata, sd_bu
         return do_attach(msg, m, device, host, export_name, &options, error);
 }
 
+/* What an NBD URI says, as the arguments and options of an attach. A port
+ * given both ways must agree, an option otherwise wins over the URI's
+ * query; paths in the URI (tls-psk-file,
+ * tls-certificates) are refused, since nbdlinkd opens no paths for a
+ * caller: the files travel as descriptors in the options. */
+static int attach_args_from_uri(const NbdTarget *t, uid_t uid, AttachOptions *o, char **ret_host, Error *error) {
+        _cleanup_free_ char *host = NULL;
+
+        if (t->tls_psk_file || t->tls_certificates)
+                return error_set(error, -EINVAL, "uri: %s names a path, which nbdlinkd does not open for callers: "
+                                 "pass the file as the option '%s'",
+                                 t->tls_psk_file ? "tls-psk-file" : "tls-certificates",
+                                 t->tls_psk_file ? "tls-psk" : "tls-ca");
+        if (t->is_unix) {
+                /* Either root names a path, or the caller hands over a
+                 * socket it connected itself (option 'socket'). */
+                if (o->socket_fd >= 0)
+                        host = strdup("");
+                else if (uid != 0)
+                        return error_set(error, -EINVAL, "uri: unix sockets are reached by root only; "
+                                         "pass a connected socket as the option 'socket' instead");
+                else if (t->socket_path_len == 0 || t->socket_path[0] != '/')
+                        return error_set(error, -EINVAL, "uri: the socket must be an absolute path");
+                else
+                        (void) asprintf(&host, "unix:%s", t->socket_path);
+        } else {
+                if (o->socket_fd >= 0)
+                        return error_set(error, -EINVAL, "pass either a host in the URI or the option 'socket', not both");
+                if (t->port != 0 && o->port != 0 && t->port != o->port)
+                        return error_set(error, -EINVAL, "the URI's port %u and the option 'port' %u disagree",
+                                         t->port, o->port);
+                if (t->port != 0)
+                        o->port = t->port;
+                host = strdup(nbd_target_bus_host(t));
+        }
+        if (!host)
+                return -ENOMEM;
+
+        /* nbds: TLS or nothing, whatever the option 'tls' says. */
+        if (t->tls_required)
+                o->tls = TLS_MODE_REQUIRE;
+        if (t->tls_hostname && !o->tls_hostname && !(o->tls_hostname = strdup(t->tls_hostname)))
+                return -ENOMEM;
+        if (t->username && !o->tls_username && !(o->tls_username = strdup(t->username)))
+                return -ENOMEM;
+
+        *ret_host = TAKE_PTR(host);
+        return 0;
+}
+
+static int method_attach_uri(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_(attach_options_done) AttachOptions options;
+        _cleanup_(nbd_target_freep) NbdTarget *t = NULL;
+        _cleanup_free_ char *host = NULL, *device = NULL;
+        char message[ERROR_MESSAGE_MAX];
+        const char *uri;
+        Error err = {};
+        uid_t uid;
+        int r;
+
+        attach_options_init(&options, m->default_timeout_sec);
+        r = sd_bus_message_read(msg, "s", &uri);
+        if (r < 0)
+                return r;
+        r = attach_options_parse(msg, OPTIONS_ATTACH_URI, &options, &err);
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r == -ENOMEM ? r : -EINVAL, err.message);
+        if (strlen(uri) > NBD_MAX_STRING)
+                return nbdlink_bus_error_setf(error, -EINVAL, "uri of %zu bytes is longer than %u bytes",
+                                              strlen(uri), NBD_MAX_STRING);
+        /* The other forms of a target are nbdlink's, not URIs. */
+        if (!strstr(uri, "://"))
+                return nbdlink_bus_error_set(error, -EINVAL, "uri: not an NBD URI (nbd://, nbds://, nbd+unix://, nbds+unix://)");
+        r = nbd_target_parse(&t, uri, message, sizeof(message));
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r, message);
+
+        r = bus_sender_uid(m->driver_bus, msg, &uid);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
+        r = attach_args_from_uri(t, uid, &options, &host, &err);
+        if (r < 0)
+                return nbdlink_bus_error_set(error, r, err.message);
+
+        device = TAKE_PTR(options.device);
+        return do_attach(msg, m, strempty(device), host, t->export_name ?: "", &options, error);
+}
+
 /* DetachWithOptions' options: "force" alone, for now. */
 static int parse_detach_options(sd_bus_message *msg, bool *ret_force, Error *error) {
         bool force = false, seen = false;
@@ -527,6 +617,9 @@ const sd_bus_vtable manager_vtable[] = {
                                  SD_BUS_PARAM(device) SD_BUS_PARAM(host) SD_BUS_PARAM(export) SD_BUS_PARAM(options),
                                  "os", SD_BUS_PARAM(object) SD_BUS_PARAM(device),
                                  method_attach_with_options, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("AttachURI", "sa{sv}", SD_BUS_PARAM(uri) SD_BUS_PARAM(options),
+                                 "os", SD_BUS_PARAM(object) SD_BUS_PARAM(device),
+                                 method_attach_uri, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Detach", "s", SD_BUS_PARAM(device), "", "",
                                  method_detach, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("DetachWithOptions", "sa{sv}", SD_BUS_PARAM(device) SD_BUS_PARAM(options), "", "",

@@ -57,7 +57,8 @@ int validate_host(const char *s, bool allow_unix, Error *error) {
 
 typedef enum OptionKind {
         KIND_QUERY,     /* allowed everywhere */
-        KIND_ATTACH,    /* only for AttachWithOptions */
+        KIND_ATTACH,    /* only for attaching */
+        KIND_URI,       /* only for AttachURI (its other arguments are in the URI) */
 } OptionKind;
 
 
@@ -251,6 +252,22 @@ static int parse_kernel_interface(sd_bus_message *m, const char *key, void *fiel
         return 0;
 }
 
+/* AttachURI's device: "", nbdN or /dev/nbdN; checked with the others. */
+static int parse_device(sd_bus_message *m, const char *key, void *field, Error *error) {
+        char **slot = field;
+        const char *v;
+        int r;
+
+        r = sd_bus_message_read_basic(m, 's', &v);
+        if (r < 0)
+                return r;
+        if (strlen(v) > NBD_MAX_HOST)
+                return error_set(error, -EINVAL, "option 'device' is longer than %u bytes", NBD_MAX_HOST);
+        free(*slot);
+        *slot = strdup(v);
+        return *slot ? 0 : -ENOMEM;
+}
+
 static int parse_bool(sd_bus_message *m, const char *key, void *field, Error *error) {
         int v, r;
 
@@ -286,6 +303,7 @@ static const struct {
         { "dead-timeout", "u", KIND_ATTACH, parse_seconds,     offsetof(AttachOptions, dead_timeout_sec) },
         { "tls-ktls",     "b", KIND_ATTACH, parse_bool,        offsetof(AttachOptions, tls_ktls) },
         { "kernel-interface", "s", KIND_ATTACH, parse_kernel_interface, offsetof(AttachOptions, kernel_interface) },
+        { "device",       "s", KIND_URI,    parse_device,      offsetof(AttachOptions, device) },
 };
 
 int attach_options_parse(sd_bus_message *m, OptionSet set, AttachOptions *o, Error *error) {
@@ -319,6 +337,8 @@ int attach_options_parse(sd_bus_message *m, OptionSet set, AttachOptions *o, Err
                         return error_set(error, -EINVAL, "unknown option '%.64s'", key);
                 if (set == OPTIONS_QUERY && option_table[i].kind != KIND_QUERY)
                         return error_set(error, -EINVAL, "option '%s' is only valid for attaching", key);
+                if (set != OPTIONS_ATTACH_URI && option_table[i].kind == KIND_URI)
+                        return error_set(error, -EINVAL, "option '%s' is only valid for AttachURI", key);
                 /* A second value would replace the first unseen, and each
                  * descriptor given twice would be one more to hold. */
                 if (seen & (UINT32_C(1) << i))

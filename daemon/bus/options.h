@@ -20,7 +20,8 @@ int validate_host(const char *s, bool allow_unix, Error *error);
 
 /* Which option keys a method accepts. */
 typedef enum OptionSet {
-        OPTIONS_ATTACH,         /* every key */
+        OPTIONS_ATTACH,         /* AttachWithOptions: every key but AttachURI's own */
+        OPTIONS_ATTACH_URI,     /* AttachURI: every key, and "device" */
         OPTIONS_QUERY,          /* ListExports and Probe: connection and TLS keys */
 } OptionSet;
 

@@ -26,7 +26,8 @@ void attach_options_init(AttachOptions *o, uint32_t default_timeout_sec) {
 void attach_options_done(AttachOptions *o) {
         free(o->tls_hostname);
         free(o->tls_username);
-        o->tls_hostname = o->tls_username = NULL;
+        free(o->device);
+        o->tls_hostname = o->tls_username = o->device = NULL;
         o->tls_ca_fd = safe_close(o->tls_ca_fd);
         o->tls_cert_fd = safe_close(o->tls_cert_fd);
         o->tls_key_fd = safe_close(o->tls_key_fd);

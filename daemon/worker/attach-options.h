@@ -49,6 +49,7 @@ typedef struct AttachOptions {
         uint32_t dead_timeout_sec;      /* 0: not given (only meaningful with persist) */
         bool tls_ktls;                  /* TLS in the kernel when it can carry it (default) */
         KernelInterface kernel_interface;
+        char *device;                   /* AttachURI's "device"; NULL: the first free one */
 } AttachOptions;
 
 void attach_options_init(AttachOptions *o, uint32_t default_timeout_sec);

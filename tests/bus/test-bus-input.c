@@ -388,6 +388,7 @@ static void test_options(void) {
                 { "block-size 256", "AttachWithOptions", "", .opts = { { "block-size", "u", .u = 256 } }, .error = E_INVAL, .message = "option 'block-size' must be" },
                 { "persist as u", "AttachWithOptions", "", .opts = { { "persist", "u", .u = 1 } }, .error = E_INVAL, .message = "option 'persist' must have type 'b'" },
                 { "kernel-interface unknown", "AttachWithOptions", "", .opts = { { "kernel-interface", "s", "sysfs" } }, .error = E_INVAL, .message = "option 'kernel-interface' must be 'auto', 'netlink' or 'ioctl', not 'sysfs'" },
+                { "device is AttachURI's", "AttachWithOptions", "", .opts = { { "device", "s", "nbd1" } }, .error = E_INVAL, .message = "option 'device' is only valid for AttachURI" },
                 { "persist with ioctl", "AttachWithOptions", "", "127.0.0.1", .opts = { { "persist", "b", .u = 1 }, { "kernel-interface", "s", "ioctl" } }, .error = E_INVAL, .message = "option 'persist' needs the netlink interface" },
         };
         check_cases(attach, G_N_ELEMENTS(attach));

@@ -178,6 +178,65 @@ static void test_no_such_device(void) {
         check_bad_calls(cases, G_N_ELEMENTS(cases));
 }
 
+/* AttachURI: what the URI says goes where AttachWithOptions' arguments
+ * would, and what it may not say is refused before anything is done. */
+static sd_bus_message *attach_uri(sd_bus *bus, const char *uri, const char *key, const char *type, const void *value,
+                                  sd_bus_error *error) {
+        sd_bus_message *m = NULL, *reply = NULL;
+
+        g_assert_cmpint(sd_bus_message_new_method_call(bus, &m, "org.nbdlink.NBD1", "/org/nbdlink/NBD1",
+                                                       "org.nbdlink.NBD1.Manager", "AttachURI"), >=, 0);
+        g_assert_cmpint(sd_bus_message_append(m, "s", uri), >=, 0);
+        g_assert_cmpint(sd_bus_message_open_container(m, 'a', "{sv}"), >=, 0);
+        if (key && type[0] == 's')
+                g_assert_cmpint(sd_bus_message_append(m, "{sv}", key, "s", (const char *) value), >=, 0);
+        else if (key && type[0] == 'q')
+                g_assert_cmpint(sd_bus_message_append(m, "{sv}", key, "q", *(const uint16_t *) value), >=, 0);
+        g_assert_cmpint(sd_bus_message_close_container(m), >=, 0);
+        (void) sd_bus_call(bus, m, 0, error, &reply);
+        sd_bus_message_unref(m);
+        return reply;
+}
+
+static void assert_uri_error(sd_bus *bus, const char *uri, const char *key, const char *type, const void *value,
+                             const char *name, const char *message) {
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = attach_uri(bus, uri, key, type, value, &error);
+
+        g_assert_null(reply);
+        g_test_message("AttachURI(%s): %s: %s", uri, error.name, error.message);
+        g_assert_cmpstr(error.name, ==, name);
+        if (!strstr(error.message, message))
+                g_error("\"%s\" does not mention \"%s\"", error.message, message);
+        sd_bus_error_free(&error);
+}
+
+static void test_attach_uri(void) {
+        sd_bus *bus = sd_connect();
+        const uint16_t other_port = 10810;
+
+        assert_uri_error(bus, "127.0.0.1:10809", NULL, NULL, NULL,
+                         "org.nbdlink.NBD1.Error.InvalidArgument", "not an NBD URI");
+        assert_uri_error(bus, "nbd://[::1/disk", NULL, NULL, NULL,
+                         "org.nbdlink.NBD1.Error.InvalidArgument", "uri: ");
+        assert_uri_error(bus, "nbds://server.example/disk?tls-psk-file=/etc/shadow", NULL, NULL, NULL,
+                         "org.nbdlink.NBD1.Error.InvalidArgument", "tls-psk-file names a path");
+        assert_uri_error(bus, "nbd://server.example:10809/disk", "port", "q", &other_port,
+                         "org.nbdlink.NBD1.Error.InvalidArgument", "disagree");
+        assert_uri_error(bus, "nbd://server.example/disk", "device", "s", "sda",
+                         "org.nbdlink.NBD1.Error.InvalidArgument", "device 'sda'");
+        assert_uri_error(bus, "nbd+unix:///disk?socket=relative/path", NULL, NULL, NULL,
+                         "org.nbdlink.NBD1.Error.InvalidArgument", "absolute path");
+        /* Everything right: the attach gets as far as this machine lets it. */
+        if (!nbd_module_loaded()) {
+                assert_uri_error(bus, "nbd://127.0.0.1:10809/disk", "device", "s", "nbd3",
+                                 "org.nbdlink.NBD1.Error.NoSuchDevice", "nbd kernel module is not loaded");
+                assert_uri_error(bus, "nbd+unix:///disk?socket=/run/nbd.sock", NULL, NULL, NULL,
+                                 "org.nbdlink.NBD1.Error.NoSuchDevice", "nbd kernel module is not loaded");
+        }
+        sd_bus_flush_close_unref(bus);
+}
+
 static void test_gdbus_errors(void) {
         g_autoptr(GDBusConnection) c = gdbus_connect();
         g_autoptr(GDBusProxy) proxy = NULL;
@@ -583,6 +642,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/bus/version", test_version);
         g_test_add_func("/bus/bad-input", test_bad_input);
         g_test_add_func("/bus/no-such-device", test_no_such_device);
+        g_test_add_func("/bus/attach-uri", test_attach_uri);
         g_test_add_func("/bus/gdbus-errors", test_gdbus_errors);
         g_test_add_func("/bus/not-authorized", test_not_authorized);
         g_test_add_func("/bus/introspection", test_introspection);

@@ -10,7 +10,7 @@
 #include "fuzz.h"
 #include "nbd-protocol.h"
 #include "net.h"
-#include "uri.h"
+#include "nbd-uri.h"
 #include "utf8.h"
 #include "device-name.h"
 #include "device-node.h"

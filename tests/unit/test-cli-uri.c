@@ -4,7 +4,7 @@
  * for its errno and its message's prefix. */
 #include <errno.h>
 /* Project headers first: glib.h redefines MIN and MAX after them. */
-#include "uri.h"
+#include "nbd-uri.h"
 
 #include <glib.h>
 #include <string.h>

@@ -520,6 +520,29 @@ static void test_nbdlink_figures(void) {
         fig_nbdlink_busctl.done = TRUE;
 }
 
+/* AttachURI: the export named in an NBD URI, attached and moving data. */
+static void test_nbdlink_attach_uri(void) {
+        g_autofree char *uri = g_strdup_printf("nbd://127.0.0.1:%u/" EXPORT, main_server.port);
+        g_autofree char *wrote = NULL, *read = NULL, *dev = NULL;
+        g_autoptr(GVariant) reply = NULL;
+        g_autoptr(GError) error = NULL;
+        const char *object, *name;
+
+        g_assert_true(daemon_ready());
+        reply = g_dbus_connection_call_sync(bus, "org.nbdlink.NBD1", "/org/nbdlink/NBD1", "org.nbdlink.NBD1.Manager",
+                                            "AttachURI", g_variant_new("(sa{sv})", uri, NULL),
+                                            G_VARIANT_TYPE("(os)"), G_DBUS_CALL_FLAGS_NONE, 60000, NULL, &error);
+        g_assert_no_error(error);
+        g_variant_get(reply, "(&o&s)", &object, &name);
+        dev = g_strconcat("/dev/", name, NULL);
+        g_test_message("AttachURI(%s): %s at %s", uri, dev, object);
+        g_assert_true(device_running(dev_name(dev)));
+        wrote = write_random(dev, 4 * MiB);
+        read = read_direct_sum(dev, 4 * MiB, NULL);
+        g_assert_cmpstr(read, ==, wrote);
+        detach_ok(dev);
+}
+
 /* SIGTERM with a device attached the default way: the kernel runs it
  * through netlink, so the daemon leaves it attached and exits 0, and the
  * next daemon finds it again, data and all. */
@@ -619,6 +642,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/vm/nbdlink/caller-leaves", test_nbdlink_caller_leaves);
         g_test_add_func("/vm/nbdlink/server-killed", test_nbdlink_server_killed);
         g_test_add_func("/vm/nbdlink/figures", test_nbdlink_figures);
+        g_test_add_func("/vm/nbdlink/attach-uri", test_nbdlink_attach_uri);
         g_test_add_func("/vm/nbdlink/sigterm", test_nbdlink_sigterm);
         g_test_add_func("/vm/nbdlink/sigterm-ioctl", test_nbdlink_sigterm_ioctl);
         r = g_test_run();

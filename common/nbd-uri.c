@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <sys/un.h>
 
-#include "uri.h"
+#include "nbd-uri.h"
 #include "utf8.h"
 #include "util/hex.h"
 

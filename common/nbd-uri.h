@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The TARGET argument: an NBD URI (nbd://, nbds://, nbd+unix://,
- * nbds+unix://, as the NBD URI specification defines them), "HOST[:PORT]"
- * or "unix:PATH", parsed into what the bus calls need. Pure: no I/O. */
+/* An NBD URI (nbd://, nbds://, nbd+unix://, nbds+unix://, as the NBD URI
+ * specification defines them), or nbdlink's other forms of a target,
+ * "HOST[:PORT]" and "unix:PATH", parsed into what an attach needs. Pure:
+ * no I/O. One parser for nbdlink's TARGET and the daemon's AttachURI. */
 #pragma once
 
 #include <stdbool.h>
