@@ -157,8 +157,9 @@ static int parse_tls_mode(sd_bus_message *m, const char *key, void *field, Error
         return 0;
 }
 
-/* A name that goes into a TLS session (host name, PSK identity). */
-static int parse_tls_name(sd_bus_message *m, const char *key, void *field, Error *error) {
+/* A short string: a name that goes into a TLS session (host name, PSK
+ * identity), AttachURI's device (checked with the others, later). */
+static int parse_short_string(sd_bus_message *m, const char *key, void *field, Error *error) {
         char **slot = field;
         const char *v;
         int r;
@@ -252,22 +253,6 @@ static int parse_kernel_interface(sd_bus_message *m, const char *key, void *fiel
         return 0;
 }
 
-/* AttachURI's device: "", nbdN or /dev/nbdN; checked with the others. */
-static int parse_device(sd_bus_message *m, const char *key, void *field, Error *error) {
-        char **slot = field;
-        const char *v;
-        int r;
-
-        r = sd_bus_message_read_basic(m, 's', &v);
-        if (r < 0)
-                return r;
-        if (strlen(v) > NBD_MAX_HOST)
-                return error_set(error, -EINVAL, "option 'device' is longer than %u bytes", NBD_MAX_HOST);
-        free(*slot);
-        *slot = strdup(v);
-        return *slot ? 0 : -ENOMEM;
-}
-
 static int parse_bool(sd_bus_message *m, const char *key, void *field, Error *error) {
         int v, r;
 
@@ -287,12 +272,12 @@ static const struct {
 } option_table[] = {
         { "port",         "q", KIND_QUERY,  parse_port,        offsetof(AttachOptions, port) },
         { "tls",          "s", KIND_QUERY,  parse_tls_mode,    offsetof(AttachOptions, tls) },
-        { "tls-hostname", "s", KIND_QUERY,  parse_tls_name,    offsetof(AttachOptions, tls_hostname) },
+        { "tls-hostname", "s", KIND_QUERY,  parse_short_string, offsetof(AttachOptions, tls_hostname) },
         { "tls-ca",       "h", KIND_QUERY,  parse_credential,  offsetof(AttachOptions, tls_ca_fd) },
         { "tls-cert",     "h", KIND_QUERY,  parse_credential,  offsetof(AttachOptions, tls_cert_fd) },
         { "tls-key",      "h", KIND_QUERY,  parse_credential,  offsetof(AttachOptions, tls_key_fd) },
         { "tls-psk",      "h", KIND_QUERY,  parse_credential,  offsetof(AttachOptions, tls_psk_fd) },
-        { "tls-username", "s", KIND_QUERY,  parse_tls_name,    offsetof(AttachOptions, tls_username) },
+        { "tls-username", "s", KIND_QUERY,  parse_short_string, offsetof(AttachOptions, tls_username) },
         { "timeout",      "u", KIND_QUERY,  parse_seconds,     offsetof(AttachOptions, timeout_sec) },
         { "socket",       "h", KIND_QUERY,  parse_socket,      offsetof(AttachOptions, socket_fd) },
         { "read-only",    "b", KIND_ATTACH, parse_bool,        offsetof(AttachOptions, read_only) },
@@ -303,7 +288,7 @@ static const struct {
         { "dead-timeout", "u", KIND_ATTACH, parse_seconds,     offsetof(AttachOptions, dead_timeout_sec) },
         { "tls-ktls",     "b", KIND_ATTACH, parse_bool,        offsetof(AttachOptions, tls_ktls) },
         { "kernel-interface", "s", KIND_ATTACH, parse_kernel_interface, offsetof(AttachOptions, kernel_interface) },
-        { "device",       "s", KIND_URI,    parse_device,      offsetof(AttachOptions, device) },
+        { "device",       "s", KIND_URI,    parse_short_string, offsetof(AttachOptions, device) },
 };
 
 int attach_options_parse(sd_bus_message *m, OptionSet set, AttachOptions *o, Error *error) {
