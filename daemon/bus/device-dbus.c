@@ -31,7 +31,7 @@ static int method_device_detach(sd_bus_message *msg, void *userdata, sd_bus_erro
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        return device_detach(d, msg, false, error);
+        return device_detach(d, msg, uid, false, error);
 }
 
 const sd_bus_vtable device_vtable[] = {

@@ -416,7 +416,7 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
         }
 }
 
-int device_detach(Device *d, sd_bus_message *msg, bool force, sd_bus_error *error) {
+int device_detach(Device *d, sd_bus_message *msg, uid_t uid, bool force, sd_bus_error *error) {
         Error err = {};
         int r;
 
@@ -435,11 +435,8 @@ int device_detach(Device *d, sd_bus_message *msg, bool force, sd_bus_error *erro
         if (d->n_detach_calls >= DEVICE_MAX_DETACH_CALLS)
                 return nbdlink_bus_error_setf(error, -EBUSY, "device %s: too many Detach calls waiting", d->node);
 
-        uid_t uid;
-        if (bus_sender_uid(d->manager->driver_bus, msg, &uid) >= 0) {
-                free(d->requested_by);
-                d->requested_by = auth_describe_caller(d->manager->driver_bus, msg, uid);
-        }
+        free(d->requested_by);
+        d->requested_by = auth_describe_caller(d->manager->driver_bus, msg, uid);
 
         /* Answered when the device is gone, which may take a while: hold
          * no descriptors meanwhile. */

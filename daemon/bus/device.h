@@ -99,8 +99,9 @@ void device_link_died(Device *d);
 bool device_leave(Device *d);
 /* Detach(): stops the worker; the reply goes out when it has ended. An
  * attached device that is mounted, held or open exclusively is refused with
- * DeviceBusy naming the reason, unless `force`. */
-int device_detach(Device *d, sd_bus_message *msg, bool force, sd_bus_error *error);
+ * DeviceBusy naming the reason, unless `force`. `uid` is the caller's, as
+ * the handler already has it (for the log). */
+int device_detach(Device *d, sd_bus_message *msg, uid_t uid, bool force, sd_bus_error *error);
 
 /* device-dbus.c: the Device interface. Disconnected(error, message) says
  * why a device went away that nobody detached; error is a negative errno

@@ -241,18 +241,24 @@ static int launch_device(Manager *m, Device *d, sd_bus_message *msg, Error *erro
         return 0;
 }
 
-static int do_attach(sd_bus_message *msg, Manager *m, const char *device, const char *host,
+/* The caller's uid (bus_sender_uid()), or the bus error that says why
+ * there is none. One synchronous question to the bus driver: asked once
+ * per call, and handed on. */
+static int caller_uid(Manager *m, sd_bus_message *msg, uid_t *ret, sd_bus_error *error) {
+        int r = bus_sender_uid(m->driver_bus, msg, ret);
+        if (r < 0)
+                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
+        return 0;
+}
+
+static int do_attach(sd_bus_message *msg, Manager *m, uid_t uid, const char *device, const char *host,
                      const char *export_name, AttachOptions *options, sd_bus_error *error) {
         _cleanup_(device_freep) Device *d = NULL;
         _cleanup_free_ char *backend = NULL;
         Error err = {};
         char node[32];
         int index, r;
-        uid_t uid;
 
-        r = bus_sender_uid(m->driver_bus, msg, &uid);
-        if (r < 0)
-                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
         r = validate_attach(uid, device, host, export_name, options, &index, &backend, &err);
         if (r < 0)
                 return nbdlink_bus_error_set(error, r, err.message);
@@ -297,6 +303,7 @@ static int method_attach(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         Manager *m = userdata;
         _cleanup_(attach_options_done) AttachOptions options;
         const char *device, *host, *export_name;
+        uid_t uid;
         int tls, r;
 
         attach_options_init(&options, m->default_timeout_sec);
@@ -306,7 +313,10 @@ static int method_attach(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         /* TLS asked for by a yes/no: never quietly fall back to plaintext. */
         options.tls = tls ? TLS_MODE_REQUIRE : TLS_MODE_OFF;
 
-        return do_attach(msg, m, device, host, export_name, &options, error);
+        r = caller_uid(m, msg, &uid, error);
+        if (r < 0)
+                return r;
+        return do_attach(msg, m, uid, device, host, export_name, &options, error);
 }
 
 static int method_attach_with_options(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -314,6 +324,7 @@ static int method_attach_with_options(sd_bus_message *msg, void *userdata, sd_bu
         _cleanup_(attach_options_done) AttachOptions options;
         const char *device, *host, *export_name;
         Error err = {};
+        uid_t uid;
         int r;
 
         attach_options_init(&options, m->default_timeout_sec);
@@ -324,7 +335,10 @@ static int method_attach_with_options(sd_bus_message *msg, void *userdata, sd_bu
         if (r < 0)
                 return nbdlink_bus_error_set(error, r == -ENOMEM ? r : -EINVAL, err.message);
 
-        return do_attach(msg, m, device, host, export_name, &options, error);
+        r = caller_uid(m, msg, &uid, error);
+        if (r < 0)
+                return r;
+        return do_attach(msg, m, uid, device, host, export_name, &options, error);
 }
 
 /* What an NBD URI says, as the arguments and options of an attach. A port
@@ -405,15 +419,15 @@ static int method_attach_uri(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (r < 0)
                 return nbdlink_bus_error_set(error, r, message);
 
-        r = bus_sender_uid(m->driver_bus, msg, &uid);
+        r = caller_uid(m, msg, &uid, error);
         if (r < 0)
-                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
+                return r;
         r = attach_args_from_uri(t, uid, &options, &host, &err);
         if (r < 0)
                 return nbdlink_bus_error_set(error, r, err.message);
 
         device = TAKE_PTR(options.device);
-        return do_attach(msg, m, strempty(device), host, t->export_name ?: "", &options, error);
+        return do_attach(msg, m, uid, strempty(device), host, t->export_name ?: "", &options, error);
 }
 
 /* DetachWithOptions' options: "force" alone, for now. */
@@ -462,9 +476,9 @@ static int do_detach(sd_bus_message *msg, Manager *m, const char *device, bool f
                 return nbdlink_bus_error_setf(error, -EINVAL,
                                               "device '%.64s' is not nbdN or /dev/nbdN (N up to 4 digits)", device);
 
-        r = bus_sender_uid(m->driver_bus, msg, &uid);
+        r = caller_uid(m, msg, &uid, error);
         if (r < 0)
-                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
+                return r;
         d = device_find(m, index);
         char node[32];
         (void) snprintf(node, sizeof(node), "/dev/nbd%d", index);
@@ -476,7 +490,7 @@ static int do_detach(sd_bus_message *msg, Manager *m, const char *device, bool f
         if (!d)
                 return nbdlink_bus_error_setf(error, -ENXIO, "device /dev/nbd%d is not attached by nbdlinkd", index);
 
-        return device_detach(d, msg, force, error);
+        return device_detach(d, msg, uid, force, error);
 }
 
 static int method_detach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -518,9 +532,9 @@ static int start_query(sd_bus_message *msg, Manager *m, WorkerKind kind, const c
         if (r < 0)
                 return nbdlink_bus_error_set(error, r == -ENOMEM ? r : -EINVAL, err.message);
 
-        r = bus_sender_uid(m->driver_bus, msg, &uid);
+        r = caller_uid(m, msg, &uid, error);
         if (r < 0)
-                return nbdlink_bus_error_setf(error, -EACCES, "cannot tell who is calling: %s", strerror(-r));
+                return r;
         if (export_name && validate_export_name(export_name, &err) < 0)
                 return nbdlink_bus_error_set(error, -EINVAL, err.message);
         if (!(options.socket_fd >= 0 && !*host) && validate_host(host, uid == 0, &err) < 0)
