@@ -233,6 +233,9 @@ static int restore_one(Manager *m, PersistState *s) {
 
         d->pstate = *s;
         *s = (PersistState) {};
+        /* Still there unless /run was emptied; the next uevent of the
+         * device (a resize, a partition table written) needs it. */
+        device_write_udev_properties(d);
         d->announced = true;
         d->next = m->devices;
         m->devices = d;

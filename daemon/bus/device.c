@@ -9,13 +9,13 @@
 #include <string.h>
 
 #include "auth.h"
-#include "auth.h"
 #include "bus-call.h"
 #include "bus-error.h"
 #include "caller-watch.h"
 #include "device-usage.h"
 #include "device.h"
 #include "log.h"
+#include "udev-properties.h"
 #include "nbd-protocol.h"
 #include "util/time-util.h"
 
@@ -95,8 +95,31 @@ void device_set_state(Device *d, DeviceState s) {
                 (void) sd_bus_emit_properties_changed(d->manager->bus, d->path, NBDLINK_DEVICE_INTERFACE, "State", NULL);
 }
 
+void device_write_udev_properties(Device *d) {
+        const UdevDeviceInfo info = {
+                .index = d->index,
+                .owner_uid = d->owner_uid,
+                .host = d->host,
+                .port = d->port,
+                .export_name = d->export_name,
+        };
+        int r;
+
+        r = udev_properties_write(d->manager->state_dir, &info);
+        if (r < 0)
+                /* The device works; desktops show it as a nameless system
+                 * disk. */
+                log_warning("Failed to write the udev properties of %s, ignoring: %s", d->node, strerror(-r));
+}
+
 void device_remove(Device *d) {
         Manager *m = d->manager;
+
+        if (!d->left) {
+                int r = udev_properties_remove(m->state_dir, d->index);
+                if (r < 0)
+                        log_warning("Failed to remove the udev properties of %s: %s", d->node, strerror(-r));
+        }
 
         for (Device **p = &m->devices; *p; p = &(*p)->next)
                 if (*p == d) {
@@ -295,6 +318,7 @@ static bool on_reconnect_event(Device *d, WorkerEvent *e) {
                          * file (dead_since set) tells the next nbdlinkd to
                          * go on reconnecting. */
                         log_info("Leaving %s to the kernel while its link is dead.", d->node);
+                        d->left = true;
                         device_remove(d);
                         return true;
                 }
@@ -328,6 +352,7 @@ bool device_leave(Device *d) {
                 /* The kernel runs it without us; the object goes, the
                  * state file stays for the next nbdlinkd. */
                 log_info("Leaving %s attached to export '%s' on %s.", d->node, d->export_name, d->host);
+                d->left = true;
                 device_remove(d);
                 return true;
         case DEVICE_RECONNECTING:

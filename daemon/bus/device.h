@@ -70,6 +70,9 @@ struct Device {
          * state file, and is found again at the next start. `persistent`
          * (the option 'persist') adds reconnecting a dead link. */
         bool survives;
+        /* Left to the kernel as nbdlinkd goes: what udev knows of it
+         * stays, for the next nbdlinkd. */
+        bool left;
 };
 
 int device_new(Device **ret, Manager *m, int index, uid_t owner, const char *sender);
@@ -79,8 +82,12 @@ Device *device_free(Device *d);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Device *, device_free);
 
 void device_set_state(Device *d, DeviceState s);
-/* Unlinks d from the manager, says goodbye on the bus and frees it. */
+/* Unlinks d from the manager, says goodbye on the bus and frees it; its
+ * udev properties go too, unless it was left to the kernel. */
 void device_remove(Device *d);
+/* Tells udev who attached d, and to what (udev-properties.h): before the
+ * device starts, so that its first uevent carries it. */
+void device_write_udev_properties(Device *d);
 /* Answers the Detach calls waiting on d. */
 void device_reply_detach_calls(Device *d);
 /* Handles an event of the device's worker. May free d. */

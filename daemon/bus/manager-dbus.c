@@ -26,6 +26,7 @@
 #include "options.h"
 #include "persist.h"
 #include "query.h"
+#include "udev-properties.h"
 
 /* The CA directory for a request made now: looked at per request, so that
  * an administrator can create the default one without a restart. */
@@ -230,9 +231,12 @@ static int launch_device(Manager *m, Device *d, sd_bus_message *msg, Error *erro
                 /* Not fatal here: without nbd's netlink family the attach
                  * itself fails with the reason. */
                 (void) manager_netlink_watch(m);
+        device_write_udev_properties(d);
         r = worker_start_attach(d->worker);
-        if (r < 0)
+        if (r < 0) {
+                (void) udev_properties_remove(m->state_dir, d->index);
                 return error_set(error, r, "cannot start worker thread: %s", strerror(-r));
+        }
 
         d->announced = true;
         d->next = m->devices;

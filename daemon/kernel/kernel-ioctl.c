@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "kernel.h"
+#include "udev-settle.h"
 #include "util/macro.h"
 #include "util/time-util.h"
 
@@ -104,23 +105,6 @@ static int real_set_max_request_kb(void *u, int index, uint32_t kb) {
         return 0;
 }
 
-/* A socket on the kernel's uevent broadcast (what udev listens to), or
- * -errno. Any process may join the group; nothing is sent on it. */
-static int uevent_socket_open(void) {
-        struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1 };
-        int fd;
-
-        fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
-        if (fd < 0)
-                return negative_errno();
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                int r = negative_errno();
-                safe_close(fd);
-                return r;
-        }
-        return fd;
-}
-
 static void uevent_socket_drain(int fd) {
         char buf[4096];
 
@@ -150,7 +134,7 @@ static int real_wait_started(void *u, int index, uint64_t timeout_usec, const in
          * The wait is capped at 10 ms only so that `stop` is seen, and so
          * that a kernel that sends no event, or a socket that cannot be
          * had, still gets there by looking. */
-        uevent_fd = uevent_socket_open();
+        uevent_fd = uevent_socket_open(UEVENT_GROUP_KERNEL);
         (void) snprintf(path, sizeof(path), "/sys/block/nbd%d/pid", index);
         while (access(path, F_OK) < 0) {
                 usec_t now = now_usec(CLOCK_MONOTONIC);
@@ -196,6 +180,10 @@ static int real_netlink(void *u, NbdNlCommand cmd, const NbdNlConfig *c, int *re
         return r;
 }
 
+static int udev_settle_begin_real(void *u, int index, UdevSettle **ret) {
+        return udev_settle_begin(index, ret);
+}
+
 const KernelOps kernel_ops_real = {
         .set_sock = real_set_sock,
         .set_blksize = real_set_blksize,
@@ -213,5 +201,6 @@ const KernelOps kernel_ops_real = {
         .wait_started = real_wait_started,
         .backoff = real_backoff,
         .netlink = real_netlink,
+        .udev_settle_begin = udev_settle_begin_real,
 };
 

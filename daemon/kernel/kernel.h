@@ -10,6 +10,7 @@
 
 #include "error-text.h"
 #include "netlink.h"
+#include "udev-settle.h"
 
 #define KERNEL_DEFAULT_BLOCK_SIZE 512u
 #define KERNEL_MAX_BLOCK_SIZE 4096u     /* the kernel takes up to the page size */
@@ -45,6 +46,10 @@ typedef struct KernelOps {
          * family (CONNECT, RECONFIGURE, DISCONNECT, STATUS); *ret_index as
          * nbd_netlink_request() gives it. */
         int (*netlink)(void *userdata, NbdNlCommand cmd, const NbdNlConfig *c, int *ret_index);
+        /* Before the device starts: begins listening for what udev makes
+         * of it (udev-settle.h); *ret NULL when there is nothing to wait
+         * for (no udevd; the fake). */
+        int (*udev_settle_begin)(void *userdata, int index, UdevSettle **ret);
 } KernelOps;
 
 extern const KernelOps kernel_ops_real;

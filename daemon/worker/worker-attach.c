@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "net.h"
 #include "relay.h"
 #include "worker-internal.h"
@@ -48,8 +49,10 @@ static void *watcher_thread(void *userdata) {
 
         s->result = w->req.ops->wait_started(w->req.ops_userdata, w->req.dev_index,
                                              w->req.options.timeout_sec * USEC_PER_SEC, &s->stop);
-        if (s->result >= 0)
+        if (s->result >= 0) {
+                worker_settle_udev(w);
                 worker_post_attached(w);
+        }
         else if (s->result != -ECANCELED)
                 /* It never came up: stop it, the attaching thread reports. */
                 (void) kernel_request_detach(w->req.ops, w->req.ops_userdata, w->req.dev_fd);
@@ -241,6 +244,12 @@ static void *attach_thread(void *userdata) {
         if (r < 0)
                 goto fail;
 
+        /* Before the device starts, or its first uevents would be missed. */
+        r = w->req.ops->udev_settle_begin(w->req.ops_userdata, w->req.dev_index, &w->udev_settle);
+        if (r < 0)
+                log_warning("Cannot follow udev's handling of nbd%d, not waiting for it: %s",
+                            w->req.dev_index, strerror(-r));
+
         if (w->req.persist.enabled || (w->req.netlink && w->transport_mode != TRANSPORT_MODE_RELAY)) {
                 /* Netlink: the device runs without a thread of ours. */
                 w->via_netlink = true;
@@ -266,6 +275,7 @@ static void *attach_thread(void *userdata) {
 fail:
         worker_say_goodbye(socks, n_socks, &transports);
 release:
+        w->udev_settle = udev_settle_free(w->udev_settle);
         kernel_restore_requests(w->req.ops, w->req.ops_userdata, w->req.dev_index, w->saved_max_request_kb);
         w->saved_max_request_kb = 0;
         worker_release_socks(w, socks, &n_socks);

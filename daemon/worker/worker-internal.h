@@ -30,6 +30,8 @@ struct Worker {
          * or was found so: it runs without a thread of ours, and a detach
          * is NBD_CMD_DISCONNECT. Set before `running`, read after it. */
         bool via_netlink;
+        /* Begun before the device starts, waited for before ATTACHED. */
+        UdevSettle *udev_settle;
 
         /* Shared with the main thread, under lock. */
         pthread_mutex_t lock;
@@ -68,6 +70,10 @@ int worker_spawn(Worker *w, void *(*thread)(void *worker));
 void worker_post(Worker *w, WorkerEventType type, int error, const char *message);
 /* ATTACHED, with what w runs the device with. */
 void worker_post_attached(Worker *w);
+/* Once the device started and its partitions were scanned: waits until
+ * udev has handled it (udev-settle.h), so that whoever hears ATTACHED
+ * finds its partitions' links and file systems known. */
+void worker_settle_udev(Worker *w);
 /* DONE, with a query's results, which the event takes over. */
 void worker_post_done(Worker *w, NbdExportInfo *info, NbdExportEntry *exports, size_t n_exports);
 /* worker_post() of WORKER_EVENT_FAILED with a formatted message. */

@@ -147,6 +147,21 @@ void worker_post_attached(Worker *w) {
         enqueue(w, e);
 }
 
+void worker_settle_udev(Worker *w) {
+        usec_t t = now_usec(CLOCK_MONOTONIC);
+        int r;
+
+        r = udev_settle_wait(w->udev_settle, UDEV_SETTLE_TIMEOUT_USEC);
+        if (r < 0)
+                /* The device works; udev catches up on its own. */
+                log_warning("Answering the attach of nbd%d before udev has handled it: %s",
+                            w->req.dev_index, r == -ETIMEDOUT ? "udev took too long" : strerror(-r));
+        else if (w->udev_settle)
+                log_debug("udev handled nbd%d in %llu ms.", w->req.dev_index,
+                          (unsigned long long) ((now_usec(CLOCK_MONOTONIC) - t) / USEC_PER_MSEC));
+        w->udev_settle = udev_settle_free(w->udev_settle);
+}
+
 void worker_post_done(Worker *w, NbdExportInfo *info, NbdExportEntry *exports, size_t n_exports) {
         WorkerEvent *e = event_new(w, WORKER_EVENT_DONE, 0, NULL);
 
@@ -218,6 +233,7 @@ Worker *worker_free(Worker *w) {
         queue_withdraw(w->queue, w);
         worker_request_done(&w->req);
         nbd_export_info_done(&w->info);
+        udev_settle_free(w->udev_settle);
         safe_close(w->cancel_fd);
         safe_close(w->ended_fd);
         pthread_mutex_destroy(&w->lock);

@@ -99,6 +99,12 @@ static void fake_backoff(void *u, unsigned attempt) {
         fake_log(u, "backoff %u\n", attempt);
 }
 
+/* No udevd behind the fake: nothing to wait for. */
+static int fake_udev_settle_begin(void *u, int index, UdevSettle **ret) {
+        *ret = NULL;
+        return 0;
+}
+
 const KernelOps kernel_ops_fake = {
         .set_sock = fake_set_sock,
         .set_blksize = fake_set_blksize,
@@ -116,4 +122,5 @@ const KernelOps kernel_ops_fake = {
         .wait_started = fake_wait_started,
         .backoff = fake_backoff,
         .netlink = fake_netlink,
+        .udev_settle_begin = fake_udev_settle_begin,
 };
