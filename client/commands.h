@@ -10,6 +10,7 @@ int cmd_info(int argc, char **argv);
 int cmd_detach(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
+int cmd_open(int argc, char **argv);
 
 /* Options every subcommand takes besides its own. */
 #define COMMON_OPTIONS_HELP                                                     \

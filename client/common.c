@@ -97,7 +97,9 @@ int log_bus_error(const sd_bus_error *e, int r, const char *fmt, ...) {
 }
 
 bool may_ask_password(void) {
-        return arg_ask_password && isatty(STDIN_FILENO);
+        /* Without a terminal, the session's own agent (a desktop's) may
+         * still ask: only --no-ask-password says no. */
+        return arg_ask_password;
 }
 
 int bus_open(sd_bus **ret) {

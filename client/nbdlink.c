@@ -18,7 +18,8 @@ static void help(void) {
                "  list                     List attached devices\n"
                "  exports TARGET           List the exports a server offers\n"
                "  info TARGET [EXPORT]     Show an export's size and flags without attaching\n"
-               "  monitor                  Print device events until interrupted\n\n"
+               "  monitor                  Print device events until interrupted\n"
+               "  open URI                 Attach, mount through udisks2, print the mount points\n\n"
                "TARGET: nbd://HOST[:PORT]/EXPORT, nbds://..., nbd+unix:///EXPORT?socket=PATH,\n"
                "        nbds+unix://..., HOST[:PORT] or unix:PATH\n\n"
                "Options:\n"
@@ -40,6 +41,7 @@ static const struct {
         { "exports", cmd_exports },
         { "info",    cmd_info },
         { "monitor", cmd_monitor },
+        { "open",    cmd_open },
 };
 
 int main(int argc, char **argv) {

@@ -26,7 +26,7 @@ void polkit_agent_open(pid_t *ret_pid) {
         pid_t pid;
 
         *ret_pid = 0;
-        if (!may_ask_password() || !isatty(STDOUT_FILENO) || geteuid() == 0)
+        if (!may_ask_password() || !isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO) || geteuid() == 0)
                 return;
         if (access(PKTTYAGENT, X_OK) < 0)
                 return;
