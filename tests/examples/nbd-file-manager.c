@@ -10,12 +10,15 @@
  *   nbd-file-manager --wait-disconnect HOST[:PORT] EXPORT
  *                                                   ... attach, then wait for the
  *                                                   server to go away
+ *   nbd-file-manager --open URI                     attach an NBD URI, detach it
+ * --no-interaction, with any of them: polkit may not ask for a password.
  *
  * Every line it prints is one event, so that a test can follow along:
  *   export NAME: DESCRIPTION
  *   added nbdN State=connecting
  *   changed nbdN State=attached Size=...
  *   attached /dev/nbdN size=BYTES read-only=no
+ *   attached /dev/nbdN after MS ms                 (--open; MS since AttachURI)
  *   disconnected nbdN: ERROR-NAME: MESSAGE
  *   removed nbdN
  *   detached /dev/nbdN
@@ -60,6 +63,10 @@ typedef struct App {
         const char *host;
         const char *export_name;
         gboolean wait_disconnect;
+        const char *uri;                /* --open */
+        /* ALLOW_INTERACTIVE_AUTHORIZATION, unless --no-interaction */
+        GDBusCallFlags call_flags;
+        gint64 start_us;                /* --open: just before AttachURI */
 
         char *object_path;      /* ours, once Attach answered */
         char *device;           /* "/dev/nbdN" */
@@ -82,7 +89,8 @@ static const char *short_name(const char *object_path) {
         return slash ? slash + 1 : object_path;
 }
 
-static void fail(App *app, const char *what, const GError *error) {
+/* One error line on stderr; the run will exit 1. */
+static void report(App *app, const char *what, const GError *error) {
         g_autofree char *remote = g_dbus_error_get_remote_error(error);
         g_autoptr(GError) copy = g_error_copy(error);
 
@@ -90,6 +98,11 @@ static void fail(App *app, const char *what, const GError *error) {
         g_dbus_error_strip_remote_error(copy);
         fprintf(stderr, "nbd-file-manager: %s: %s (%s)\n", what, copy->message, remote ? remote : "local error");
         app->status = 1;
+}
+
+/* The same, and the main loop ends. */
+static void fail(App *app, const char *what, const GError *error) {
+        report(app, what, error);
         g_main_loop_quit(app->loop);
 }
 
@@ -210,8 +223,8 @@ static void detach(App *app) {
                 fail(app, what, &error);
                 return;
         }
-        g_dbus_proxy_call(G_DBUS_PROXY(iface), "Detach", NULL, G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
-                          CALL_TIMEOUT_MS, NULL, on_detached, app);
+        g_dbus_proxy_call(G_DBUS_PROXY(iface), "Detach", NULL, app->call_flags, CALL_TIMEOUT_MS, NULL, on_detached,
+                          app);
 }
 
 /* ---- attach ---------------------------------------------------------- */
@@ -257,8 +270,7 @@ static void attach(App *app) {
         g_dbus_connection_call(app->bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "AttachWithOptions",
                                g_variant_new("(sss@a{sv})", "", app->host, app->export_name,
                                              g_variant_builder_end(&options)),
-                               G_VARIANT_TYPE("(os)"), G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION,
-                               CALL_TIMEOUT_MS, NULL, on_attached, app);
+                               G_VARIANT_TYPE("(os)"), app->call_flags, CALL_TIMEOUT_MS, NULL, on_attached, app);
 }
 
 /* ---- list exports ---------------------------------------------------- */
@@ -287,6 +299,66 @@ static gboolean list_exports(App *app) {
         return TRUE;
 }
 
+/* ---- open: an nbd:// location, the way a file manager opens it -------- */
+
+/* Each step of --open waits for the one before, so it is written as plain
+ * synchronous calls; a file manager would make them asynchronously to keep
+ * its windows alive, in the same order. */
+
+static gint64 elapsed_ms(const App *app) {
+        return (g_get_monotonic_time() - app->start_us) / 1000;
+}
+
+static gboolean open_attach(App *app) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) reply = NULL;
+        const char *object, *device;
+
+        /* The clock starts here: what a user waits for is AttachURI (a
+         * password dialog included) up to the files on screen. */
+        app->start_us = g_get_monotonic_time();
+        reply = g_dbus_connection_call_sync(app->bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "AttachURI",
+                                            g_variant_new("(s@a{sv})", app->uri,
+                                                          g_variant_new_array(G_VARIANT_TYPE("{sv}"), NULL, 0)),
+                                            G_VARIANT_TYPE("(os)"), app->call_flags, CALL_TIMEOUT_MS, NULL, &error);
+        if (!reply) {
+                g_autofree char *what = g_strdup_printf("attach %s", app->uri);
+                report(app, what, error);
+                return FALSE;
+        }
+        g_variant_get(reply, "(&o&s)", &object, &device);
+        app->object_path = g_strdup(object);
+        app->device = g_str_has_prefix(device, "/dev/") ? g_strdup(device) : g_strconcat("/dev/", device, NULL);
+        printf("attached %s after %" G_GINT64_FORMAT " ms\n", app->device, elapsed_ms(app));
+        fflush(stdout);
+        return TRUE;
+}
+
+/* Through the device object, as for the other modes; the reply comes once
+ * the device is free. */
+static gboolean open_detach(App *app) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GVariant) reply = NULL;
+
+        reply = g_dbus_connection_call_sync(app->bus, BUS_NAME, app->object_path, DEVICE_IFACE, "Detach", NULL,
+                                            G_VARIANT_TYPE_UNIT, app->call_flags, CALL_TIMEOUT_MS, NULL, &error);
+        if (!reply) {
+                g_autofree char *what = g_strdup_printf("detach %s", app->device);
+                report(app, what, error);
+                return FALSE;
+        }
+        printf("detached %s\n", app->device);
+        fflush(stdout);
+        return TRUE;
+}
+
+/* --open: attach, and whatever happens after the attach, detach again. */
+static void open_uri(App *app) {
+        if (!open_attach(app))
+                return;
+        open_detach(app);
+}
+
 static gboolean on_timeout(gpointer data) {
         App *app = data;
         GError error = { G_IO_ERROR, G_IO_ERROR_TIMED_OUT, (char *) "no answer in time" };
@@ -296,26 +368,40 @@ static gboolean on_timeout(gpointer data) {
 }
 
 int main(int argc, char **argv) {
-        gboolean wait_disconnect = FALSE;
+        gboolean wait_disconnect = FALSE, no_interaction = FALSE;
+        g_autofree char *uri = NULL;
         GOptionEntry entries[] = {
                 { "wait-disconnect", 0, 0, G_OPTION_ARG_NONE, &wait_disconnect,
                   "After attaching, wait for the server to go away instead of detaching", NULL },
+                { "open", 0, 0, G_OPTION_ARG_STRING, &uri,
+                  "Attach the NBD URI, mount its file systems through udisks, list them, undo it all", "URI" },
+                { "no-interaction", 0, 0, G_OPTION_ARG_NONE, &no_interaction,
+                  "Never let polkit ask for a password", NULL },
                 { NULL }
         };
         g_autoptr(GOptionContext) context = g_option_context_new("HOST[:PORT] [EXPORT]");
         g_autoptr(GError) error = NULL;
+        gboolean args_ok;
         App app = { .status = 0 };
 
         g_option_context_add_main_entries(context, entries, NULL);
-        if (!g_option_context_parse(context, &argc, &argv, &error) || argc < 2 || argc > 3 ||
-            (wait_disconnect && argc != 3)) {
+        args_ok = g_option_context_parse(context, &argc, &argv, &error);
+        if (args_ok && uri)
+                args_ok = argc == 1 && !wait_disconnect;
+        else if (args_ok)
+                args_ok = argc >= 2 && argc <= 3 && (!wait_disconnect || argc == 3);
+        if (!args_ok) {
                 fprintf(stderr, "nbd-file-manager: %s\n%s", error ? error->message : "wrong arguments",
                         g_option_context_get_help(context, TRUE, NULL));
                 return 2;
         }
-        app.host = argv[1];
+        app.uri = uri;
+        app.host = argc > 1 ? argv[1] : NULL;
         app.export_name = argc > 2 ? argv[2] : NULL;
         app.wait_disconnect = wait_disconnect;
+        /* A caller that cannot answer a dialog (a script, a test) says so;
+         * polkit then refuses what would need a password. */
+        app.call_flags = no_interaction ? G_DBUS_CALL_FLAGS_NONE : G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION;
 
         /* DBUS_SYSTEM_BUS_ADDRESS, when set, names the bus (the tests' own). */
         app.bus = g_bus_get_sync(G_BUS_TYPE_SYSTEM, NULL, &error);
@@ -325,6 +411,10 @@ int main(int argc, char **argv) {
         }
         app.loop = g_main_loop_new(NULL, FALSE);
 
+        if (app.uri) {
+                open_uri(&app);
+                goto out;
+        }
         if (!list_exports(&app) || !app.export_name)
                 goto out;
 
