@@ -90,9 +90,19 @@ mark=$(date +%s)
 dev=$(nbdlink attach nbd://127.0.0.1:10809 2>&1)
 check "root attaches it ($dev)" test -b "$dev"
 name=${dev#/dev/}
-# Attach returns once the partitions are there; udev then makes its
-# links and probes the file system.
-udevadm settle -t 30
+# Attach answers once udev has handled the disk and its partitions: no
+# udevadm settle here. What udev knows now is what a file manager that
+# mounts at once finds.
+props=$(udevadm info -q property "${dev}p1" 2>&1)
+disk_props=$(udevadm info -q property "$dev" 2>&1)
+check "at once, udev has probed the partition's file system" has "$props" "^ID_FS_LABEL=nbdlink-sys$"
+check "and made its links" test -L /dev/disk/by-label/nbdlink-sys
+check "and the partition has nbdlink's properties (owner uid 0)" has "$props" "^NBDLINK_OWNER_UID=0$"
+note "udev properties of $dev: $(grep -E '^(NBDLINK|UDISKS)_' <<< "$disk_props" | tr '\n' ' ')"
+check "the disk is named for udisks2 (\"NBD disk on 127.0.0.1\": the default export)" \
+        has "$disk_props" "^UDISKS_NAME=NBD disk on 127.0.0.1$"
+check "root's disk stays a system disk (no UDISKS_SYSTEM=0)" eval '! has "$props" "^UDISKS_SYSTEM="'
+check "and the properties file is the daemon's" test -f "/run/nbdlink/udev/$name"
 check "udev and blkid see the partition's file system" \
         test "$(blkid -o value -s LABEL "${dev}p1" 2>/dev/null)" = nbdlink-sys
 note "$(journalctl -q -o cat -u nbdlinkd --since "@$mark" | grep Attached)"
@@ -112,9 +122,9 @@ umount /mnt/disk
 out=$(nbdlink detach "$dev" 2>&1); rc=$?
 check "once unmounted, Detach detaches it ($out)" test $rc = 0
 check "and the kernel lets go of it" released "$name"
+check "its udev properties file is gone with it" test ! -e "/run/nbdlink/udev/$name"
 
 dev=$(nbdlink attach nbd://127.0.0.1:10809 2>&1)
-udevadm settle -t 30
 mount "${dev}p1" /mnt/disk
 out=$(nbdlink detach --force "$dev" 2>&1); rc=$?
 check "detach --force detaches a mounted device ($out)" test $rc = 0
@@ -126,7 +136,6 @@ mark=$(date +%s)
 dev=$(nbdlink attach --persist nbd://127.0.0.1:10809 2>&1)
 name=${dev#/dev/}
 check "attached with --persist ($dev)" test -b "$dev"
-udevadm settle -t 30
 mount "${dev}p1" /mnt/disk
 before=$(cat /mnt/disk/kept)
 t=$(date +%s.%N)
@@ -164,7 +173,6 @@ check "then detaches" released "$name"
 # ---- a device attached the default way outlives the daemon too ----------
 dev=$(nbdlink attach nbd://127.0.0.1:10809 2>&1)
 name=${dev#/dev/}
-udevadm settle -t 30
 mount "${dev}p1" /mnt/disk
 echo "the default way" > /mnt/disk/plain; sync
 # Writes and syncs for as long as the daemon is stopped, started and
@@ -236,6 +244,78 @@ out=$(session-run nbdlink --no-ask-password detach "$dev" 2>&1); rc=$?
 note "session user detaching root's device: exit $rc: $out"
 check "but not root's device without an administrator" has "$rc $out" "^1 .*InteractiveAuthorizationRequired"
 nbdlink detach "$dev" >/dev/null
+
+# ---- the desktop: from an nbd:// link to files, with one password ----------
+# udisks2 is started by bus activation, as on a desktop, before the clock
+# starts: a desktop has it running already.
+udisksctl status >/dev/null 2>&1
+uri=nbd://127.0.0.1:10809
+desk_uid=$(id -u "$DESK_USER")
+# in_session USER CMD...: runs CMD as USER inside the desktop user's
+# session scope, where polkit sees an active local session.
+in_session() {
+        local user=$1; shift
+        ( scope=$(loginctl show-session "$sid" -p Scope --value)
+          echo "$BASHPID" > "/sys/fs/cgroup$(systemctl show -p ControlGroup --value "$scope")/cgroup.procs"
+          exec setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --init-groups -- \
+                env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/ "$@" )
+}
+
+# The file manager (the GDBus example) has no terminal; the session's
+# polkit agent asks. pkttyagent registers for the session and prompts on
+# the terminal script(1) gives it; the password is typed once the prompt
+# is there (the agent flushes what was typed before).
+t=$(date +%s.%N)
+out=$( (sleep 8; echo "$secret"; sleep 20) |
+       session-run script -qefc "pkttyagent --fallback & sleep 2; nbd-file-manager --open $uri; echo exit=\$?" /dev/null 2>&1 |
+       tr -d '\r')
+note "the file manager (nbd-file-manager --open $uri) as $DESK_USER, $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s:" "$out"
+check "the file manager attaches, mounts, lists, unmounts and detaches" has "$out" "^exit=0$"
+check "the session's agent asked for a password once, for the attach" test "$(grep -c 'Password:' <<< "$out")" = 1
+check "the mount through udisks2 asked for none" has "$out" "^mounted /dev/nbd[0-9]*p1 at /media/$DESK_USER/nbdlink-sys after"
+check "it listed the files written earlier" has "$out" "^file kept$"
+note "AttachURI to files listed: $(grep -o 'listed .* ms' <<< "$out")"
+check "then the device was detached" has "$out" "^detached /dev/nbd"
+
+# nbdlink open, as the desktop file runs it (without --show here).
+out=$( (sleep 6; echo "$secret"; sleep 2) |
+       session-run script -qefc "nbdlink open $uri" /dev/null 2>&1 | tr -d '\r')
+note "nbdlink open $uri as $DESK_USER:" "$out"
+dev=$(grep -o '^/dev/nbd[0-9]*' <<< "$out" | head -n 1); dev=${dev%p*}
+check "nbdlink open mounts the file system in /media ($dev)" \
+        has "$out" "^${dev}p1 mounted at /media/$DESK_USER/nbdlink-sys$"
+check "after one password" test "$(grep -c 'Password:' <<< "$out")" = 1
+props=$(udevadm info -q property "${dev}p1" 2>&1)
+check "the user's disk is not a system disk for udisks2 (UDISKS_SYSTEM=0)" has "$props" "^UDISKS_SYSTEM=0$"
+check "udev knows whose it is" has "$props" "^NBDLINK_OWNER_UID=$desk_uid$"
+block=$(udisksctl info -b "${dev}p1" 2>&1)
+note "udisks2 on ${dev}p1: $(grep -E 'HintSystem|HintIconName|HintName|MountPoints' <<< "$block" | tr -s ' \n' ' ')"
+check "udisks2: HintSystem false" has "$block" "HintSystem: *false"
+check "udisks2: the network disk's icon" has "$block" "HintIconName: *network-server"
+out=$(session-run udisksctl unmount --no-user-interaction -b "${dev}p1" 2>&1); rc=$?
+check "she unmounts her own mount, no password ($out)" test $rc = 0
+
+# Who else may mount it: nobody without an administrator.
+useradd -M -s /usr/sbin/nologin nbdlink-other 2>/dev/null
+out=$(in_session nbdlink-other udisksctl mount --no-user-interaction -b "${dev}p1" 2>&1); rc=$?
+note "another user, in the active session, mounting her device: exit $rc: $out"
+check "another user may not mount it" has "$rc $out" "^1 .*NotAuthorized"
+out=$(setpriv --reuid="$desk_uid" --regid="$(id -g "$DESK_USER")" --init-groups -- \
+        env -i PATH=/usr/bin:/bin udisksctl mount --no-user-interaction -b "${dev}p1" 2>&1); rc=$?
+note "$DESK_USER outside any session (a service, a remote login): exit $rc: $out"
+check "nor may she, outside her active local session" has "$rc $out" "^1 .*NotAuthorized"
+out=$(session-run udisksctl mount --no-user-interaction -b "${dev}p1" 2>&1); rc=$?
+check "in her session she mounts it again without a password ($out)" test $rc = 0
+session-run udisksctl unmount --no-user-interaction -b "${dev}p1" >/dev/null 2>&1
+out=$(session-run nbdlink --no-ask-password detach "$dev" 2>&1); rc=$?
+check "and detaches it ($out)" test $rc = 0
+
+rootdev=$(nbdlink attach $uri 2>&1)
+out=$(session-run udisksctl mount --no-user-interaction -b "${rootdev}p1" 2>&1); rc=$?
+note "$DESK_USER mounting root's nbd device: exit $rc: $out"
+check "root's nbd device is not hers to mount without an administrator" has "$rc $out" "^1 .*NotAuthorized"
+check "and it was not mounted" test -z "$(findmnt -n -S "${rootdev}p1")"
+nbdlink detach "$rootdev" >/dev/null
 
 kill $nbdkit_pid
 echo "1..$n"
