@@ -88,8 +88,10 @@ static void detach_again(sd_bus *bus, const char *device) {
                                "Detach", &error, NULL, "s", device);
         if (r < 0)
                 (void) log_bus_error(&error, r, "detach %s again", device);
-        else
-                fprintf_escaped(stderr, "nbdlink: detached %s again\n", device);
+        else {
+                fprintf_escaped(stderr, "nbdlink: detached %s again", device);
+                fputc('\n', stderr);
+        }
         sd_bus_error_free(&error);
 }
 
@@ -100,7 +102,8 @@ static void show(const char *path) {
         pid_t pid;
 
         if (posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) != 0) {
-                fprintf_escaped(stderr, "nbdlink: cannot run xdg-open to show %s\n", path);
+                fprintf_escaped(stderr, "nbdlink: cannot run xdg-open to show %s", path);
+                fputc('\n', stderr);
                 return;
         }
         (void) waitpid(pid, NULL, 0);
@@ -137,9 +140,11 @@ static void print_result(const char *device, const Mounted *m, size_t n) {
                 return;
         }
         for (size_t i = 0; i < n; i++)
-                if (m[i].path)
-                        fprintf_escaped(stdout, "%s %s %s\n", m[i].fs->device,
+                if (m[i].path) {
+                        fprintf_escaped(stdout, "%s %s %s", m[i].fs->device,
                                         m[i].already ? "was already mounted at" : "mounted at", m[i].path);
+                        fputc('\n', stdout);
+                }
 }
 
 int cmd_open(int argc, char **argv) {
@@ -188,17 +193,19 @@ int cmd_open(int argc, char **argv) {
 
         r = udisks_wait_filesystems(bus, device, OPEN_UDISKS_TIMEOUT_USEC, &fs, &n, &error);
         if (r < 0) {
-                if (r == -ETIMEDOUT)
-                        fprintf_escaped(stderr, "nbdlink: udisks2 did not show %s within %llu s\n", device,
+                if (r == -ETIMEDOUT) {
+                        fprintf_escaped(stderr, "nbdlink: udisks2 did not show %s within %llu s", device,
                                         (unsigned long long) (OPEN_UDISKS_TIMEOUT_USEC / USEC_PER_SEC));
-                else
+                        fputc('\n', stderr);
+                } else
                         (void) log_bus_error(&error, r, "ask udisks2 about %s", device);
                 sd_bus_error_free(&error);
                 detach_again(bus, device);
                 return EXIT_FAILED;
         }
         if (n == 0) {
-                fprintf_escaped(stderr, "nbdlink: %s holds no file system that udisks2 can mount\n", device);
+                fprintf_escaped(stderr, "nbdlink: %s holds no file system that udisks2 can mount", device);
+                fputc('\n', stderr);
                 detach_again(bus, device);
                 return EXIT_FAILED;
         }

@@ -261,13 +261,18 @@ in_session() {
                 env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/ "$@" )
 }
 
-# The file manager (the GDBus example) has no terminal; the session's
-# polkit agent asks. pkttyagent registers for the session and prompts on
-# the terminal script(1) gives it; the password is typed once the prompt
-# is there (the agent flushes what was typed before).
+# The file manager (the GDBus example) has no terminal: it only allows
+# interactive authorization, and polkit asks the agent it finds for the
+# caller. A desktop's agent registers for the whole session; pkttyagent
+# registers for one process, so the file manager starts stopped, the
+# agent registers for it, and then it runs. The agent prompts on the
+# terminal script(1) gives it; the password is typed once the prompt is
+# there (the agent flushes what was typed before).
 t=$(date +%s.%N)
 out=$( (sleep 8; echo "$secret"; sleep 20) |
-       session-run script -qefc "pkttyagent --fallback & sleep 2; nbd-file-manager --open $uri; echo exit=\$?" /dev/null 2>&1 |
+       session-run script -qefc "sh -c 'kill -STOP \$\$; exec nbd-file-manager --open $uri' & fm=\$!
+                                 sleep 0.5; pkttyagent --process \$fm --fallback & sleep 2; kill -CONT \$fm
+                                 wait \$fm; echo exit=\$?" /dev/null 2>&1 |
        tr -d '\r')
 note "the file manager (nbd-file-manager --open $uri) as $DESK_USER, $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s:" "$out"
 check "the file manager attaches, mounts, lists, unmounts and detaches" has "$out" "^exit=0$"
@@ -299,11 +304,11 @@ check "she unmounts her own mount, no password ($out)" test $rc = 0
 useradd -M -s /usr/sbin/nologin nbdlink-other 2>/dev/null
 out=$(in_session nbdlink-other udisksctl mount --no-user-interaction -b "${dev}p1" 2>&1); rc=$?
 note "another user, in the active session, mounting her device: exit $rc: $out"
-check "another user may not mount it" has "$rc $out" "^1 .*NotAuthorized"
+check "another user may not mount it" eval 'test $rc != 0 && has "$out" NotAuthorized'
 out=$(setpriv --reuid="$desk_uid" --regid="$(id -g "$DESK_USER")" --init-groups -- \
         env -i PATH=/usr/bin:/bin udisksctl mount --no-user-interaction -b "${dev}p1" 2>&1); rc=$?
 note "$DESK_USER outside any session (a service, a remote login): exit $rc: $out"
-check "nor may she, outside her active local session" has "$rc $out" "^1 .*NotAuthorized"
+check "nor may she, outside her active local session" eval 'test $rc != 0 && has "$out" NotAuthorized'
 out=$(session-run udisksctl mount --no-user-interaction -b "${dev}p1" 2>&1); rc=$?
 check "in her session she mounts it again without a password ($out)" test $rc = 0
 session-run udisksctl unmount --no-user-interaction -b "${dev}p1" >/dev/null 2>&1
@@ -313,7 +318,7 @@ check "and detaches it ($out)" test $rc = 0
 rootdev=$(nbdlink attach $uri 2>&1)
 out=$(session-run udisksctl mount --no-user-interaction -b "${rootdev}p1" 2>&1); rc=$?
 note "$DESK_USER mounting root's nbd device: exit $rc: $out"
-check "root's nbd device is not hers to mount without an administrator" has "$rc $out" "^1 .*NotAuthorized"
+check "root's nbd device is not hers to mount without an administrator" eval 'test $rc != 0 && has "$out" NotAuthorized'
 check "and it was not mounted" test -z "$(findmnt -n -S "${rootdev}p1")"
 nbdlink detach "$rootdev" >/dev/null
 
