@@ -587,8 +587,8 @@ static int print_exports(sd_bus_message *reply) {
         if (arg_json) {
                 json_end_array(&w);
                 json_finish(&w);
-        } else
-                table_print(t, stdout);
+        } else if ((r = table_print(t, stdout)) < 0)
+                return log_errno(r, "print table");
         return EXIT_OK;
 }
 
@@ -645,7 +645,7 @@ static int print_info(sd_bus_message *reply, const ConnectArgs *a) {
                                 r = table_add(t, v ? (*v ? v : "-") : "?");
                 }
                 if (r >= 0)
-                        table_print(t, stdout);
+                        r = table_print(t, stdout);
         }
 
 finish:

@@ -148,8 +148,7 @@ static int list_table(const DeviceInfo *d, size_t n) {
                         return r;
         }
 
-        table_print(t, stdout);
-        return 0;
+        return table_print(t, stdout);
 }
 
 int cmd_list(int argc, char **argv) {

@@ -28,5 +28,5 @@ int table_add(Table *t, const char *cell);
 size_t table_rows(const Table *t);
 
 /* Prints the header and rows, columns separated by two spaces, the last
- * column not padded. */
-void table_print(const Table *t, FILE *f);
+ * column not padded. 0, or a negative errno. */
+int table_print(const Table *t, FILE *f);

@@ -8,6 +8,7 @@
 #include "props.h"
 
 #include <glib.h>
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -196,6 +197,50 @@ static void test_table(void) {
                         "/dev/nbd2   a\\x0ab  512 B\n");
 }
 
+static void write_wide_table(FILE *out, const void *data) {
+        _cleanup_(table_freep) Table *t = NULL;
+
+        g_assert_cmpint(table_new(&t, 3, (const char *const[]) { "EXPORT", "DESCRIPTION", "SIZE" }), ==, 0);
+        g_assert_cmpint(table_add(t, "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"), ==, 0);   /* 日本語 */
+        g_assert_cmpint(table_add(t, "\xf0\x9f\x99\x82 ok"), ==, 0);                      /* 🙂 ok */
+        g_assert_cmpint(table_add(t, "1 GiB"), ==, 0);
+        g_assert_cmpint(table_add(t, "a"), ==, 0);
+        g_assert_cmpint(table_add(t, "e\xcc\x81\xe2\x80\xae"), ==, 0);                  /* e, U+0301, U+202E */
+        g_assert_cmpint(table_add(t, "2 MiB"), ==, 0);
+        g_assert_cmpint(table_print(t, out), ==, 0);
+}
+
+static void test_wide_table(void) {
+        g_autofree char *s = NULL;
+
+        /* Whatever the locale: the cells are UTF-8 either way. */
+        g_assert_nonnull(setlocale(LC_ALL, "C"));
+        s = capture(write_wide_table, NULL);
+
+        /* CJK and emoji take two cells each, a combining accent none; the
+         * bidirectional override is escaped (eight cells) before widths
+         * are measured. */
+        g_assert_cmpstr(s, ==,
+                        "EXPORT  DESCRIPTION  SIZE\n"
+                        "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e  \xf0\x9f\x99\x82 ok        1 GiB\n"
+                        "a       e\xcc\x81\\u202E      2 MiB\n");
+}
+
+static void write_empty_table(FILE *out, const void *data) {
+        _cleanup_(table_freep) Table *t = NULL;
+
+        g_assert_cmpint(table_new(&t, 2, (const char *const[]) { "DEVICE", "\x1b]0;x" }), ==, 0);
+        g_assert_cmpuint(table_rows(t), ==, 0);
+        g_assert_cmpint(table_print(t, out), ==, 0);
+}
+
+static void test_empty_table(void) {
+        g_autofree char *s = capture(write_empty_table, NULL);
+
+        /* The headers alone, escaped too. */
+        g_assert_cmpstr(s, ==, "DEVICE  \\x1b]0;x\n");
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/cli/json/escape", test_escape);
@@ -203,5 +248,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/cli/json/keys", test_json_keys);
         g_test_add_func("/cli/format/sizes", test_sizes);
         g_test_add_func("/cli/format/table", test_table);
+        g_test_add_func("/cli/format/table-wide", test_wide_table);
+        g_test_add_func("/cli/format/table-empty", test_empty_table);
         return g_test_run();
 }
