@@ -16,6 +16,11 @@ enum {
         EXIT_OK = 0,
         EXIT_FAILED = 1,
         EXIT_USAGE = 2,
+        /* info --can/--is: the answer is no (nbdinfo's status for it). */
+        EXIT_FALSE = 2,
+        /* status: the device is not connected. Not nbd-client -c's 1,
+         * which is every command's "failed" here. */
+        EXIT_NOT_CONNECTED = 3,
 };
 
 /* Set from the command line before the subcommand runs. */

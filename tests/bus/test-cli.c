@@ -150,6 +150,75 @@ static void test_info(void) {
         cli_result_clear(&r);
 }
 
+/* nbdinfo's --size, --can and --is: the answer alone, in the exit status
+ * for the questions (0 yes, 2 no, 1 error), usage errors among the errors. */
+static void test_info_questions(void) {
+        TestServer *s = get_plain();
+        g_autofree char *u = url(s, "nbd", "alpha");
+        g_autofree char *missing = url(s, "nbd", "gamma");
+        g_autofree char *expected_uri = NULL;
+        CliResult r = run("info", "--size", u);
+
+        assert_ok(&r, "1048576\n");
+        cli_result_clear(&r);
+
+        /* nbdkit's memory plugin writes, flushes and trims; it is neither
+         * read-only nor rotational, and this server has no TLS. */
+        static const char *const yes[][2] = {
+                { "--can", "connect" }, { "--can", "read" }, { "--can", "write" }, { "--can", "flush" },
+                { "--can", "fua" }, { "--can", "trim" }, { "--can", "zero" }, { "--can", "multi-conn" },
+        };
+        static const char *const no[][2] = {
+                { "--is", "read-only" }, { "--is", "rotational" }, { "--is", "tls" },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(yes); i++) {
+                r = run("info", yes[i][0], yes[i][1], u);
+                assert_ok(&r, "");
+                cli_result_clear(&r);
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(no); i++) {
+                r = run("info", no[i][0], no[i][1], u);
+                g_assert_cmpint(r.status, ==, 2);
+                g_assert_cmpstr(r.out, ==, "");
+                g_assert_cmpstr(r.err, ==, "");
+                cli_result_clear(&r);
+        }
+
+        /* Errors are 1, never the 2 of "no": the server's, and usage. */
+        r = run("info", "--can", "write", missing);
+        cli_assert_failed(&r, "nbdlink: probe 127.0.0.1:", ERROR_NAME("ExportNotFound"));
+        cli_result_clear(&r);
+        r = run("info", "--can", "bogus", u);
+        cli_assert_failed(&r, "nbdlink: --can wants one of cache, connect, ", "for more information.\n");
+        cli_result_clear(&r);
+        r = run("info", "--can", "df", u);
+        cli_assert_failed(&r, "nbdlink: --can df: ", "for more information.\n");
+        cli_result_clear(&r);
+        r = run("info", "--is=tls");
+        cli_assert_failed(&r, "nbdlink: missing TARGET\n", "for more information.\n");
+        cli_result_clear(&r);
+
+        /* Without a question a usage error is 2, as everywhere. */
+        r = run("--json", "info", "--size", u);
+        g_assert_cmpint(r.status, ==, 2);
+        cli_result_clear(&r);
+
+        /* --json names the flags and the export's URI. */
+        r = run("--json", "info", u);
+        g_assert_cmpint(r.status, ==, 0);
+        assert_valid_json(r.out);
+        g_assert_nonnull(strstr(r.out, "\n  \"flag_names\": [\n    \"has-flags\",\n    \"send-flush\",\n"));
+        expected_uri = g_strdup_printf("\n  \"uri\": \"nbd://127.0.0.1:%u/alpha\"\n}\n", s->port);
+        g_assert_true(g_str_has_suffix(r.out, expected_uri));
+        cli_result_clear(&r);
+
+        r = run("info", u);
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_nonnull(strstr(r.out, "\nflags                 0x"));
+        g_assert_nonnull(strstr(r.out, " (has-flags, send-flush, "));
+        cli_result_clear(&r);
+}
+
 /* A server whose export name and description would take over a terminal:
  * the daemon escapes the description's controls, but passes the name on as
  * it is (it is what a caller attaches by), so nbdlink must escape it, in
@@ -454,6 +523,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/cli/list-empty", test_list_empty);
         g_test_add_func("/cli/exports", test_exports);
         g_test_add_func("/cli/info", test_info);
+        g_test_add_func("/cli/info-questions", test_info_questions);
         g_test_add_func("/cli/hostile-server-text", test_hostile_server_text);
         g_test_add_func("/cli/unix-socket", test_unix_socket);
         g_test_add_func("/cli/tls-psk", test_tls_psk);

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The client's output helpers: JSON escaping and layout, bus property
- * names as JSON keys, IEC sizes and table alignment. Hostile text in both
- * forms is test-cli-escape's. */
+ * names as JSON keys, IEC sizes, table alignment, NBD flag names and the
+ * questions of info --can/--is. Hostile text in both forms is
+ * test-cli-escape's. */
 /* Project headers first: glib.h redefines MIN and MAX after them. */
 #include "format.h"
 #include "json.h"
+#include "nbd-flags.h"
 #include "props.h"
 
+#include <errno.h>
 #include <glib.h>
 #include <locale.h>
 #include <stdio.h>
@@ -241,6 +244,91 @@ static void test_empty_table(void) {
         g_assert_cmpstr(s, ==, "DEVICE  \\x1b]0;x\n");
 }
 
+static void test_flag_names(void) {
+        static const char *const names[16] = {
+                "has-flags", "read-only", "send-flush", "send-fua", "rotational", "send-trim",
+                "send-write-zeroes", "send-df", "can-multi-conn", "send-resize", "send-cache",
+                "send-fast-zero", "block-stat-payload", "bit-13", "bit-14", "bit-15",
+        };
+        char buf[NBD_FLAG_NAME_MAX];
+
+        for (unsigned bit = 0; bit < 16; bit++)
+                g_assert_cmpstr(nbd_flag_name(bit, buf), ==, names[bit]);
+}
+
+static void write_flags(FILE *out, const void *data) {
+        JsonWriter w;
+
+        json_init(&w, out, false);
+        nbd_flags_json(&w, (uint16_t) GPOINTER_TO_UINT(data));
+        json_finish(&w);
+}
+
+static void test_flags_json(void) {
+        g_autofree char *none = capture(write_flags, GUINT_TO_POINTER(0));
+        g_autofree char *some = capture(write_flags, GUINT_TO_POINTER(0x8000 | 0x0100 | 0x0004 | 0x0001));
+
+        g_assert_cmpstr(none, ==, "[]\n");
+        g_assert_cmpstr(some, ==, "[\"has-flags\",\"send-flush\",\"can-multi-conn\",\"bit-15\"]\n");
+}
+
+typedef struct QuestionCase {
+        bool is;
+        const char *name;
+        uint16_t flags;
+        bool tls;
+        bool answer;
+} QuestionCase;
+
+static void test_questions(void) {
+        static const QuestionCase cases[] = {
+                { false, "connect",    0x0001, false, true },
+                { false, "read",       0x0003, false, true },
+                { false, "write",      0x0001, false, true },
+                { false, "write",      0x0003, false, false },
+                { false, "flush",      0x0005, false, true },
+                { false, "flush",      0x0001, false, false },
+                { false, "fua",        0x0009, false, true },
+                { false, "trim",       0x0021, false, true },
+                { false, "trim",       0xffdf, false, false },
+                { false, "zero",       0x0041, false, true },
+                { false, "fast-zero",  0x0801, false, true },
+                { false, "fast-zero",  0x0041, false, false },
+                { false, "multi-conn", 0x0101, false, true },
+                { false, "cache",      0x0401, false, true },
+                { false, "cache",      0x0001, false, false },
+                { true,  "read-only",  0x0003, false, true },
+                { true,  "read-only",  0x0001, false, false },
+                { true,  "rotational", 0x0011, false, true },
+                { true,  "rotational", 0xffef, false, false },
+                { true,  "tls",        0x0001, true,  true },
+                { true,  "tls",        0xffff, false, false },
+        };
+        const NbdCapability *c = NULL;
+        g_autofree char *can = nbd_capability_names(false), *is = nbd_capability_names(true);
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_assert_cmpint(nbd_capability_lookup(cases[i].is, cases[i].name, &c), ==, 0);
+                if (nbd_capability_test(c, cases[i].flags, cases[i].tls) != cases[i].answer)
+                        g_error("--%s %s with flags 0x%04x: not %d", cases[i].is ? "is" : "can", cases[i].name,
+                                cases[i].flags, cases[i].answer);
+        }
+
+        /* nbdinfo's names a probe cannot answer, and names nobody knows;
+         * --can and --is do not share theirs. */
+        g_assert_cmpint(nbd_capability_lookup(false, "df", &c), ==, -EOPNOTSUPP);
+        g_assert_cmpint(nbd_capability_lookup(false, "structured-reply", &c), ==, -EOPNOTSUPP);
+        g_assert_cmpint(nbd_capability_lookup(false, "block-status", &c), ==, -EOPNOTSUPP);
+        g_assert_cmpint(nbd_capability_lookup(false, "bogus", &c), ==, -ENOENT);
+        g_assert_cmpint(nbd_capability_lookup(false, "", &c), ==, -ENOENT);
+        g_assert_cmpint(nbd_capability_lookup(false, "tls", &c), ==, -ENOENT);
+        g_assert_cmpint(nbd_capability_lookup(true, "write", &c), ==, -ENOENT);
+        g_assert_cmpint(nbd_capability_lookup(false, "WRITE", &c), ==, -ENOENT);
+
+        g_assert_cmpstr(can, ==, "cache, connect, fast-zero, flush, fua, multi-conn, read, trim, write, zero");
+        g_assert_cmpstr(is, ==, "read-only, rotational, tls");
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/cli/json/escape", test_escape);
@@ -250,5 +338,8 @@ int main(int argc, char **argv) {
         g_test_add_func("/cli/format/table", test_table);
         g_test_add_func("/cli/format/table-wide", test_wide_table);
         g_test_add_func("/cli/format/table-empty", test_empty_table);
+        g_test_add_func("/cli/flags/names", test_flag_names);
+        g_test_add_func("/cli/flags/json", test_flags_json);
+        g_test_add_func("/cli/flags/questions", test_questions);
         return g_test_run();
 }
