@@ -1,18 +1,23 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The client's output helpers: JSON escaping and layout, bus property
- * names as JSON keys, IEC sizes, table alignment, NBD flag names and the
- * questions of info --can/--is. Hostile text in both forms is
- * test-cli-escape's. */
+/* The client's output helpers and what they show: JSON escaping and
+ * layout, bus property names as JSON keys, IEC sizes, table alignment, NBD
+ * flag names and the questions of info --can/--is, device arguments, the
+ * sysfs view of other tools' devices, a device's URI and its owner's name.
+ * Hostile text in both forms is test-cli-escape's. */
 /* Project headers first: glib.h redefines MIN and MAX after them. */
+#include "common.h"
+#include "device-show.h"
 #include "format.h"
 #include "json.h"
 #include "nbd-flags.h"
+#include "nbd-sysfs.h"
 #include "props.h"
 
 #include <errno.h>
 #include <glib.h>
 #include <locale.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 
@@ -329,6 +334,133 @@ static void test_questions(void) {
         g_assert_cmpstr(is, ==, "read-only, rotational, tls");
 }
 
+static void test_device_args(void) {
+        static const struct {
+                const char *arg;
+                int index, partition;
+        } good[] = {
+                { "/dev/nbd0", 0, 0 }, { "nbd0", 0, 0 }, { "nbd15", 15, 0 }, { "/dev/nbd9999", 9999, 0 },
+                { "/dev/nbd0p1", 0, 1 }, { "nbd12p34", 12, 34 }, { "nbd1p9999", 1, 9999 },
+        };
+        static const char *const bad[] = {
+                "", "nbd", "/dev/nbd", "nbd01", "nbd10000", "sda", "/dev/sda1", "nbd0p", "nbd0p0", "nbd0p01",
+                "nbd0p1p2", "nbd0p10000", "nbdp1", "/dev/nbd0 ", "/dev//nbd0", "dev/nbd0", "nbd-1", "nbd0p-1",
+        };
+        int index, part;
+
+        for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+                index = part = -2;
+                g_assert_cmpint(device_arg_parse(good[i].arg, &index, &part), ==, 0);
+                g_assert_cmpint(index, ==, good[i].index);
+                g_assert_cmpint(part, ==, good[i].partition);
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+                if (device_arg_parse(bad[i], &index, &part) != -EINVAL)
+                        g_error("'%s' is taken for a device", bad[i]);
+}
+
+static void write_file(const char *root, const char *rel, const char *text) {
+        g_autofree char *path = g_build_filename(root, rel, NULL);
+        g_autofree char *parent = g_path_get_dirname(path);
+
+        g_assert_cmpint(g_mkdir_with_parents(parent, 0755), ==, 0);
+        g_assert_true(g_file_set_contents(path, text, -1, NULL));
+}
+
+static void test_sysfs(void) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *root = g_dir_make_tmp("nbdlink-sysfs-XXXXXX", &error);
+        g_autofree char *cmd = NULL;
+        _cleanup_free_ NbdSysfsDevice *list = NULL;
+        DeviceInfo *devs = NULL;
+        NbdSysfsDevice d;
+        size_t n = 0;
+
+        g_assert_no_error(error);
+        /* No block directory at all: nothing attached, no error. */
+        g_assert_cmpint(nbd_sysfs_list_connected(root, &list, &n), ==, 0);
+        g_assert_cmpuint(n, ==, 0);
+
+        write_file(root, "block/nbd2/pid", "77\n");
+        write_file(root, "block/nbd2/size", "8\n");
+        write_file(root, "block/nbd2/ro", "0\n");
+        write_file(root, "block/nbd10/size", "2\n");          /* no pid file: size alone counts */
+        write_file(root, "block/nbd10/ro", "1\n");
+        write_file(root, "block/nbd1/size", "0\n");           /* there, not connected */
+        write_file(root, "block/nbd01/pid", "1\n");           /* not a name the bus API takes */
+        write_file(root, "block/loop0/pid", "1\n");
+        write_file(root, "block/nbd5/size", "junk\n");
+
+        g_assert_cmpint(nbd_sysfs_read(root, 2, &d), ==, 0);
+        g_assert_true(d.exists);
+        g_assert_true(d.connected);
+        g_assert_cmpint(d.pid, ==, 77);
+        g_assert_cmpuint(d.size, ==, 4096);
+        g_assert_false(d.read_only);
+        g_assert_cmpint(nbd_sysfs_read(root, 1, &d), ==, 0);
+        g_assert_true(d.exists);
+        g_assert_false(d.connected);
+        g_assert_cmpint(nbd_sysfs_read(root, 7, &d), ==, 0);
+        g_assert_false(d.exists);
+        g_assert_false(d.connected);
+        g_assert_cmpint(nbd_sysfs_read(root, 5, &d), ==, -EBADMSG);
+
+        /* The list stops at the file it cannot read. */
+        g_assert_cmpint(nbd_sysfs_list_connected(root, &list, &n), ==, -EBADMSG);
+        write_file(root, "block/nbd5/size", "0\n");
+        g_assert_cmpint(nbd_sysfs_list_connected(root, &list, &n), ==, 0);
+        g_assert_cmpuint(n, ==, 2);
+        g_assert_cmpint(list[0].index, ==, 2);
+        g_assert_cmpint(list[1].index, ==, 10);
+        g_assert_true(list[1].read_only);
+        g_assert_cmpuint(list[1].size, ==, 1024);
+
+        /* The daemon's nbd2 stays its own; nbd10 joins as another tool's,
+         * in order after nbd3. */
+        devs = g_new0(DeviceInfo, 2);
+        devs[0] = (DeviceInfo) { .device = g_strdup("/dev/nbd3"), .managed = true };
+        devs[1] = (DeviceInfo) { .device = g_strdup("nbd2"), .managed = true };
+        n = 2;
+        g_assert_cmpint(devices_add_others(&devs, &n, root), ==, 0);
+        g_assert_cmpuint(n, ==, 3);
+        g_assert_cmpstr(devs[0].device, ==, "nbd2");
+        g_assert_cmpstr(devs[1].device, ==, "/dev/nbd3");
+        g_assert_cmpstr(devs[2].device, ==, "/dev/nbd10");
+        g_assert_false(devs[2].managed);
+        g_assert_cmpstr(devs[2].state, ==, "other");
+        g_assert_cmpuint(devs[2].size, ==, 1024);
+        devices_free(devs, n);
+
+        cmd = g_strdup_printf("rm -rf '%s'", root);
+        g_assert_cmpint(system(cmd), ==, 0);
+}
+
+static void test_device_uri(void) {
+        DeviceInfo d = { .managed = true, .host = (char *) "192.0.2.1", .port = 10809,
+                         .export_name = (char *) "disk one", .tls = true };
+        g_autofree char *a = device_info_uri(&d), *b = NULL, *c = NULL, *e = NULL;
+
+        g_assert_cmpstr(a, ==, "nbds://192.0.2.1:10809/disk%20one");
+        d = (DeviceInfo) { .managed = true, .host = (char *) "unix:/run/n.sock", .export_name = (char *) "" };
+        b = device_info_uri(&d);
+        g_assert_cmpstr(b, ==, "nbd+unix:///?socket=/run/n.sock");
+        /* A socket its caller handed over has no path to name. */
+        d = (DeviceInfo) { .managed = true, .host = (char *) "", .export_name = (char *) "x" };
+        c = device_info_uri(&d);
+        g_assert_null(c);
+        d = (DeviceInfo) { .managed = false, .host = (char *) "h" };
+        e = device_info_uri(&d);
+        g_assert_null(e);
+}
+
+static void test_uid_names(void) {
+        g_autofree char *root = uid_to_name(0), *none = uid_to_name(4000000123u);
+
+        g_assert_cmpstr(root, ==, "root");
+        /* A uid without a name is its number. */
+        g_assert_cmpstr(none, ==, "4000000123");
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/cli/json/escape", test_escape);
@@ -341,5 +473,9 @@ int main(int argc, char **argv) {
         g_test_add_func("/cli/flags/names", test_flag_names);
         g_test_add_func("/cli/flags/json", test_flags_json);
         g_test_add_func("/cli/flags/questions", test_questions);
+        g_test_add_func("/cli/devices/arguments", test_device_args);
+        g_test_add_func("/cli/devices/sysfs", test_sysfs);
+        g_test_add_func("/cli/devices/uri", test_device_uri);
+        g_test_add_func("/cli/devices/owner-names", test_uid_names);
         return g_test_run();
 }
