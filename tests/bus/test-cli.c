@@ -449,6 +449,130 @@ static void test_not_authorized(void) {
         cli_result_clear(&r);
 }
 
+/* A sysfs of this shape for the test hook NBDLINK_TEST_SYSFS_ROOT: nbd3
+ * and nbd15 attached by another tool (a pid file; a size alone), nbd4
+ * there but not connected, and a disk that is no nbd device. This host has
+ * no nbd module, so the daemon has none of them. */
+static char *fake_sysfs(void) {
+        g_autofree char *dir = test_scratch_subdir("sysfs");
+        static const char *const files[][2] = {
+                { "block/nbd3/pid", "4242\n" }, { "block/nbd3/size", "2048\n" }, { "block/nbd3/ro", "1\n" },
+                { "block/nbd15/size", "8\n" }, { "block/nbd15/ro", "0\n" },
+                { "block/nbd4/size", "0\n" }, { "block/nbd4/ro", "0\n" },
+                { "block/sda/size", "2048\n" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+                g_autofree char *path = g_build_filename(dir, files[i][0], NULL);
+                g_autofree char *parent = g_path_get_dirname(path);
+
+                g_assert_cmpint(g_mkdir_with_parents(parent, 0755), ==, 0);
+                g_assert_true(g_file_set_contents(path, files[i][1], -1, NULL));
+        }
+        return g_steal_pointer(&dir);
+}
+
+/* Devices of other tools: in list as "other", in status as connected but
+ * not nbdlinkd's; --owner answers for nbdlinkd's devices only. */
+static void test_other_tools_devices(void) {
+        g_autofree char *root = fake_sysfs();
+        CliResult r;
+
+        g_assert_true(g_setenv("NBDLINK_TEST_SYSFS_ROOT", root, TRUE));
+
+        r = run("list");
+        assert_ok(&r,
+                  "DEVICE      HOST  EXPORT  SIZE   RO   TLS  STATE  OWNER\n"
+                  "/dev/nbd3   -     -       1 MiB  yes  -    other  -\n"
+                  "/dev/nbd15  -     -       4 KiB  no   -    other  -\n");
+        cli_result_clear(&r);
+
+        r = run("--json", "list");
+        g_assert_cmpint(r.status, ==, 0);
+        assert_valid_json(r.out);
+        g_assert_true(g_str_has_prefix(r.out, "[\n  {\n    \"device\": \"/dev/nbd3\",\n    \"object\": null,\n"));
+        g_assert_nonnull(strstr(r.out, "\n    \"size\": 1048576,\n"));
+        g_assert_nonnull(strstr(r.out, "\n    \"state\": \"other\",\n    \"owner_uid\": null,\n"
+                                       "    \"owner\": null,\n    \"attached_since\": null,\n"
+                                       "    \"managed\": false,\n    \"uri\": null\n  },\n"));
+        cli_result_clear(&r);
+
+        r = run("status", "nbd3");
+        assert_ok(&r,
+                  "Device:     /dev/nbd3\n"
+                  "Connected:  yes\n"
+                  "Managed:    no, attached by another tool, not nbdlinkd\n"
+                  "PID:        4242\n"
+                  "Size:       1 MiB (1048576 bytes)\n"
+                  "Read-only:  yes\n");
+        cli_result_clear(&r);
+
+        /* A partition is answered for its device, which says so. */
+        r = run("status", "/dev/nbd15p2");
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_true(g_str_has_prefix(r.out, "/dev/nbd15: the device of partition /dev/nbd15p2\n"
+                                              "Device:     /dev/nbd15\nConnected:  yes\n"));
+        cli_result_clear(&r);
+
+        r = run("status", "--json", "nbd3p1");
+        g_assert_cmpint(r.status, ==, 0);
+        assert_valid_json(r.out);
+        g_assert_true(g_str_has_prefix(r.out, "{\n  \"device\": \"/dev/nbd3\",\n"));
+        g_assert_true(g_str_has_suffix(r.out, "\"owner_uid\": null,\n  \"owner\": null,\n"
+                                              "  \"attached_since\": null,\n  \"managed\": false,\n"
+                                              "  \"uri\": null,\n  \"connected\": true,\n  \"exists\": true,\n"
+                                              "  \"partition\": \"nbd3p1\",\n  \"pid\": 4242\n}\n"));
+        g_assert_nonnull(strstr(r.out, "\n  \"export\": null,\n"));
+        g_assert_nonnull(strstr(r.out, "\n  \"size\": 1048576,\n"));
+        cli_result_clear(&r);
+
+        /* Not connected: 3, there or not. */
+        r = run("status", "nbd4");
+        g_assert_cmpint(r.status, ==, 3);
+        g_assert_cmpstr(r.out, ==, "Device:     /dev/nbd4\nConnected:  no\n");
+        g_assert_cmpstr(r.err, ==, "");
+        cli_result_clear(&r);
+        r = run("status", "--json", "/dev/nbd9");
+        g_assert_cmpint(r.status, ==, 3);
+        assert_valid_json(r.out);
+        g_assert_nonnull(strstr(r.out, "\"state\": null,"));
+        g_assert_nonnull(strstr(r.out, "\"connected\": false,\n  \"exists\": false,"));
+        cli_result_clear(&r);
+
+        /* --owner: another tool's device has no owner nbdlinkd knows;
+         * nothing on stdout, whoever asks (polkitd is not root). */
+        r = run("status", "--owner", "/dev/nbd3");
+        g_assert_cmpint(r.status, ==, 3);
+        g_assert_cmpstr(r.out, ==, "");
+        g_assert_cmpstr(r.err, ==, "nbdlink: /dev/nbd3 is not attached by nbdlinkd\n");
+        cli_result_clear(&r);
+        r = run("status", "--owner", "nbd0p1");
+        g_assert_cmpint(r.status, ==, 3);
+        g_assert_cmpstr(r.out, ==, "");
+        g_assert_cmpstr(r.err, ==, "nbdlink: /dev/nbd0 is not attached by nbdlinkd\n");
+        cli_result_clear(&r);
+        if (getuid() == 0) {
+                r = run_as_nobody("status", "--owner", "nbd3");
+                g_assert_cmpint(r.status, ==, 3);
+                g_assert_cmpstr(r.out, ==, "");
+                cli_result_clear(&r);
+        }
+
+        /* What is no nbd device is a usage error. */
+        static const char *const bad[] = { "sda", "/dev/sda1", "nbd0p0", "nbd0p", "/dev/nbd01", "nbdp1", "" };
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+                r = run("status", "--owner", bad[i]);
+                g_assert_cmpint(r.status, ==, 2);
+                g_assert_cmpstr(r.out, ==, "");
+                cli_result_clear(&r);
+        }
+        r = run("status", "--owner", "--json", "nbd3");
+        g_assert_cmpint(r.status, ==, 2);
+        cli_result_clear(&r);
+
+        g_unsetenv("NBDLINK_TEST_SYSFS_ROOT");
+}
+
 /* Reads lines from a pipe until one contains needle or the deadline passes. */
 static bool wait_for_line(GDataInputStream *in, const char *needle, GString *seen) {
         for (;;) {
@@ -531,6 +655,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/cli/server-errors", test_server_errors);
         g_test_add_func("/cli/daemon-errors", test_daemon_errors);
         g_test_add_func("/cli/not-authorized", test_not_authorized);
+        g_test_add_func("/cli/other-tools-devices", test_other_tools_devices);
         g_test_add_func("/cli/monitor", test_monitor);
 
         start_all();
