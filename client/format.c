@@ -6,7 +6,9 @@
 #include <inttypes.h>
 #include <libsmartcols.h>
 #include <locale.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "escape.h"
 #include "format.h"
@@ -41,6 +43,25 @@ char *format_size(char buf[static FORMAT_SIZE_MAX], uint64_t bytes) {
                 snprintf(buf, FORMAT_SIZE_MAX, "%" PRIu64 " %s", whole, units[i]);
         else
                 snprintf(buf, FORMAT_SIZE_MAX, "%" PRIu64 ".%" PRIu64 " %s", whole, tenths, units[i]);
+        return buf;
+}
+
+char *format_timestamp(char buf[static FORMAT_TIMESTAMP_MAX], uint64_t usec) {
+        time_t sec = (time_t) (usec / 1000000);
+        long off;
+        struct tm tm;
+        size_t n;
+
+        buf[0] = 0;
+        if (!localtime_r(&sec, &tm))
+                return buf;
+        n = strftime(buf, FORMAT_TIMESTAMP_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (n == 0)
+                return buf;
+        /* strftime's %z has no colon; RFC 3339 (and date -d) want one. */
+        off = tm.tm_gmtoff / 60;
+        snprintf(buf + n, FORMAT_TIMESTAMP_MAX - n, ".%03u%c%02ld:%02ld", (unsigned) (usec / 1000 % 1000),
+                 off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
         return buf;
 }
 

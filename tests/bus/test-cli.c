@@ -617,12 +617,28 @@ static void test_monitor(void) {
         fx.daemon_pid = 0;
         g_assert_true(WIFEXITED(status));
 
+        /* Each line has the time it arrived: microseconds since the epoch
+         * in JSON, local ISO 8601 time to the millisecond first on a
+         * text line. */
         g_string_truncate(seen, 0);
         g_assert_true(wait_for_line(mj_out, "daemon-stopped", seen));
-        g_assert_cmpstr(seen->str, ==, "{\"event\":\"daemon-stopped\"}\n");
+        {
+                g_autoptr(GMatchInfo) mi = NULL;
+                g_autofree char *usec = NULL;
+                gint64 t, now = g_get_real_time();
+
+                g_assert_true(g_regex_match_simple("^\\{\"event\":\"daemon-stopped\",\"timestamp\":[0-9]+\\}\n$",
+                                                   seen->str, 0, 0));
+                usec = g_strndup(seen->str + strlen("{\"event\":\"daemon-stopped\",\"timestamp\":"), 16);
+                t = g_ascii_strtoll(usec, NULL, 10);
+                g_assert_cmpint(t, <=, now);
+                g_assert_cmpint(t, >, now - 60 * G_USEC_PER_SEC);
+        }
         g_string_truncate(seen, 0);
         g_assert_true(wait_for_line(mt_out, "stopped", seen));
-        g_assert_cmpstr(seen->str, ==, "nbdlinkd stopped\n");
+        if (!g_regex_match_simple("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}[+-][0-9]{2}:[0-9]{2} "
+                                  "nbdlinkd stopped\n$", seen->str, 0, 0))
+                g_error("not a timestamped line: %s", seen->str);
 
         /* SIGINT ends it with status 0. */
         g_subprocess_send_signal(mj, SIGINT);

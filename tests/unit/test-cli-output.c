@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 
 /* Runs f on a memory stream and returns what it wrote. */
@@ -461,6 +462,32 @@ static void test_uid_names(void) {
         g_assert_cmpstr(none, ==, "4000000123");
 }
 
+static void test_timestamps(void) {
+        static const struct {
+                const char *tz;
+                uint64_t usec;
+                const char *text;
+        } cases[] = {
+                { "UTC0", 1234567, "1970-01-01T00:00:01.234+00:00" },
+                { "UTC0", UINT64_C(1714566896789999), "2024-05-01T12:34:56.789+00:00" },
+                { "<+0530>-5:30", UINT64_C(1714566896000000), "2024-05-01T18:04:56.000+05:30" },
+                { "EST5", UINT64_C(1714566896001000), "2024-05-01T07:34:56.001-05:00" },
+        };
+        g_autofree char *saved = g_strdup(g_getenv("TZ"));
+        char buf[FORMAT_TIMESTAMP_MAX];
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_assert_true(g_setenv("TZ", cases[i].tz, TRUE));
+                tzset();
+                g_assert_cmpstr(format_timestamp(buf, cases[i].usec), ==, cases[i].text);
+        }
+        if (saved)
+                g_setenv("TZ", saved, TRUE);
+        else
+                g_unsetenv("TZ");
+        tzset();
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/cli/json/escape", test_escape);
@@ -468,6 +495,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/cli/json/keys", test_json_keys);
         g_test_add_func("/cli/format/sizes", test_sizes);
         g_test_add_func("/cli/format/table", test_table);
+        g_test_add_func("/cli/format/timestamps", test_timestamps);
         g_test_add_func("/cli/format/table-wide", test_wide_table);
         g_test_add_func("/cli/format/table-empty", test_empty_table);
         g_test_add_func("/cli/flags/names", test_flag_names);
