@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The subcommands. Each gets argv starting at its own name, parses its
  * options, and returns the process exit status (EXIT_OK, EXIT_FAILED,
- * EXIT_USAGE). */
+ * EXIT_USAGE, and info's EXIT_FALSE, status's EXIT_NOT_CONNECTED). */
 #pragma once
 
 int cmd_attach(int argc, char **argv);
@@ -11,6 +11,7 @@ int cmd_detach(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
 int cmd_open(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* Options every subcommand takes besides its own. */
 #define COMMON_OPTIONS_HELP                                                     \

@@ -14,6 +14,7 @@
 #include "common.h"
 #include "device-name.h"
 #include "escape.h"
+#include "nbd-sysfs.h"
 
 bool arg_json = false;
 bool arg_ask_password = true;
@@ -146,6 +147,38 @@ bool device_name_valid(const char *s) {
         int index;
 
         return device_name_parse(s, &index) >= 0;
+}
+
+int device_arg_parse(const char *s, int *ret_index, int *ret_partition) {
+        _cleanup_free_ char *disk = NULL;
+        const char *name, *p;
+        int index, part = 0;
+
+        if (!s || !*s)
+                return -EINVAL;
+        name = strncmp(s, "/dev/", 5) == 0 ? s + 5 : s;
+        /* "nbd" never holds a 'p': the first one after it starts the
+         * partition number. */
+        p = strncmp(name, "nbd", 3) == 0 ? strchr(name + 3, 'p') : NULL;
+        if (p) {
+                size_t len = strlen(p + 1);
+
+                if (len < 1 || len > 4 || p[1] == '0')
+                        return -EINVAL;
+                for (size_t i = 1; i <= len; i++) {
+                        if (p[i] < '0' || p[i] > '9')
+                                return -EINVAL;
+                        part = part * 10 + (p[i] - '0');
+                }
+                disk = strndup(s, (size_t) (p - s));
+                if (!disk)
+                        return -ENOMEM;
+        }
+        if (device_name_parse(disk ?: s, &index) < 0 || index < 0)
+                return -EINVAL;
+        *ret_index = index;
+        *ret_partition = part;
+        return 0;
 }
 
 const char *device_short_name(const char *device) {
@@ -321,6 +354,7 @@ int devices_list(sd_bus *bus, DeviceInfo **ret, size_t *ret_n, sd_bus_error *e) 
                         continue;
                 }
 
+                d.managed = true;
                 d.object = strdup(path);
                 DeviceInfo *p = reallocarray(devs, n + 1, sizeof(DeviceInfo));
                 if (!d.object || !p) {
@@ -347,11 +381,71 @@ fail:
         return r;
 }
 
+int devices_add_others(DeviceInfo **devs, size_t *n, const char *root) {
+        _cleanup_free_ NbdSysfsDevice *sys = NULL;
+        size_t n_sys = 0;
+        int r;
+
+        r = nbd_sysfs_list_connected(root, &sys, &n_sys);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < n_sys; i++) {
+                DeviceInfo *p;
+                bool known = false;
+
+                for (size_t j = 0; j < *n && !known; j++) {
+                        int index;
+
+                        known = (*devs)[j].managed && device_name_parse((*devs)[j].device, &index) >= 0 &&
+                                index == sys[i].index;
+                }
+                if (known)
+                        continue;
+
+                p = reallocarray(*devs, *n + 1, sizeof(DeviceInfo));
+                if (!p)
+                        return -ENOMEM;
+                *devs = p;
+                p[*n] = (DeviceInfo) {
+                        .size = sys[i].size,
+                        .read_only = sys[i].read_only,
+                };
+                /* "other": attached, but not by nbdlinkd. */
+                p[*n].state = strdup("other");
+                if (asprintf(&p[*n].device, "/dev/nbd%d", sys[i].index) < 0)
+                        p[*n].device = NULL;
+                (*n)++;
+                if (!p[*n - 1].state || !p[*n - 1].device)
+                        return -ENOMEM;
+        }
+
+        if (*n > 1)
+                qsort(*devs, *n, sizeof(DeviceInfo), device_cmp);
+        return 0;
+}
+
 char *uid_to_name(uint32_t uid) {
-        struct passwd *pw = getpwuid(uid);
+        _cleanup_free_ char *buf = NULL;
+        long max = sysconf(_SC_GETPW_R_SIZE_MAX);
+        size_t size = max > 0 ? (size_t) max : 1024;
+        struct passwd pwd, *pw = NULL;
         char *s = NULL;
 
-        if (pw && pw->pw_name)
+        /* Reentrant, with a buffer grown until the entry fits. */
+        for (;;) {
+                int r;
+
+                free(buf);
+                buf = malloc(size);
+                if (!buf)
+                        return NULL;
+                r = getpwuid_r((uid_t) uid, &pwd, buf, size, &pw);
+                if (r != ERANGE || size > 1024 * 1024)
+                        break;
+                size *= 2;
+        }
+        if (pw && pw->pw_name && *pw->pw_name)
                 return strdup(pw->pw_name);
         if (asprintf(&s, "%" PRIu32, uid) < 0)
                 return NULL;

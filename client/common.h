@@ -16,6 +16,11 @@ enum {
         EXIT_OK = 0,
         EXIT_FAILED = 1,
         EXIT_USAGE = 2,
+        /* info --can/--is: the answer is no (nbdinfo's status for it). */
+        EXIT_FALSE = 2,
+        /* status: the device is not connected. Not nbd-client -c's 1,
+         * which is every command's "failed" here. */
+        EXIT_NOT_CONNECTED = 3,
 };
 
 /* Set from the command line before the subcommand runs. */
@@ -54,6 +59,12 @@ int parse_uint32(const char *s, uint32_t min, uint32_t max, uint32_t *ret);
 /* "/dev/nbdN", "nbdN" or "" as the bus API takes them (device-name.h). */
 bool device_name_valid(const char *s);
 
+/* A device on the command line of status: "/dev/nbdN" or "nbdN", or a
+ * partition of one, "/dev/nbdNpM" or "nbdNpM" (M from 1, no leading
+ * zero). N into *ret_index, M into *ret_partition (0 for the whole
+ * device). -EINVAL for anything else, "" included. */
+int device_arg_parse(const char *s, int *ret_index, int *ret_partition);
+
 typedef struct DeviceInfo {
         char *object;
         char *device;
@@ -72,6 +83,9 @@ typedef struct DeviceInfo {
         bool read_only;
         bool persistent;
         bool has_owner;
+        /* One of the daemon's objects; false for a device another tool
+         * attached, of which only device, size and read_only are known. */
+        bool managed;
 } DeviceInfo;
 
 void device_info_done(DeviceInfo *d);
@@ -85,7 +99,13 @@ int device_info_read_properties(sd_bus_message *m, DeviceInfo *d);
 int devices_list(sd_bus *bus, DeviceInfo **ret, size_t *ret_n, sd_bus_error *e);
 void devices_free(DeviceInfo *d, size_t n);
 
-/* Owner uid as a user name when it has one, else the number. Caller frees. */
+/* Adds to the n devices at *devs (the daemon's) the connected devices that
+ * sysfs under root shows and the daemon does not have, as devices of
+ * another tool (managed false), and sorts them all by name. */
+int devices_add_others(DeviceInfo **devs, size_t *n, const char *root);
+
+/* Owner uid as a user name when it has one (getpwuid_r()), else the
+ * number. Caller frees; NULL when out of memory. */
 char *uid_to_name(uint32_t uid);
 
 /* The short name used in messages: "nbd0" for "/dev/nbd0". */

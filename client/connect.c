@@ -20,6 +20,7 @@
 #include "escape.h"
 #include "format.h"
 #include "json.h"
+#include "nbd-flags.h"
 #include "polkit-agent.h"
 #include "props.h"
 #include "nbd-uri.h"
@@ -50,6 +51,11 @@ typedef struct ConnectArgs {
         const char *kernel_interface;   /* NULL: the daemon's default */
         uint32_t connections, block_size, dead_timeout;
         uint32_t io_timeout;    /* UINT32_MAX: not given (0 means never) */
+
+        /* info only: print the size alone, or answer one question with
+         * the exit status alone (nbdinfo --size, --can, --is). */
+        bool size_only;
+        const NbdCapability *question;
 
         NbdTarget *target;
         const char *export_name;
@@ -96,7 +102,12 @@ static void help(Verb verb) {
         case VERB_INFO:
                 printf("Usage: nbdlink info [OPTIONS] TARGET [EXPORT]\n\n"
                        "Show an export's size, flags and block sizes without attaching it.\n\n"
-                       "Options:\n");
+                       "Options:\n"
+                       "     --size           Print only the size in bytes\n"
+                       "     --can WHAT       Exit 0 if the export can WHAT, 2 if not, printing nothing:\n"
+                       "                       connect, read, write, flush, fua, trim, zero, fast-zero,\n"
+                       "                       multi-conn, cache\n"
+                       "     --is WHAT        The same for read-only, rotational, tls\n");
                 break;
         default:
                 return;
@@ -129,6 +140,9 @@ enum {
         OPT_IO_TIMEOUT,
         OPT_NO_KTLS,
         OPT_KERNEL_INTERFACE,
+        OPT_SIZE,
+        OPT_CAN,
+        OPT_IS,
 };
 
 static const struct option connect_options[] = {
@@ -153,6 +167,10 @@ static const struct option connect_options[] = {
         { "io-timeout",      required_argument, NULL, OPT_IO_TIMEOUT },
         { "no-ktls",         no_argument,       NULL, OPT_NO_KTLS },
         { "kernel-interface", required_argument, NULL, OPT_KERNEL_INTERFACE },
+        /* info only */
+        { "size",            no_argument,       NULL, OPT_SIZE },
+        { "can",             required_argument, NULL, OPT_CAN },
+        { "is",              required_argument, NULL, OPT_IS },
         {}
 };
 
@@ -205,6 +223,36 @@ static int parse_attach_option(ConnectArgs *a, int c) {
                         return usage_error(a->verb_name, "--kernel-interface wants auto, netlink or ioctl, not '%s'",
                                            optarg);
                 a->kernel_interface = optarg;
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+/* The options only info takes, as parse_attach_option(). */
+static int parse_info_option(ConnectArgs *a, int c) {
+        bool is = c == OPT_IS;
+        int r;
+
+        switch (c) {
+        case OPT_SIZE:
+                a->size_only = true;
+                return 1;
+        case OPT_CAN:
+        case OPT_IS:
+                if (a->question)
+                        return usage_error(a->verb_name, "only one --can or --is at a time");
+                r = nbd_capability_lookup(is, optarg, &a->question);
+                if (r == -EOPNOTSUPP)
+                        return usage_error(a->verb_name,
+                                           "--can %s: nbdlinkd's probe does not negotiate structured replies, "
+                                           "so it cannot tell", optarg);
+                if (r < 0) {
+                        _cleanup_free_ char *names = nbd_capability_names(is);
+
+                        return usage_error(a->verb_name, "--%s wants one of %s, not '%s'", is ? "is" : "can",
+                                           strna(names), optarg);
+                }
                 return 1;
         default:
                 return 0;
@@ -274,12 +322,18 @@ static int parse_args(ConnectArgs *a, int argc, char **argv, bool *ret_help) {
                         return getopt_failure(a->verb_name, c, argv);
                 default:
                         r = parse_attach_option(a, c);
+                        if (r == 1 && a->verb != VERB_ATTACH)
+                                return usage_error(a->verb_name, "option '--%s' is only for attach", option_name(c));
+                        if (r == 0) {
+                                r = parse_info_option(a, c);
+                                if (r == 1 && a->verb != VERB_INFO)
+                                        return usage_error(a->verb_name, "option '--%s' is only for info",
+                                                           option_name(c));
+                        }
                         if (r == 0)
                                 return usage_error(a->verb_name, "unexpected option");
                         if (r != 1)
                                 return r;
-                        if (a->verb != VERB_ATTACH)
-                                return usage_error(a->verb_name, "option '--%s' is only for attach", option_name(c));
                 }
         }
         return -1;
@@ -292,6 +346,11 @@ static int resolve_args(ConnectArgs *a, int argc, char **argv) {
         const char *tls_certificates;
         bool have_x509, have_psk;
         int r;
+
+        if (a->size_only && a->question)
+                return usage_error(a->verb_name, "--size and --can or --is ask different questions: one at a time");
+        if ((a->size_only || a->question) && arg_json)
+                return usage_error(a->verb_name, "--json has nothing to add to --size, --can or --is");
 
         if (optind >= argc)
                 return usage_error(a->verb_name, "missing TARGET");
@@ -587,19 +646,86 @@ static int print_exports(sd_bus_message *reply) {
         if (arg_json) {
                 json_end_array(&w);
                 json_finish(&w);
-        } else
-                table_print(t, stdout);
+        } else if ((r = table_print(t, stdout)) < 0)
+                return log_errno(r, "print table");
         return EXIT_OK;
+}
+
+/* The URI of the probed export: nbds:// when the probe used TLS. Only
+ * what names the export, none of the credentials. NULL when out of memory. */
+static char *info_uri(const ConnectArgs *a, bool tls) {
+        const NbdTarget *t = a->target;
+
+        if (t->is_unix)
+                return nbd_uri_format(tls, NULL, 0, t->socket_path, t->socket_path_len, a->export_name);
+        return nbd_uri_format(tls, t->host, t->port, NULL, 0, a->export_name);
+}
+
+/* "0x014d (has-flags, send-flush, ...)" for the table. Caller frees. */
+static char *flags_to_string(uint16_t flags) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        const char *sep = " (";
+
+        if (!f)
+                return NULL;
+        fprintf(f, "0x%04x", (unsigned) flags);
+        for (unsigned bit = 0; bit < 16; bit++)
+                if (flags & (1u << bit)) {
+                        char b[NBD_FLAG_NAME_MAX];
+
+                        fprintf(f, "%s%s", sep, nbd_flag_name(bit, b));
+                        sep = ", ";
+                }
+        if (flags)
+                fputc(')', f);
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+/* info --size and info --can/--is: the one answer, nothing else. */
+static int print_answer(const Prop *props, size_t n, const ConnectArgs *a) {
+        const Prop *size = props_find(props, n, "size"), *flags = props_find(props, n, "flags"),
+                   *tls = props_find(props, n, "tls");
+
+        if (a->size_only) {
+                if (!size || size->type != 't')
+                        return log_errno(-EBADMSG, "probe: the daemon sent no size");
+                printf("%" PRIu64 "\n", size->u);
+                return EXIT_OK;
+        }
+        if (!flags || flags->type != 'q' || !tls || tls->type != 'b')
+                return log_errno(-EBADMSG, "probe: the daemon sent no flags");
+        return nbd_capability_test(a->question, (uint16_t) flags->u, tls->b) ? EXIT_OK : EXIT_FALSE;
 }
 
 static int print_info(sd_bus_message *reply, const ConnectArgs *a) {
         Prop *props = NULL;
         size_t n = 0;
+        const Prop *tls;
+        _cleanup_free_ char *uri = NULL;
         int r;
 
         r = props_read(reply, &props, &n);
         if (r < 0)
                 return log_errno(r, "parse Probe reply");
+
+        if (a->size_only || a->question) {
+                r = print_answer(props, n, a);
+                props_free(props, n);
+                return r;
+        }
+
+        tls = props_find(props, n, "tls");
+        uri = info_uri(a, tls && tls->type == 'b' && tls->b);
+        if (!uri) {
+                r = -ENOMEM;
+                goto finish;
+        }
 
         if (arg_json) {
                 JsonWriter w;
@@ -613,7 +739,13 @@ static int print_info(sd_bus_message *reply, const ConnectArgs *a) {
 
                         json_key(&w, k ?: props[i].key);
                         prop_json_value(&w, props + i);
+                        if (strcmp(props[i].key, "flags") == 0 && props[i].type == 'q') {
+                                json_key(&w, "flag_names");
+                                nbd_flags_json(&w, (uint16_t) props[i].u);
+                        }
                 }
+                json_key(&w, "uri");
+                json_string(&w, uri);
                 json_end_object(&w);
                 json_finish(&w);
         } else {
@@ -635,17 +767,20 @@ static int print_info(sd_bus_message *reply, const ConnectArgs *a) {
                                 snprintf(buf, sizeof(buf), "%s (%" PRIu64 " bytes)",
                                          format_size(sz, props[i].u), props[i].u);
                                 v = strdup(buf);
-                        } else if (strcmp(props[i].key, "flags") == 0 && props[i].type == 'q') {
-                                snprintf(buf, sizeof(buf), "0x%04" PRIx64, props[i].u);
-                                v = strdup(buf);
-                        } else
+                        } else if (strcmp(props[i].key, "flags") == 0 && props[i].type == 'q')
+                                v = flags_to_string((uint16_t) props[i].u);
+                        else
                                 v = prop_to_string(props + i);
                         r = table_add(t, props[i].key);
                         if (r >= 0)
                                 r = table_add(t, v ? (*v ? v : "-") : "?");
                 }
                 if (r >= 0)
-                        table_print(t, stdout);
+                        r = table_add(t, "uri");
+                if (r >= 0)
+                        r = table_add(t, uri);
+                if (r >= 0)
+                        r = table_print(t, stdout);
         }
 
 finish:
@@ -653,6 +788,16 @@ finish:
         if (r < 0)
                 return log_errno(r, "format Probe reply");
         return EXIT_OK;
+}
+
+/* Whether the command line asks --can or --is, looked for before parsing
+ * it: there, 2 means "no", so a usage error must not say 2. */
+static bool asks_question(int argc, char **argv) {
+        for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+                if (strcmp(argv[i], "--can") == 0 || strncmp(argv[i], "--can=", 6) == 0 ||
+                    strcmp(argv[i], "--is") == 0 || strncmp(argv[i], "--is=", 5) == 0)
+                        return true;
+        return false;
 }
 
 static int run(Verb verb, const char *verb_name, int argc, char **argv) {
@@ -675,6 +820,9 @@ static int run(Verb verb, const char *verb_name, int argc, char **argv) {
                 r = resolve_args(&a, argc, argv);
         if (show_help)
                 help(verb);
+        /* As nbdinfo does: a usage error of a question is an error, 1. */
+        if (r == EXIT_USAGE && verb == VERB_INFO && asks_question(argc, argv))
+                r = EXIT_FAILED;
         if (r >= 0)
                 goto finish;
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The subcommands about attached devices: list and detach. Both read the
- * daemon's ObjectManager; detach --all picks the caller's own devices. */
+ * daemon's ObjectManager; detach --all picks the caller's own devices;
+ * list adds what sysfs shows of other tools' devices. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,8 +10,10 @@
 
 #include "commands.h"
 #include "common.h"
+#include "device-show.h"
 #include "format.h"
 #include "json.h"
+#include "nbd-sysfs.h"
 #include "polkit-agent.h"
 
 enum {
@@ -68,49 +71,8 @@ static void list_json(const DeviceInfo *d, size_t n) {
 
         json_init(&w, stdout, true);
         json_begin_array(&w);
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ char *owner = d[i].has_owner ? uid_to_name(d[i].owner_uid) : NULL;
-
-                json_begin_object(&w);
-                json_key(&w, "device");
-                json_string(&w, d[i].device);
-                json_key(&w, "object");
-                json_string(&w, d[i].object);
-                json_key(&w, "host");
-                json_string(&w, d[i].host);
-                json_key(&w, "port");
-                json_uint(&w, d[i].port);
-                json_key(&w, "export");
-                json_string(&w, d[i].export_name);
-                json_key(&w, "size");
-                json_uint(&w, d[i].size);
-                json_key(&w, "block_size");
-                json_uint(&w, d[i].block_size);
-                json_key(&w, "read_only");
-                json_bool(&w, d[i].read_only);
-                json_key(&w, "flags");
-                json_uint(&w, d[i].flags);
-                json_key(&w, "connections");
-                json_uint(&w, d[i].connections);
-                json_key(&w, "tls");
-                json_bool(&w, d[i].tls);
-                json_key(&w, "tls_mode");
-                json_string(&w, d[i].tls_mode);
-                json_key(&w, "persistent");
-                json_bool(&w, d[i].persistent);
-                json_key(&w, "state");
-                json_string(&w, d[i].state);
-                json_key(&w, "owner_uid");
-                if (d[i].has_owner)
-                        json_uint(&w, d[i].owner_uid);
-                else
-                        json_null(&w);
-                json_key(&w, "owner");
-                json_string(&w, owner);
-                json_key(&w, "attached_since");
-                json_uint(&w, d[i].attached_since);
-                json_end_object(&w);
-        }
+        for (size_t i = 0; i < n; i++)
+                device_info_json(&w, d + i);
         json_end_array(&w);
         json_finish(&w);
 }
@@ -127,6 +89,20 @@ static int list_table(const DeviceInfo *d, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *host = NULL, *owner = NULL;
                 char size[FORMAT_SIZE_MAX];
+
+                if (!d[i].managed) {
+                        /* Attached by another tool: only the kernel's facts. */
+                        if ((r = table_add(t, d[i].device)) < 0 ||
+                            (r = table_add(t, "-")) < 0 ||
+                            (r = table_add(t, "-")) < 0 ||
+                            (r = table_add(t, format_size(size, d[i].size))) < 0 ||
+                            (r = table_add(t, d[i].read_only ? "yes" : "no")) < 0 ||
+                            (r = table_add(t, "-")) < 0 ||
+                            (r = table_add(t, "other")) < 0 ||
+                            (r = table_add(t, "-")) < 0)
+                                return r;
+                        continue;
+                }
 
                 if (d[i].host && *d[i].host && d[i].port > 0)
                         r = asprintf(&host, strchr(d[i].host, ':') ? "[%s]:%u" : "%s:%u", d[i].host,
@@ -148,8 +124,7 @@ static int list_table(const DeviceInfo *d, size_t n) {
                         return r;
         }
 
-        table_print(t, stdout);
-        return 0;
+        return table_print(t, stdout);
 }
 
 int cmd_list(int argc, char **argv) {
@@ -163,7 +138,7 @@ int cmd_list(int argc, char **argv) {
         r = parse_simple("list", argc, argv, &show_help, NULL, NULL);
         if (show_help)
                 printf("Usage: nbdlink list [OPTIONS]\n\n"
-                       "List attached NBD devices.\n\n"
+                       "List attached NBD devices, those of other tools (nbd-client...) as \"other\".\n\n"
                        "Options:\n" COMMON_OPTIONS_HELP);
         if (r >= 0)
                 return r;
@@ -179,6 +154,14 @@ int cmd_list(int argc, char **argv) {
                 r = log_bus_error(&error, r, "list devices");
                 sd_bus_error_free(&error);
                 return r;
+        }
+        /* Two sources, read one after the other: a device the daemon
+         * attaches between its answer and this scan shows as another
+         * tool's in this one listing. */
+        r = devices_add_others(&devs, &n, nbd_sysfs_root());
+        if (r < 0) {
+                devices_free(devs, n);
+                return log_errno(r, "read %s/block", nbd_sysfs_root());
         }
 
         if (arg_json)

@@ -14,6 +14,15 @@
  * zero. Returns buf. */
 char *format_size(char buf[static FORMAT_SIZE_MAX], uint64_t bytes);
 
+/* "2024-05-01T12:34:56.789+02:00" and its NUL. */
+#define FORMAT_TIMESTAMP_MAX 32
+
+/* usec (microseconds since the epoch) as ISO 8601 local time with
+ * milliseconds and the UTC offset, as journalctl -o short-iso-precise
+ * writes it but to the millisecond. Returns buf, "" when the time cannot
+ * be converted. */
+char *format_timestamp(char buf[static FORMAT_TIMESTAMP_MAX], uint64_t usec);
+
 typedef struct Table Table;
 
 /* A table with n columns whose headers are the n strings given. */
@@ -28,5 +37,5 @@ int table_add(Table *t, const char *cell);
 size_t table_rows(const Table *t);
 
 /* Prints the header and rows, columns separated by two spaces, the last
- * column not padded. */
-void table_print(const Table *t, FILE *f);
+ * column not padded. 0, or a negative errno. */
+int table_print(const Table *t, FILE *f);

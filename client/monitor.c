@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nbdlink monitor: prints devices appearing, changing, disconnecting and
- * going away, and the daemon starting or stopping, until SIGINT. With
- * --json, one JSON object per line per event. Only the daemon's signals
+ * going away, and the daemon starting or stopping, until SIGINT, each
+ * with the time it arrived. With --json, one JSON object per line per
+ * event. Only the daemon's signals
  * are believed (name-watch.h), and its text is printed escaped (escape.h). */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <systemd/sd-event.h>
 
 #include "commands.h"
 #include "common.h"
 #include "escape.h"
+#include "format.h"
 #include "json.h"
 #include "name-watch.h"
 #include "props.h"
@@ -30,7 +33,16 @@ static char *path_to_device(const char *path) {
         return s;
 }
 
-static void event_begin(JsonWriter *w, const char *event, const char *path, const char *device) {
+/* When the event reached us: the bus carries no time of sending. */
+static uint64_t event_time(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* Every line, human or JSON, begins as one of these; now is its time. */
+static void event_begin(JsonWriter *w, uint64_t now, const char *event, const char *path, const char *device) {
         if (arg_json) {
                 json_init(w, stdout, false);
                 json_begin_object(w);
@@ -40,12 +52,19 @@ static void event_begin(JsonWriter *w, const char *event, const char *path, cons
                 json_string(w, path);
                 json_key(w, "device");
                 json_string(w, device);
-        } else
-                fprintf_escaped(stdout, "%s %s", device_short_name(device), event);
+        } else {
+                char ts[FORMAT_TIMESTAMP_MAX];
+
+                fprintf_escaped(stdout, "%s %s %s", format_timestamp(ts, now), device_short_name(device), event);
+        }
 }
 
-static void event_end(JsonWriter *w) {
+/* The JSON object's last key, so that its first ones stay where readers
+ * matching a line's start expect them. */
+static void event_end(JsonWriter *w, uint64_t now) {
         if (arg_json) {
+                json_key(w, "timestamp");
+                json_uint(w, now);
                 json_end_object(w);
                 json_finish(w);
         } else {
@@ -64,6 +83,7 @@ static void props_print(const Prop *p, size_t n) {
 }
 
 static int on_interfaces_added(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        uint64_t now = event_time();
         _cleanup_free_ char *device = NULL;
         const char *path;
         JsonWriter w;
@@ -96,13 +116,13 @@ static int on_interfaces_added(sd_bus_message *m, void *userdata, sd_bus_error *
                 if (props_read(m, &p, &n) < 0)
                         return 0;
 
-                event_begin(&w, "added", path, device);
+                event_begin(&w, now, "added", path, device);
                 if (arg_json) {
                         json_key(&w, "properties");
                         props_json_object(&w, p, n);
                 } else
                         props_print(p, n);
-                event_end(&w);
+                event_end(&w, now);
                 props_free(p, n);
                 (void) sd_bus_message_exit_container(m);
         }
@@ -110,6 +130,7 @@ static int on_interfaces_added(sd_bus_message *m, void *userdata, sd_bus_error *
 }
 
 static int on_interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        uint64_t now = event_time();
         _cleanup_free_ char *device = NULL;
         const char *path;
         JsonWriter w;
@@ -122,12 +143,13 @@ static int on_interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error
         if (!device)
                 return 0;
 
-        event_begin(&w, "removed", path, device);
-        event_end(&w);
+        event_begin(&w, now, "removed", path, device);
+        event_end(&w, now);
         return 0;
 }
 
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        uint64_t now = event_time();
         _cleanup_free_ char *device = path_to_device(sd_bus_message_get_path(m));
         const char *iface;
         Prop *p = NULL;
@@ -141,18 +163,19 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         if (props_read(m, &p, &n) < 0)
                 return 0;
 
-        event_begin(&w, "changed", sd_bus_message_get_path(m), device);
+        event_begin(&w, now, "changed", sd_bus_message_get_path(m), device);
         if (arg_json) {
                 json_key(&w, "properties");
                 props_json_object(&w, p, n);
         } else
                 props_print(p, n);
-        event_end(&w);
+        event_end(&w, now);
         props_free(p, n);
         return 0;
 }
 
 static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        uint64_t now = event_time();
         _cleanup_free_ char *device = path_to_device(sd_bus_message_get_path(m));
         const char *error, *message;
         JsonWriter w;
@@ -162,7 +185,7 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         if (sd_bus_message_read(m, "ss", &error, &message) < 0)
                 return 0;
 
-        event_begin(&w, "disconnected", sd_bus_message_get_path(m), device);
+        event_begin(&w, now, "disconnected", sd_bus_message_get_path(m), device);
         if (arg_json) {
                 json_key(&w, "error");
                 json_string(&w, error);
@@ -170,13 +193,14 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_
                 json_string(&w, message);
         } else
                 fprintf_escaped(stdout, ": %s (%s)", message, error);
-        event_end(&w);
+        event_end(&w, now);
         return 0;
 }
 
 /* The daemon started (the name has a new owner) or stopped (none). */
 static void on_daemon_changed(const char *owner, void *userdata) {
         const char *event = owner ? "daemon-started" : "daemon-stopped";
+        uint64_t now = event_time();
 
         if (arg_json) {
                 JsonWriter w;
@@ -185,10 +209,14 @@ static void on_daemon_changed(const char *owner, void *userdata) {
                 json_begin_object(&w);
                 json_key(&w, "event");
                 json_string(&w, event);
+                json_key(&w, "timestamp");
+                json_uint(&w, now);
                 json_end_object(&w);
                 json_finish(&w);
         } else {
-                printf("nbdlinkd %s\n", owner ? "started" : "stopped");
+                char ts[FORMAT_TIMESTAMP_MAX];
+
+                printf("%s nbdlinkd %s\n", format_timestamp(ts, now), owner ? "started" : "stopped");
                 fflush(stdout);
         }
 }

@@ -16,6 +16,7 @@ static void help(void) {
                "  attach TARGET [EXPORT]   Attach an export and print the device node\n"
                "  detach DEVICE...         Detach devices (--all: every device of this user)\n"
                "  list                     List attached devices\n"
+               "  status DEVICE            Show whether a device is connected, and its owner\n"
                "  exports TARGET           List the exports a server offers\n"
                "  info TARGET [EXPORT]     Show an export's size and flags without attaching\n"
                "  monitor                  Print device events until interrupted\n"
@@ -27,7 +28,8 @@ static void help(void) {
                "  -V --version         Show the version\n"
                "     --json            Print one JSON document instead of a table\n"
                "     --no-ask-password Do not ask for a password (polkit)\n\n"
-               "Exit status: 0 success, 1 the operation failed, 2 usage error.\n"
+               "Exit status: 0 success, 1 the operation failed, 2 usage error;\n"
+               "info --can/--is: 2 no; status: 3 not connected.\n"
                "See nbdlink(1).\n");
 }
 
@@ -38,6 +40,7 @@ static const struct {
         { "attach",  cmd_attach },
         { "detach",  cmd_detach },
         { "list",    cmd_list },
+        { "status",  cmd_status },
         { "exports", cmd_exports },
         { "info",    cmd_info },
         { "monitor", cmd_monitor },

@@ -542,3 +542,58 @@ char *nbd_target_to_string(const NbdTarget *t) {
                 r = asprintf(&s, t->host_is_ipv6 ? "[%s]" : "%s", t->host);
         return r < 0 ? NULL : s;
 }
+
+/* Appends n bytes of s to f, percent-encoded but for the unreserved
+ * characters and those in keep. */
+static void pct_encode(FILE *f, const char *s, size_t n, const char *keep) {
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+
+                /* is_unreserved() takes NUL for one: strchr() finds the terminator. */
+                if (c != 0 && (is_unreserved(c) || strchr(keep, c)))
+                        fputc(c, f);
+                else
+                        fprintf(f, "%%%02X", (unsigned char) c);
+        }
+}
+
+char *nbd_uri_format(bool tls, const char *host, uint16_t port, const char *socket_path, size_t socket_path_len,
+                     const char *export_name) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0;
+        FILE *f;
+
+        if (!host && (!socket_path || socket_path_len == 0))
+                return NULL;
+
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return NULL;
+
+        if (host) {
+                fputs(tls ? "nbds://" : "nbd://", f);
+                if (strchr(host, ':')) {
+                        /* An IPv6 literal; RFC 6874 writes its zone's '%' as "%25". */
+                        fputc('[', f);
+                        pct_encode(f, host, strlen(host), ":");
+                        fputc(']', f);
+                } else
+                        pct_encode(f, host, strlen(host), "");
+                if (port > 0)
+                        fprintf(f, ":%u", (unsigned) port);
+        } else
+                fputs(tls ? "nbds+unix://" : "nbd+unix://", f);
+
+        fputc('/', f);
+        if (export_name)
+                pct_encode(f, export_name, strlen(export_name), "/");
+
+        if (!host) {
+                fputs("?socket=", f);
+                pct_encode(f, socket_path, socket_path_len, "/");
+        }
+
+        if (fclose(f) != 0)
+                return NULL;
+        return TAKE_PTR(buf);
+}

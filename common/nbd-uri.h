@@ -57,3 +57,15 @@ const char *nbd_target_bus_host(const NbdTarget *t);
 /* A short human form for messages: "host:port", "[v6]:port" or
  * "unix:PATH" ("unix:@name" for abstract sockets). Caller frees. */
 char *nbd_target_to_string(const NbdTarget *t);
+
+/* The NBD URI that names export_name (NULL: the default export, ""):
+ * "nbd://HOST[:PORT]/EXPORT", nbds:// when tls, an IPv6 host in brackets
+ * with its zone as "%25ZONE"; or, when host is NULL, the unix socket of
+ * socket_path_len bytes at socket_path as "nbd+unix:///EXPORT?socket=PATH"
+ * (nbds+unix://), a leading NUL (abstract socket) as "%00". Every byte but
+ * the unreserved characters of RFC 3986, and '/' in the export and the
+ * path, is percent-encoded, so nbd_target_parse() reads back what was
+ * given. port 0 is left out. NULL when out of memory, or when neither a
+ * host nor a socket is given. Caller frees. */
+char *nbd_uri_format(bool tls, const char *host, uint16_t port, const char *socket_path, size_t socket_path_len,
+                     const char *export_name);

@@ -150,6 +150,75 @@ static void test_info(void) {
         cli_result_clear(&r);
 }
 
+/* nbdinfo's --size, --can and --is: the answer alone, in the exit status
+ * for the questions (0 yes, 2 no, 1 error), usage errors among the errors. */
+static void test_info_questions(void) {
+        TestServer *s = get_plain();
+        g_autofree char *u = url(s, "nbd", "alpha");
+        g_autofree char *missing = url(s, "nbd", "gamma");
+        g_autofree char *expected_uri = NULL;
+        CliResult r = run("info", "--size", u);
+
+        assert_ok(&r, "1048576\n");
+        cli_result_clear(&r);
+
+        /* nbdkit's memory plugin writes, flushes and trims; it is neither
+         * read-only nor rotational, and this server has no TLS. */
+        static const char *const yes[][2] = {
+                { "--can", "connect" }, { "--can", "read" }, { "--can", "write" }, { "--can", "flush" },
+                { "--can", "fua" }, { "--can", "trim" }, { "--can", "zero" }, { "--can", "multi-conn" },
+        };
+        static const char *const no[][2] = {
+                { "--is", "read-only" }, { "--is", "rotational" }, { "--is", "tls" },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(yes); i++) {
+                r = run("info", yes[i][0], yes[i][1], u);
+                assert_ok(&r, "");
+                cli_result_clear(&r);
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(no); i++) {
+                r = run("info", no[i][0], no[i][1], u);
+                g_assert_cmpint(r.status, ==, 2);
+                g_assert_cmpstr(r.out, ==, "");
+                g_assert_cmpstr(r.err, ==, "");
+                cli_result_clear(&r);
+        }
+
+        /* Errors are 1, never the 2 of "no": the server's, and usage. */
+        r = run("info", "--can", "write", missing);
+        cli_assert_failed(&r, "nbdlink: probe 127.0.0.1:", ERROR_NAME("ExportNotFound"));
+        cli_result_clear(&r);
+        r = run("info", "--can", "bogus", u);
+        cli_assert_failed(&r, "nbdlink: --can wants one of cache, connect, ", "for more information.\n");
+        cli_result_clear(&r);
+        r = run("info", "--can", "df", u);
+        cli_assert_failed(&r, "nbdlink: --can df: ", "for more information.\n");
+        cli_result_clear(&r);
+        r = run("info", "--is=tls");
+        cli_assert_failed(&r, "nbdlink: missing TARGET\n", "for more information.\n");
+        cli_result_clear(&r);
+
+        /* Without a question a usage error is 2, as everywhere. */
+        r = run("--json", "info", "--size", u);
+        g_assert_cmpint(r.status, ==, 2);
+        cli_result_clear(&r);
+
+        /* --json names the flags and the export's URI. */
+        r = run("--json", "info", u);
+        g_assert_cmpint(r.status, ==, 0);
+        assert_valid_json(r.out);
+        g_assert_nonnull(strstr(r.out, "\n  \"flag_names\": [\n    \"has-flags\",\n    \"send-flush\",\n"));
+        expected_uri = g_strdup_printf("\n  \"uri\": \"nbd://127.0.0.1:%u/alpha\"\n}\n", s->port);
+        g_assert_true(g_str_has_suffix(r.out, expected_uri));
+        cli_result_clear(&r);
+
+        r = run("info", u);
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_nonnull(strstr(r.out, "\nflags                 0x"));
+        g_assert_nonnull(strstr(r.out, " (has-flags, send-flush, "));
+        cli_result_clear(&r);
+}
+
 /* A server whose export name and description would take over a terminal:
  * the daemon escapes the description's controls, but passes the name on as
  * it is (it is what a caller attaches by), so nbdlink must escape it, in
@@ -380,6 +449,130 @@ static void test_not_authorized(void) {
         cli_result_clear(&r);
 }
 
+/* A sysfs of this shape for the test hook NBDLINK_TEST_SYSFS_ROOT: nbd3
+ * and nbd15 attached by another tool (a pid file; a size alone), nbd4
+ * there but not connected, and a disk that is no nbd device. This host has
+ * no nbd module, so the daemon has none of them. */
+static char *fake_sysfs(void) {
+        g_autofree char *dir = test_scratch_subdir("sysfs");
+        static const char *const files[][2] = {
+                { "block/nbd3/pid", "4242\n" }, { "block/nbd3/size", "2048\n" }, { "block/nbd3/ro", "1\n" },
+                { "block/nbd15/size", "8\n" }, { "block/nbd15/ro", "0\n" },
+                { "block/nbd4/size", "0\n" }, { "block/nbd4/ro", "0\n" },
+                { "block/sda/size", "2048\n" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+                g_autofree char *path = g_build_filename(dir, files[i][0], NULL);
+                g_autofree char *parent = g_path_get_dirname(path);
+
+                g_assert_cmpint(g_mkdir_with_parents(parent, 0755), ==, 0);
+                g_assert_true(g_file_set_contents(path, files[i][1], -1, NULL));
+        }
+        return g_steal_pointer(&dir);
+}
+
+/* Devices of other tools: in list as "other", in status as connected but
+ * not nbdlinkd's; --owner answers for nbdlinkd's devices only. */
+static void test_other_tools_devices(void) {
+        g_autofree char *root = fake_sysfs();
+        CliResult r;
+
+        g_assert_true(g_setenv("NBDLINK_TEST_SYSFS_ROOT", root, TRUE));
+
+        r = run("list");
+        assert_ok(&r,
+                  "DEVICE      HOST  EXPORT  SIZE   RO   TLS  STATE  OWNER\n"
+                  "/dev/nbd3   -     -       1 MiB  yes  -    other  -\n"
+                  "/dev/nbd15  -     -       4 KiB  no   -    other  -\n");
+        cli_result_clear(&r);
+
+        r = run("--json", "list");
+        g_assert_cmpint(r.status, ==, 0);
+        assert_valid_json(r.out);
+        g_assert_true(g_str_has_prefix(r.out, "[\n  {\n    \"device\": \"/dev/nbd3\",\n    \"object\": null,\n"));
+        g_assert_nonnull(strstr(r.out, "\n    \"size\": 1048576,\n"));
+        g_assert_nonnull(strstr(r.out, "\n    \"state\": \"other\",\n    \"owner_uid\": null,\n"
+                                       "    \"owner\": null,\n    \"attached_since\": null,\n"
+                                       "    \"managed\": false,\n    \"uri\": null\n  },\n"));
+        cli_result_clear(&r);
+
+        r = run("status", "nbd3");
+        assert_ok(&r,
+                  "Device:     /dev/nbd3\n"
+                  "Connected:  yes\n"
+                  "Managed:    no, attached by another tool, not nbdlinkd\n"
+                  "PID:        4242\n"
+                  "Size:       1 MiB (1048576 bytes)\n"
+                  "Read-only:  yes\n");
+        cli_result_clear(&r);
+
+        /* A partition is answered for its device, which says so. */
+        r = run("status", "/dev/nbd15p2");
+        g_assert_cmpint(r.status, ==, 0);
+        g_assert_true(g_str_has_prefix(r.out, "/dev/nbd15: the device of partition /dev/nbd15p2\n"
+                                              "Device:     /dev/nbd15\nConnected:  yes\n"));
+        cli_result_clear(&r);
+
+        r = run("status", "--json", "nbd3p1");
+        g_assert_cmpint(r.status, ==, 0);
+        assert_valid_json(r.out);
+        g_assert_true(g_str_has_prefix(r.out, "{\n  \"device\": \"/dev/nbd3\",\n"));
+        g_assert_true(g_str_has_suffix(r.out, "\"owner_uid\": null,\n  \"owner\": null,\n"
+                                              "  \"attached_since\": null,\n  \"managed\": false,\n"
+                                              "  \"uri\": null,\n  \"connected\": true,\n  \"exists\": true,\n"
+                                              "  \"partition\": \"nbd3p1\",\n  \"pid\": 4242\n}\n"));
+        g_assert_nonnull(strstr(r.out, "\n  \"export\": null,\n"));
+        g_assert_nonnull(strstr(r.out, "\n  \"size\": 1048576,\n"));
+        cli_result_clear(&r);
+
+        /* Not connected: 3, there or not. */
+        r = run("status", "nbd4");
+        g_assert_cmpint(r.status, ==, 3);
+        g_assert_cmpstr(r.out, ==, "Device:     /dev/nbd4\nConnected:  no\n");
+        g_assert_cmpstr(r.err, ==, "");
+        cli_result_clear(&r);
+        r = run("status", "--json", "/dev/nbd9");
+        g_assert_cmpint(r.status, ==, 3);
+        assert_valid_json(r.out);
+        g_assert_nonnull(strstr(r.out, "\"state\": null,"));
+        g_assert_nonnull(strstr(r.out, "\"connected\": false,\n  \"exists\": false,"));
+        cli_result_clear(&r);
+
+        /* --owner: another tool's device has no owner nbdlinkd knows;
+         * nothing on stdout, whoever asks (polkitd is not root). */
+        r = run("status", "--owner", "/dev/nbd3");
+        g_assert_cmpint(r.status, ==, 3);
+        g_assert_cmpstr(r.out, ==, "");
+        g_assert_cmpstr(r.err, ==, "nbdlink: /dev/nbd3 is not attached by nbdlinkd\n");
+        cli_result_clear(&r);
+        r = run("status", "--owner", "nbd0p1");
+        g_assert_cmpint(r.status, ==, 3);
+        g_assert_cmpstr(r.out, ==, "");
+        g_assert_cmpstr(r.err, ==, "nbdlink: /dev/nbd0 is not attached by nbdlinkd\n");
+        cli_result_clear(&r);
+        if (getuid() == 0) {
+                r = run_as_nobody("status", "--owner", "nbd3");
+                g_assert_cmpint(r.status, ==, 3);
+                g_assert_cmpstr(r.out, ==, "");
+                cli_result_clear(&r);
+        }
+
+        /* What is no nbd device is a usage error. */
+        static const char *const bad[] = { "sda", "/dev/sda1", "nbd0p0", "nbd0p", "/dev/nbd01", "nbdp1", "" };
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+                r = run("status", "--owner", bad[i]);
+                g_assert_cmpint(r.status, ==, 2);
+                g_assert_cmpstr(r.out, ==, "");
+                cli_result_clear(&r);
+        }
+        r = run("status", "--owner", "--json", "nbd3");
+        g_assert_cmpint(r.status, ==, 2);
+        cli_result_clear(&r);
+
+        g_unsetenv("NBDLINK_TEST_SYSFS_ROOT");
+}
+
 /* Reads lines from a pipe until one contains needle or the deadline passes. */
 static bool wait_for_line(GDataInputStream *in, const char *needle, GString *seen) {
         for (;;) {
@@ -424,12 +617,28 @@ static void test_monitor(void) {
         fx.daemon_pid = 0;
         g_assert_true(WIFEXITED(status));
 
+        /* Each line has the time it arrived: microseconds since the epoch
+         * in JSON, local ISO 8601 time to the millisecond first on a
+         * text line. */
         g_string_truncate(seen, 0);
         g_assert_true(wait_for_line(mj_out, "daemon-stopped", seen));
-        g_assert_cmpstr(seen->str, ==, "{\"event\":\"daemon-stopped\"}\n");
+        {
+                g_autoptr(GMatchInfo) mi = NULL;
+                g_autofree char *usec = NULL;
+                gint64 t, now = g_get_real_time();
+
+                g_assert_true(g_regex_match_simple("^\\{\"event\":\"daemon-stopped\",\"timestamp\":[0-9]+\\}\n$",
+                                                   seen->str, 0, 0));
+                usec = g_strndup(seen->str + strlen("{\"event\":\"daemon-stopped\",\"timestamp\":"), 16);
+                t = g_ascii_strtoll(usec, NULL, 10);
+                g_assert_cmpint(t, <=, now);
+                g_assert_cmpint(t, >, now - 60 * G_USEC_PER_SEC);
+        }
         g_string_truncate(seen, 0);
         g_assert_true(wait_for_line(mt_out, "stopped", seen));
-        g_assert_cmpstr(seen->str, ==, "nbdlinkd stopped\n");
+        if (!g_regex_match_simple("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}[+-][0-9]{2}:[0-9]{2} "
+                                  "nbdlinkd stopped\n$", seen->str, 0, 0))
+                g_error("not a timestamped line: %s", seen->str);
 
         /* SIGINT ends it with status 0. */
         g_subprocess_send_signal(mj, SIGINT);
@@ -454,6 +663,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/cli/list-empty", test_list_empty);
         g_test_add_func("/cli/exports", test_exports);
         g_test_add_func("/cli/info", test_info);
+        g_test_add_func("/cli/info-questions", test_info_questions);
         g_test_add_func("/cli/hostile-server-text", test_hostile_server_text);
         g_test_add_func("/cli/unix-socket", test_unix_socket);
         g_test_add_func("/cli/tls-psk", test_tls_psk);
@@ -461,6 +671,7 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/cli/server-errors", test_server_errors);
         g_test_add_func("/cli/daemon-errors", test_daemon_errors);
         g_test_add_func("/cli/not-authorized", test_not_authorized);
+        g_test_add_func("/cli/other-tools-devices", test_other_tools_devices);
         g_test_add_func("/cli/monitor", test_monitor);
 
         start_all();

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The client's TARGET parser: NBD URIs as the NBD URI specification
  * defines them, HOST[:PORT] and unix:PATH; every rejected form is checked
- * for its errno and its message's prefix. */
+ * for its errno and its message's prefix; and the URI formatter, whose
+ * every URI the parser reads back as it was made. */
 #include <errno.h>
 /* Project headers first: glib.h redefines MIN and MAX after them. */
 #include "nbd-uri.h"
@@ -256,6 +257,58 @@ static void test_abstract_socket(void) {
         g_assert_cmpstr(s, ==, "unix:@/abstract");
 }
 
+typedef struct FormatCase {
+        bool tls;
+        const char *host;
+        uint16_t port;
+        const char *socket;
+        size_t socket_len;
+        const char *export_name;
+        const char *uri;
+} FormatCase;
+
+static const FormatCase format_cases[] = {
+        { false, "example.com", 0, NULL, 0, "disk", "nbd://example.com/disk" },
+        { true, "example.com", 10810, NULL, 0, "disk", "nbds://example.com:10810/disk" },
+        { false, "192.0.2.1", 1, NULL, 0, "", "nbd://192.0.2.1:1/" },
+        { false, "h", 0, NULL, 0, NULL, "nbd://h/" },
+        { false, "::1", 10809, NULL, 0, "x", "nbd://[::1]:10809/x" },
+        { false, "fe80::1%eth0", 0, NULL, 0, "x", "nbd://[fe80::1%25eth0]/x" },
+        { false, "h", 0, NULL, 0, "/disk", "nbd://h//disk" },
+        { false, "h", 0, NULL, 0, "hello world?#&=%", "nbd://h/hello%20world%3F%23%26%3D%25" },
+        { false, "h", 0, NULL, 0, "caf\xc3\xa9 \xe6\x97\xa5", "nbd://h/caf%C3%A9%20%E6%97%A5" },
+        { false, NULL, 0, "/run/nbd.sock", 13, "disk", "nbd+unix:///disk?socket=/run/nbd.sock" },
+        { true, NULL, 0, "/run/my sock&x", 14, "", "nbds+unix:///?socket=/run/my%20sock%26x" },
+        { false, NULL, 0, "\0/abstract", 10, "x", "nbd+unix:///x?socket=%00/abstract" },
+};
+
+/* The formatter's URI, and the parser reading back what was formatted. */
+static void test_format(const void *data) {
+        const FormatCase *c = data;
+        _cleanup_free_ char *uri = nbd_uri_format(c->tls, c->host, c->port, c->socket, c->socket_len, c->export_name);
+        _cleanup_(nbd_target_freep) NbdTarget *t = NULL;
+        char error[256] = "";
+
+        g_assert_cmpstr(uri, ==, c->uri);
+        g_assert_cmpint(nbd_target_parse(&t, uri, error, sizeof(error)), ==, 0);
+        g_assert_cmpint(t->tls_required, ==, c->tls);
+        g_assert_cmpint(t->is_unix, ==, !c->host);
+        g_assert_cmpstr(t->host, ==, c->host);
+        g_assert_cmpuint(t->port, ==, c->port);
+        g_assert_cmpstr(t->export_name, ==, c->export_name ?: "");
+        if (c->socket) {
+                g_assert_cmpuint(t->socket_path_len, ==, c->socket_len);
+                g_assert_cmpmem(t->socket_path, t->socket_path_len, c->socket, c->socket_len);
+        }
+}
+
+static void test_format_nothing(void) {
+        /* Neither a host nor a socket: a device whose socket its caller
+         * handed over names no URI. */
+        g_assert_null(nbd_uri_format(false, NULL, 0, NULL, 0, "x"));
+        g_assert_null(nbd_uri_format(false, NULL, 0, "", 0, "x"));
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
 
@@ -269,6 +322,11 @@ int main(int argc, char **argv) {
         }
         g_test_add_func("/cli/uri/long-values", test_long_values);
         g_test_add_func("/cli/uri/abstract-socket", test_abstract_socket);
+        for (size_t i = 0; i < ELEMENTSOF(format_cases); i++) {
+                g_autofree char *name = g_strdup_printf("/cli/uri/format/%zu", i);
+                g_test_add_data_func(name, &format_cases[i], test_format);
+        }
+        g_test_add_func("/cli/uri/format-nothing", test_format_nothing);
 
         return g_test_run();
 }

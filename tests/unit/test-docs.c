@@ -249,7 +249,7 @@ static void test_cli_options(void) {
         g_autoptr(GPtrArray) top_opts = help_options(top);
         static const char *const shared[] = { "common", "tls_opts" };
 
-        g_assert_cmpuint(commands->len, ==, 7);
+        g_assert_cmpuint(commands->len, ==, 8);
         g_assert_cmpuint(top_opts->len, >=, 4);
         for (guint i = 0; i < top_opts->len; i++) {
                 assert_documented(CLI_PAGE, page, top_opts->pdata[i]);
