@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli-run.h"
 #include "contract.h"
 #include "evil-spawn.h"
 #include "polkit-env.h"
@@ -1061,13 +1062,17 @@ static void test_spoofed_signals(void) {
 
                 if (!line)
                         break;
-                g_string_append_printf(printed, "%s\n", line);
-                started_seen = g_str_equal(line, "nbdlinkd started");
+                /* Each event is stamped with the time it came. */
+                g_autofree char *event = cli_monitor_untimed(line);
+                g_string_append_printf(printed, "%s\n", event);
+                started_seen = g_str_equal(event, "nbdlinkd started");
         }
         g_subprocess_send_signal(monitor.process, SIGTERM);
         for (char *line; (line = line_reader_next(&monitor.out, g_get_monotonic_time() + 5 * G_USEC_PER_SEC));
-             g_free(line))
-                g_string_append_printf(printed, "%s\n", line);
+             g_free(line)) {
+                g_autofree char *event = cli_monitor_untimed(line);
+                g_string_append_printf(printed, "%s\n", event);
+        }
         (void) g_subprocess_wait(monitor.process, NULL, NULL);
         shown = g_strescape(printed->str, NULL);
         note(report, "then the daemon restarted; the monitor printed \"%s\"", shown);

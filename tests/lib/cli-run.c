@@ -126,3 +126,20 @@ void cli_result_clear(CliResult *r) {
         g_clear_pointer(&r->out, g_free);
         g_clear_pointer(&r->err, g_free);
 }
+
+char *cli_monitor_untimed(const char *line) {
+        static const char text_stamp[] = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}[+-][0-9]{2}:[0-9]{2} ";
+        static const char json_stamp[] = ",\"timestamp\":[0-9]{16}}$";
+        g_autoptr(GMatchInfo) mi = NULL;
+        g_autoptr(GRegex) re = NULL;
+        gint start, end;
+
+        g_assert_nonnull(line);
+        re = g_regex_new(line[0] == '{' ? json_stamp : text_stamp, 0, 0, NULL);
+        if (!g_regex_match(re, line, 0, &mi))
+                g_error("monitor line without its time stamp: %s", line);
+        g_assert_true(g_match_info_fetch_pos(mi, 0, &start, &end));
+        if (line[0] == '{')
+                return g_strdup_printf("%.*s}", start, line);
+        return g_strdup(line + end);
+}

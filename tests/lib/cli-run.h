@@ -32,5 +32,11 @@ CliResult cli_run(const char *exe, gboolean as_nobody, const char *const *args);
  * (either may be ""). */
 void cli_assert_failed(const CliResult *r, const char *prefix, const char *suffix);
 
+/* A line of nbdlink monitor without the time stamped on it: the text
+ * form's leading "YYYY-MM-DDTHH:MM:SS.mmm+HH:MM ", JSON's last key
+ * "timestamp" (microseconds since the epoch). Fails the test when the
+ * stamp is missing or malformed. */
+char *cli_monitor_untimed(const char *line);
+
 /* Frees what r holds. */
 void cli_result_clear(CliResult *r);

@@ -251,10 +251,12 @@ static char *monitor_expect(Monitor *m, const char *prefix) {
 
                 if (!line)
                         g_error("monitor never printed '%s...'; it printed:\n%s", prefix, m->seen->str);
+                g_autofree char *untimed = cli_monitor_untimed(line);
+
                 g_string_append_printf(m->seen, "%s\n", line);
-                if (g_str_has_prefix(line, prefix))
-                        return line;
                 g_free(line);
+                if (g_str_has_prefix(untimed, prefix))
+                        return g_steal_pointer(&untimed);
         }
 }
 
