@@ -286,9 +286,10 @@ check "then the device was detached" has "$out" "^detached /dev/nbd"
 out=$( (sleep 6; echo "$secret"; sleep 2) |
        session-run script -qefc "nbdlink open $uri" /dev/null 2>&1 | tr -d '\r')
 note "nbdlink open $uri as $DESK_USER:" "$out"
-dev=$(grep -o '^/dev/nbd[0-9]*' <<< "$out" | head -n 1); dev=${dev%p*}
+# (pkttyagent's colours end where nbdlink's line begins.)
+dev=$(grep -o '/dev/nbd[0-9]*p1 mounted at' <<< "$out" | head -n 1); dev=${dev%p1 mounted at}
 check "nbdlink open mounts the file system in /media ($dev)" \
-        has "$out" "^${dev}p1 mounted at /media/$DESK_USER/nbdlink-sys$"
+        has "$out" "${dev}p1 mounted at /media/$DESK_USER/nbdlink-sys$"
 check "after one password" test "$(grep -c 'Password:' <<< "$out")" = 1
 props=$(udevadm info -q property "${dev}p1" 2>&1)
 check "the user's disk is not a system disk for udisks2 (UDISKS_SYSTEM=0)" has "$props" "^UDISKS_SYSTEM=0$"
@@ -322,6 +323,15 @@ check "root's nbd device is not hers to mount without an administrator" eval 'te
 check "and it was not mounted" test -z "$(findmnt -n -S "${rootdev}p1")"
 nbdlink detach "$rootdev" >/dev/null
 
+# Whatever a failed case left mounted or attached goes before the server
+# does: a mounted nbd device without its server would hold up the
+# guest's poweroff.
+for m in $(findmnt -rn -o TARGET | grep '^/media/'); do umount -l "$m"; done
+for pid in /sys/block/nbd*/pid; do
+        [ -e "$pid" ] || continue
+        pid=${pid%/pid}
+        nbdlink detach --force "/dev/${pid##*/}" >/dev/null 2>&1
+done
 kill $nbdkit_pid
 echo "1..$n"
 note "guest script ends at $(up) s of uptime"
