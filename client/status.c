@@ -29,7 +29,7 @@ static void help(void) {
                "Show whether DEVICE (/dev/nbdN or nbdN; for a partition /dev/nbdNpM, its\n"
                "device) is connected, and who attached it to what.\n\n"
                "Options:\n"
-               "     --owner          Print only the user who attached DEVICE through nbdlinkd\n"
+               "     --owner           Print only the user who attached DEVICE through nbdlinkd\n"
                COMMON_OPTIONS_HELP
                "\nExit status: 0 connected, 1 failed, 2 usage error, 3 not connected\n"
                "(--owner: 3 when nbdlinkd has no attached DEVICE).\n");

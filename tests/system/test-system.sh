@@ -291,6 +291,11 @@ dev=$(grep -o '/dev/nbd[0-9]*p1 mounted at' <<< "$out" | head -n 1); dev=${dev%p
 check "nbdlink open mounts the file system in /media ($dev)" \
         has "$out" "${dev}p1 mounted at /media/$DESK_USER/nbdlink-sys$"
 check "after one password" test "$(grep -c 'Password:' <<< "$out")" = 1
+out=$(nbdlink status --owner "${dev}p1" 2>&1); rc=$?
+check "nbdlink status --owner names her for the partition's disk ($out)" test $rc = 0 -a "$out" = "$DESK_USER"
+out=$(nbdlink status "$dev" 2>&1); rc=$?
+note "nbdlink status $dev: exit $rc:" "$out"
+check "nbdlink status: connected, exit 0" test $rc = 0
 props=$(udevadm info -q property "${dev}p1" 2>&1)
 check "the user's disk is not a system disk for udisks2 (UDISKS_SYSTEM=0)" has "$props" "^UDISKS_SYSTEM=0$"
 check "udev knows whose it is" has "$props" "^NBDLINK_OWNER_UID=$desk_uid$"
@@ -322,6 +327,25 @@ note "$DESK_USER mounting root's nbd device: exit $rc: $out"
 check "root's nbd device is not hers to mount without an administrator" eval 'test $rc != 0 && has "$out" NotAuthorized'
 check "and it was not mounted" test -z "$(findmnt -n -S "${rootdev}p1")"
 nbdlink detach "$rootdev" >/dev/null
+
+# ---- a device another tool attached: shown, and nobody's to mount ---------
+out=$(nbd-client -N "" 127.0.0.1 10809 /dev/nbd6 2>&1); rc=$?
+note "nbd-client attached /dev/nbd6: exit $rc: $out"
+udevadm settle -t 30            # nbd-client does not wait for udev
+out=$(nbdlink list 2>&1)
+note "nbdlink list:" "$out"
+check "nbdlink list shows nbd-client's device as another tool's" has "$out" "^/dev/nbd6 .*other"
+out=$(nbdlink status /dev/nbd6 2>&1); rc=$?
+check "nbdlink status: connected (exit 0), not nbdlinkd's" eval 'test $rc = 0 && has "$out" "not nbdlinkd"'
+out=$(nbdlink status --owner /dev/nbd6 2>&1); rc=$?
+check "and it has no owner to name (exit $rc)" test $rc = 3
+check "udev has no nbdlink properties for it" eval '! has "$(udevadm info -q property /dev/nbd6p1)" "^NBDLINK_"'
+out=$(session-run udisksctl mount --no-user-interaction -b /dev/nbd6p1 2>&1); rc=$?
+note "$DESK_USER mounting nbd-client's device: exit $rc: $out"
+check "the session user may not mount it" eval 'test $rc != 0 && has "$out" NotAuthorized'
+nbd-client -d /dev/nbd6 >/dev/null 2>&1
+out=$(nbdlink status /dev/nbd6 2>&1); rc=$?
+check "once nbd-client let go, status says not connected (exit 3)" test $rc = 3
 
 # Whatever a failed case left mounted or attached goes before the server
 # does: a mounted nbd device without its server would hold up the
