@@ -425,12 +425,11 @@ int devices_add_others(DeviceInfo **devs, size_t *n, const char *root) {
         return 0;
 }
 
-char *uid_to_name(uint32_t uid) {
+char *uid_to_user_name(uint32_t uid) {
         _cleanup_free_ char *buf = NULL;
         long max = sysconf(_SC_GETPW_R_SIZE_MAX);
         size_t size = max > 0 ? (size_t) max : 1024;
         struct passwd pwd, *pw = NULL;
-        char *s = NULL;
 
         /* Reentrant, with a buffer grown until the entry fits. */
         for (;;) {
@@ -447,7 +446,13 @@ char *uid_to_name(uint32_t uid) {
         }
         if (pw && pw->pw_name && *pw->pw_name)
                 return strdup(pw->pw_name);
-        if (asprintf(&s, "%" PRIu32, uid) < 0)
-                return NULL;
-        return s;
+        return NULL;
+}
+
+char *uid_to_name(uint32_t uid) {
+        char *s = uid_to_user_name(uid);
+
+        if (s || asprintf(&s, "%" PRIu32, uid) >= 0)
+                return s;
+        return NULL;
 }

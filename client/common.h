@@ -107,6 +107,9 @@ int devices_add_others(DeviceInfo **devs, size_t *n, const char *root);
 /* Owner uid as a user name when it has one (getpwuid_r()), else the
  * number. Caller frees; NULL when out of memory. */
 char *uid_to_name(uint32_t uid);
+/* Only the user name: NULL when the user database has none for uid, or
+ * out of memory. */
+char *uid_to_user_name(uint32_t uid);
 
 /* The short name used in messages: "nbd0" for "/dev/nbd0". */
 const char *device_short_name(const char *device);

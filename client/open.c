@@ -53,7 +53,6 @@ static int attach_uri(sd_bus *bus, const char *uri, char **ret_device) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
         const char *object, *device;
-        pid_t agent;
         int r;
 
         r = sd_bus_message_new_method_call(bus, &m, NBDLINK_BUS_NAME, NBDLINK_MANAGER_PATH,
@@ -63,9 +62,7 @@ static int attach_uri(sd_bus *bus, const char *uri, char **ret_device) {
         if (r < 0)
                 return log_errno(r, "build AttachURI call");
 
-        polkit_agent_open(&agent);
         r = sd_bus_call(bus, m, OPEN_ATTACH_TIMEOUT_USEC, &error, &reply);
-        polkit_agent_close(agent);
         if (r < 0) {
                 r = log_bus_error(&error, r, "attach %s", uri);
                 sd_bus_error_free(&error);
@@ -161,6 +158,7 @@ int cmd_open(int argc, char **argv) {
         sd_bus_error error = SD_BUS_ERROR_NULL;
         bool opt_show = false;
         const char *uri;
+        pid_t agent;
         int c, r;
 
         optind = 0;
@@ -187,9 +185,14 @@ int cmd_open(int argc, char **argv) {
         if (r < 0)
                 return log_errno(r, "connect to the system bus");
 
+        /* On a terminal, one agent for the attach and any mount the
+         * rule does not grant. */
+        polkit_agent_open(&agent);
         r = attach_uri(bus, uri, &device);
-        if (r != EXIT_OK)
+        if (r != EXIT_OK) {
+                polkit_agent_close(agent);
                 return r;
+        }
 
         r = udisks_wait_filesystems(bus, device, OPEN_UDISKS_TIMEOUT_USEC, &fs, &n, &error);
         if (r < 0) {
@@ -200,18 +203,21 @@ int cmd_open(int argc, char **argv) {
                 } else
                         (void) log_bus_error(&error, r, "ask udisks2 about %s", device);
                 sd_bus_error_free(&error);
+                polkit_agent_close(agent);
                 detach_again(bus, device);
                 return EXIT_FAILED;
         }
         if (n == 0) {
                 fprintf_escaped(stderr, "nbdlink: %s holds no file system that udisks2 can mount", device);
                 fputc('\n', stderr);
+                polkit_agent_close(agent);
                 detach_again(bus, device);
                 return EXIT_FAILED;
         }
 
         mounted = calloc(n, sizeof(*mounted));
         if (!mounted) {
+                polkit_agent_close(agent);
                 udisks_filesystems_free(fs, n);
                 return log_errno(-ENOMEM, "allocate");
         }
@@ -230,6 +236,7 @@ int cmd_open(int argc, char **argv) {
                         n_mounted++;
         }
 
+        polkit_agent_close(agent);
         if (n_mounted == 0)
                 detach_again(bus, device);
         else {

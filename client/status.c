@@ -61,9 +61,16 @@ static int print_owner(const DeviceInfo *d, const char *node) {
                 fputc('\n', stderr);
                 return EXIT_NOT_CONNECTED;
         }
-        name = uid_to_name(d->owner_uid);
-        if (!name)
-                return log_errno(-ENOMEM, "look up uid %" PRIu32, d->owner_uid);
+        /* Only a name the user database has: a number in its place could
+         * equal the name of someone else (all-digit names exist in some
+         * directories), and the line decides an authorization. */
+        name = uid_to_user_name(d->owner_uid);
+        if (!name) {
+                fprintf_escaped(stderr, "nbdlink: the owner of %s, uid %" PRIu32 ", has no user name", node,
+                                d->owner_uid);
+                fputc('\n', stderr);
+                return EXIT_NOT_CONNECTED;
+        }
         /* A user name holds no controls (useradd refuses them), but this
          * line decides an authorization: print it as every name is. */
         fputs_escaped(name, stdout);

@@ -37,6 +37,7 @@
 #include "nbd-protocol.h"
 #include "net.h"
 #include "options.h"
+#include "udev-properties.h"
 
 
 static void on_link_dead(int index, void *userdata) {
@@ -251,7 +252,36 @@ static int restore_one(Manager *m, PersistState *s) {
         return 0;
 }
 
-int manager_restore_persistent(Manager *m) {
+/* The udev properties of devices no nbdlinkd runs any more (one killed
+ * with its ioctl devices, a device left to the kernel that ended while no
+ * nbdlinkd ran) would name an owner for whatever attaches at that index
+ * next, another tool's device included. Only those of devices with a
+ * state file stay. */
+static void sweep_udev_properties(Manager *m) {
+        _cleanup_free_ int *states = NULL, *props = NULL;
+        _cleanup_free_ char *dir = NULL;
+        size_t n_states = 0, n_props = 0;
+
+        if (asprintf(&dir, "%s/" UDEV_PROPERTIES_SUBDIR, m->state_dir) < 0) {
+                dir = NULL;
+                return;
+        }
+        if (persist_state_list(m->state_dir, &states, &n_states) < 0 ||
+            persist_state_list(dir, &props, &n_props) < 0)
+                return;
+        for (size_t i = 0; i < n_props; i++) {
+                bool kept = device_find(m, props[i]);
+
+                for (size_t j = 0; !kept && j < n_states; j++)
+                        kept = states[j] == props[i];
+                if (!kept) {
+                        log_info("Removing the udev properties of nbd%d, which no nbdlinkd runs.", props[i]);
+                        (void) udev_properties_remove(m->state_dir, props[i]);
+                }
+        }
+}
+
+static int restore_all(Manager *m) {
         _cleanup_free_ int *list = NULL;
         size_t n = 0;
         int r;
@@ -292,4 +322,11 @@ int manager_restore_persistent(Manager *m) {
                         log_error("Failed to restore nbd%d: %s", list[i], strerror(-r));
         }
         return 0;
+}
+
+int manager_restore_persistent(Manager *m) {
+        int r = restore_all(m);
+
+        sweep_udev_properties(m);
+        return r;
 }

@@ -112,14 +112,17 @@ void device_write_udev_properties(Device *d) {
                 log_warning("Failed to write the udev properties of %s, ignoring: %s", d->node, strerror(-r));
 }
 
+void device_forget_udev_properties(Device *d) {
+        int r = udev_properties_remove(d->manager->state_dir, d->index);
+        if (r < 0)
+                log_warning("Failed to remove the udev properties of %s: %s", d->node, strerror(-r));
+}
+
 void device_remove(Device *d) {
         Manager *m = d->manager;
 
-        if (!d->left) {
-                int r = udev_properties_remove(m->state_dir, d->index);
-                if (r < 0)
-                        log_warning("Failed to remove the udev properties of %s: %s", d->node, strerror(-r));
-        }
+        if (!d->left)
+                device_forget_udev_properties(d);
 
         for (Device **p = &m->devices; *p; p = &(*p)->next)
                 if (*p == d) {
@@ -426,6 +429,10 @@ void device_on_worker_event(Device *d, WorkerEvent *e) {
                         log_info("Detached %s, asked by %s.", d->node, strna(d->requested_by));
                 if (d->survives)
                         forget(d);
+                /* The properties go before our descriptor closes: udev
+                 * answers a writer's close with a "change" of its own,
+                 * which would take them up again. */
+                device_forget_udev_properties(d);
                 /* Our own descriptor of the node goes before the answer:
                  * the kernel lets go of a device only with its last
                  * opener, and a caller that reattaches at once must find

@@ -88,6 +88,7 @@ void device_remove(Device *d);
 /* Tells udev who attached d, and to what (udev-properties.h): before the
  * device starts, so that its first uevent carries it. */
 void device_write_udev_properties(Device *d);
+void device_forget_udev_properties(Device *d);
 /* Answers the Detach calls waiting on d. */
 void device_reply_detach_calls(Device *d);
 /* Handles an event of the device's worker. May free d. */

@@ -161,14 +161,15 @@ static int on_check_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         }
 
         if (!authorized) {
-                /* Still a challenge when interaction was allowed: polkit
-                 * found no agent to ask (a caller without a terminal or a
-                 * desktop session). Either way, authenticating is what is
-                 * missing. */
-                if (challenge)
-                        query_finish(q, POLKIT_INTERACTIVE_REQUIRED, q->interactive
-                                     ? "polkit would ask for authentication, but no agent is there to ask"
-                                     : "polkit would ask for authentication");
+                if (challenge && !q->interactive)
+                        query_finish(q, POLKIT_INTERACTIVE_REQUIRED, "polkit would ask for authentication");
+                else if (challenge)
+                        /* Interaction was allowed and it is still a
+                         * challenge: polkit found no agent to ask (a caller
+                         * without a terminal, outside a desktop session).
+                         * A refusal, but one that says what was missing. */
+                        query_finish(q, POLKIT_NOT_AUTHORIZED,
+                                     "polkit would ask for authentication, but no authentication agent is registered for the caller");
                 else
                         query_finish(q, POLKIT_NOT_AUTHORIZED, "polkit said no");
                 return 0;

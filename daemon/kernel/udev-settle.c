@@ -28,7 +28,8 @@
 /* A partition table holds at most 256 entries on an nbd device (its
  * minors); events past that many would be another device's business. */
 #define SETTLE_MAX_EVENTS 512u
-#define UEVENT_BUFFER_SIZE (8u * 1024u)
+/* udevd's largest messages: every property of a device. */
+#define UEVENT_MAX_SIZE (1024u * 1024u)
 /* Enough for a burst of events from many devices at boot while we are
  * busy elsewhere; udevd's own monitor asks for 128 MiB. */
 #define UEVENT_RCVBUF (4u * 1024u * 1024u)
@@ -44,8 +45,10 @@ struct UdevSettle {
         int kernel_fd;
         int udev_fd;
         bool lost;                      /* the kernel's socket overran */
-        uint64_t pending[SETTLE_MAX_EVENTS];
+        uint64_t pending[SETTLE_MAX_EVENTS];    /* the kernel's, not yet finished */
         size_t n_pending;
+        uint64_t done[SETTLE_MAX_EVENTS];       /* finished by udevd */
+        size_t n_done;
 };
 
 int uevent_socket_open(unsigned group) {
@@ -178,17 +181,25 @@ UdevSettle *udev_settle_free(UdevSettle *s) {
         return NULL;
 }
 
+/* A message buffer that grows to the largest message seen: udevd sends
+ * every property of a device, and an export name of 4096 bytes shows up
+ * in three of them. */
+typedef struct Buffer {
+        char *data;
+        size_t size;
+} Buffer;
+
 /* One message off fd, believed only from the kernel (port 0) for the
- * kernel's group and from root's udevd for udev's. 1 with *ret set, 0 for
- * nothing (more) to read or a message to ignore, -ENOBUFS after an
- * overrun. */
-static int receive(int fd, bool from_udev, char *buf, size_t size, Uevent *ret) {
+ * kernel's group and from root's udevd for udev's. 1 with *ret set (its
+ * pointers into b), 0 for a message to ignore, -EAGAIN for nothing (more)
+ * to read, -ENOBUFS after an overrun. */
+static int receive(int fd, bool from_udev, Buffer *b, Uevent *ret) {
         union {
                 struct cmsghdr h;
                 uint8_t buf[CMSG_SPACE(sizeof(struct ucred))];
         } control = {};
         struct sockaddr_nl sender = {};
-        struct iovec iov = { .iov_base = buf, .iov_len = size - 1 };
+        struct iovec iov;
         struct msghdr mh = {
                 .msg_name = &sender, .msg_namelen = sizeof(sender),
                 .msg_iov = &iov, .msg_iovlen = 1,
@@ -197,12 +208,31 @@ static int receive(int fd, bool from_udev, char *buf, size_t size, Uevent *ret) 
         const struct ucred *cred = NULL;
         ssize_t n;
 
+        /* How long the next message is, without taking it. */
+        n = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+        if (n < 0)
+                return errno == ENOBUFS ? -ENOBUFS : errno == EAGAIN || errno == EINTR ? -EAGAIN : negative_errno();
+        if ((size_t) n >= b->size) {
+                size_t size = MAX((size_t) n + 1, 2 * b->size);
+                char *p;
+
+                if (size > UEVENT_MAX_SIZE)
+                        size = UEVENT_MAX_SIZE;
+                p = realloc(b->data, size);
+                if (!p)
+                        return -ENOMEM;
+                b->data = p;
+                b->size = size;
+        }
+
+        iov = (struct iovec) { .iov_base = b->data, .iov_len = b->size - 1 };
         n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0)
                 return errno == ENOBUFS ? -ENOBUFS : errno == EAGAIN || errno == EINTR ? -EAGAIN : negative_errno();
+        /* Larger than any device's properties could be: not udev's. */
         if (mh.msg_flags & MSG_TRUNC)
                 return 0;
-        buf[n] = '\0';
+        b->data[n] = '\0';
 
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
@@ -211,14 +241,22 @@ static int receive(int fd, bool from_udev, char *buf, size_t size, Uevent *ret) 
 
         if (from_udev ? sender.nl_pid == 0 || !cred || cred->uid != 0 : sender.nl_pid != 0)
                 return 0;
-        return uevent_parse(buf, (size_t) n, from_udev, ret) < 0 ? 0 : 1;
+        return uevent_parse(b->data, (size_t) n, from_udev, ret) < 0 ? 0 : 1;
 }
 
-/* What the kernel said about our device, as pending sequence numbers. */
-static int drain_kernel(UdevSettle *s, char *buf, size_t size) {
+static bool seqnum_in(const uint64_t *set, size_t n, uint64_t seqnum) {
+        for (size_t i = 0; i < n; i++)
+                if (set[i] == seqnum)
+                        return true;
+        return false;
+}
+
+/* Reads what the kernel has said about our device since the last look:
+ * each event udevd has not finished yet is pending. */
+static int drain_kernel(UdevSettle *s, Buffer *b) {
         for (;;) {
                 Uevent e;
-                int r = receive(s->kernel_fd, false, buf, size, &e);
+                int r = receive(s->kernel_fd, false, b, &e);
 
                 if (r == -EAGAIN)
                         return 0;
@@ -230,16 +268,17 @@ static int drain_kernel(UdevSettle *s, char *buf, size_t size) {
                         return r;
                 if (r == 0 || !uevent_devpath_is_device(e.devpath, s->index))
                         continue;
-                if (s->n_pending < SETTLE_MAX_EVENTS)
+                if (!seqnum_in(s->done, s->n_done, e.seqnum) && s->n_pending < SETTLE_MAX_EVENTS)
                         s->pending[s->n_pending++] = e.seqnum;
         }
 }
 
-/* Crosses off what udevd has finished. */
-static int drain_udev(UdevSettle *s, char *buf, size_t size) {
+/* Crosses off what udevd has finished, and remembers it: its outcome can
+ * be read before the kernel's event, which is on another socket. */
+static int drain_udev(UdevSettle *s, Buffer *b) {
         for (;;) {
                 Uevent e;
-                int r = receive(s->udev_fd, true, buf, size, &e);
+                int r = receive(s->udev_fd, true, b, &e);
 
                 if (r == -EAGAIN)
                         return 0;
@@ -251,6 +290,8 @@ static int drain_udev(UdevSettle *s, char *buf, size_t size) {
                         return r;
                 if (r == 0 || !uevent_devpath_is_device(e.devpath, s->index))
                         continue;
+                if (s->n_done < SETTLE_MAX_EVENTS)
+                        s->done[s->n_done++] = e.seqnum;
                 for (size_t i = 0; i < s->n_pending; i++)
                         if (s->pending[i] == e.seqnum) {
                                 s->pending[i] = s->pending[--s->n_pending];
@@ -259,37 +300,45 @@ static int drain_udev(UdevSettle *s, char *buf, size_t size) {
         }
 }
 
-int udev_settle_wait(UdevSettle *s, usec_t timeout_usec) {
+int udev_settle_wait(UdevSettle *s, usec_t timeout_usec, const int *stop) {
         usec_t deadline = deadline_after(timeout_usec);
-        _cleanup_free_ char *buf = NULL;
-        int r;
+        _cleanup_free_ char *data = NULL;
+        Buffer b = {};
+        int r = 0;
 
         if (!s)
                 return 0;
-        buf = malloc(UEVENT_BUFFER_SIZE);
-        if (!buf)
-                return -ENOMEM;
 
-        /* Every event of the device's start and partition scan was sent
-         * before we were called: one drain finds them all. */
-        r = drain_kernel(s, buf, UEVENT_BUFFER_SIZE);
-        if (r < 0)
-                return r;
-        if (s->lost)
-                return -ENOBUFS;
-
+        /* Each round reads both sockets again: besides the events of the
+         * start and the partition scan, sent before we were called, udevd
+         * may make up its own (a "change" after a writer closed the
+         * device), and the wait covers those it makes before it is done
+         * with ours. */
         for (;;) {
                 usec_t now;
 
-                r = drain_udev(s, buf, UEVENT_BUFFER_SIZE);
-                if (r < 0)
-                        return r;
-                if (s->n_pending == 0)
-                        return 0;
+                r = drain_kernel(s, &b);
+                if (r >= 0 && s->lost)
+                        r = -ENOBUFS;
+                if (r >= 0)
+                        r = drain_udev(s, &b);
+                if (r < 0 || s->n_pending == 0)
+                        break;
+                if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+                        r = -ECANCELED;
+                        break;
+                }
                 now = now_usec(CLOCK_MONOTONIC);
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                (void) poll(&(struct pollfd) { .fd = s->udev_fd, .events = POLLIN }, 1,
-                            (int) MIN((deadline - now + 999) / 1000, 1000));
+                if (now >= deadline) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+                /* In slices, so that stop is seen soon. */
+                (void) poll((struct pollfd[]) {
+                                    { .fd = s->udev_fd, .events = POLLIN },
+                                    { .fd = s->kernel_fd, .events = POLLIN },
+                            }, 2, (int) MIN((deadline - now + 999) / 1000, 100));
         }
+        data = b.data;
+        return r;
 }

@@ -31,9 +31,10 @@ int udev_settle_begin(int index, UdevSettle **ret);
 /* After the device started and its partitions were scanned: waits until
  * udevd has broadcast the outcome of each uevent the kernel sent for
  * nbd<index> or its partitions since udev_settle_begin(). 0 at once for a
- * NULL s; -ETIMEDOUT, or -ENOBUFS when kernel events were lost to an
- * overrun and the wait cannot know what to wait for. */
-int udev_settle_wait(UdevSettle *s, usec_t timeout_usec);
+ * NULL s; -ETIMEDOUT, -ENOBUFS when kernel events were lost to an overrun
+ * and the wait cannot know what to wait for, -ECANCELED once *stop (when
+ * given; read atomically) is set: the device ended meanwhile. */
+int udev_settle_wait(UdevSettle *s, usec_t timeout_usec, const int *stop);
 UdevSettle *udev_settle_free(UdevSettle *s);
 
 /* A socket joined to one of the groups above, nonblocking, or -errno. */

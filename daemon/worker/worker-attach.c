@@ -50,7 +50,7 @@ static void *watcher_thread(void *userdata) {
         s->result = w->req.ops->wait_started(w->req.ops_userdata, w->req.dev_index,
                                              w->req.options.timeout_sec * USEC_PER_SEC, &s->stop);
         if (s->result >= 0) {
-                worker_settle_udev(w);
+                worker_settle_udev(w, &s->stop);
                 worker_post_attached(w);
         }
         else if (s->result != -ECANCELED)

@@ -72,8 +72,9 @@ void worker_post(Worker *w, WorkerEventType type, int error, const char *message
 void worker_post_attached(Worker *w);
 /* Once the device started and its partitions were scanned: waits until
  * udev has handled it (udev-settle.h), so that whoever hears ATTACHED
- * finds its partitions' links and file systems known. */
-void worker_settle_udev(Worker *w);
+ * finds its partitions' links and file systems known; no longer once
+ * *stop is set (the device ended, or the job was cancelled). */
+void worker_settle_udev(Worker *w, const int *stop);
 /* DONE, with a query's results, which the event takes over. */
 void worker_post_done(Worker *w, NbdExportInfo *info, NbdExportEntry *exports, size_t n_exports);
 /* worker_post() of WORKER_EVENT_FAILED with a formatted message. */

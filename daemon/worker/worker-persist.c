@@ -115,7 +115,7 @@ int worker_attach_netlink(Worker *w, int *socks, size_t *n_socks, Error *error) 
         if (r < 0)
                 log_warning("Failed to open nbd%d for the partition scan, ignoring: %s",
                         w->req.dev_index, strerror(-r));
-        worker_settle_udev(w);
+        worker_settle_udev(w, &w->cancelled);
         worker_post_attached(w);
         return 0;
 }

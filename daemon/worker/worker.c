@@ -147,12 +147,14 @@ void worker_post_attached(Worker *w) {
         enqueue(w, e);
 }
 
-void worker_settle_udev(Worker *w) {
+void worker_settle_udev(Worker *w, const int *stop) {
         usec_t t = now_usec(CLOCK_MONOTONIC);
         int r;
 
-        r = udev_settle_wait(w->udev_settle, UDEV_SETTLE_TIMEOUT_USEC);
-        if (r < 0)
+        r = udev_settle_wait(w->udev_settle, UDEV_SETTLE_TIMEOUT_USEC, stop);
+        if (r == -ECANCELED)
+                log_debug("nbd%d ended before udev had handled it.", w->req.dev_index);
+        else if (r < 0)
                 /* The device works; udev catches up on its own. */
                 log_warning("Answering the attach of nbd%d before udev has handled it: %s",
                             w->req.dev_index, r == -ETIMEDOUT ? "udev took too long" : strerror(-r));

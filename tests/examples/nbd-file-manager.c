@@ -775,8 +775,9 @@ int main(int argc, char **argv) {
         else if (args_ok)
                 args_ok = argc >= 2 && argc <= 3 && (!wait_disconnect || argc == 3);
         if (!args_ok) {
-                fprintf(stderr, "nbd-file-manager: %s\n%s", error ? error->message : "wrong arguments",
-                        g_option_context_get_help(context, TRUE, NULL));
+                g_autofree char *help = g_option_context_get_help(context, TRUE, NULL);
+
+                fprintf(stderr, "nbd-file-manager: %s\n%s", error ? error->message : "wrong arguments", help);
                 return 2;
         }
         app.uri = uri;

@@ -138,6 +138,8 @@ name=${dev#/dev/}
 check "attached with --persist ($dev)" test -b "$dev"
 mount "${dev}p1" /mnt/disk
 before=$(cat /mnt/disk/kept)
+# What a daemon killed with its ioctl devices would leave behind.
+printf 'NBDLINK_OWNER_UID="4242"\n' > /run/nbdlink/udev/nbd9
 t=$(date +%s.%N)
 systemctl restart nbdlinkd
 echo "after a restart" >> /mnt/disk/kept; sync
@@ -145,6 +147,8 @@ check "a persistent device stays through systemctl restart ($(awk -v a="$t" -v b
         test -e "/sys/block/$name/pid"
 objects=$(busctl call org.nbdlink.NBD1 /org/nbdlink/NBD1 org.freedesktop.DBus.ObjectManager GetManagedObjects 2>&1)
 check "the restarted daemon has its object again" has "$objects" "/org/nbdlink/NBD1/devices/$name"
+check "and its udev properties" test -f "/run/nbdlink/udev/$name"
+check "a stale properties file of a device no nbdlinkd runs is gone" test ! -e /run/nbdlink/udev/nbd9
 old_pid=$(systemctl show -p MainPID --value nbdlinkd)
 systemctl kill -s KILL nbdlinkd
 echo "after kill -9" >> /mnt/disk/kept; sync
