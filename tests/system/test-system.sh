@@ -265,19 +265,32 @@ in_session() {
                 env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/ "$@" )
 }
 
+# type_password TRANSCRIPT: as a person at the terminal would, types the
+# password once the agent's prompt shows in TRANSCRIPT (what script(1)
+# writes), a moment later (the agent flushes what was typed before it
+# turned echo off), and keeps the terminal open until the command said
+# "exit=".
+type_password() {
+        local i
+        for i in $(seq 1200); do grep -q 'Password:' "$1" 2>/dev/null && break; sleep 0.05; done
+        sleep 0.3
+        echo "$secret"
+        for i in $(seq 1200); do grep -q 'exit=' "$1" 2>/dev/null && break; sleep 0.1; done
+}
+
 # The file manager (the GDBus example) has no terminal: it only allows
 # interactive authorization, and polkit asks the agent it finds for the
 # caller. A desktop's agent registers for the whole session; pkttyagent
 # registers for one process, so the file manager starts stopped, the
 # agent registers for it, and then it runs. The agent prompts on the
-# terminal script(1) gives it; the password is typed once the prompt is
-# there (the agent flushes what was typed before).
+# terminal script(1) gives it.
 t=$(date +%s.%N)
-out=$( (sleep 8; echo "$secret"; sleep 20) |
-       session-run script -qefc "sh -c 'kill -STOP \$\$; exec nbd-file-manager --open $uri' & fm=\$!
-                                 sleep 0.5; pkttyagent --process \$fm --fallback & sleep 2; kill -CONT \$fm
-                                 wait \$fm; echo exit=\$?" /dev/null 2>&1 |
-       tr -d '\r')
+: > /tmp/fm.out
+type_password /tmp/fm.out |
+        session-run script -qefc "sh -c 'kill -STOP \$\$; exec nbd-file-manager --open $uri' & fm=\$!
+                                  sleep 0.5; pkttyagent --process \$fm --fallback & sleep 2; kill -CONT \$fm
+                                  wait \$fm; echo exit=\$?" /dev/null > /tmp/fm.out 2>&1
+out=$(tr -d '\r' < /tmp/fm.out)
 note "the file manager (nbd-file-manager --open $uri) as $DESK_USER, $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s:" "$out"
 check "the file manager attaches, mounts, lists, unmounts and detaches" has "$out" "^exit=0$"
 check "the session's agent asked for a password once, for the attach" test "$(grep -c 'Password:' <<< "$out")" = 1
@@ -287,8 +300,10 @@ note "AttachURI to files listed: $(grep -o 'listed .* ms' <<< "$out")"
 check "then the device was detached" has "$out" "^detached /dev/nbd"
 
 # nbdlink open, as the desktop file runs it (without --show here).
-out=$( (sleep 6; echo "$secret"; sleep 2) |
-       session-run script -qefc "nbdlink open $uri" /dev/null 2>&1 | tr -d '\r')
+: > /tmp/open.out
+type_password /tmp/open.out |
+        session-run script -qefc "nbdlink open $uri; echo exit=\$?" /dev/null > /tmp/open.out 2>&1
+out=$(tr -d '\r' < /tmp/open.out)
 note "nbdlink open $uri as $DESK_USER:" "$out"
 # (pkttyagent's colours end where nbdlink's line begins.)
 dev=$(grep -o '/dev/nbd[0-9]*p1 mounted at' <<< "$out" | head -n 1); dev=${dev%p1 mounted at}
