@@ -347,6 +347,34 @@ check "root's nbd device is not hers to mount without an administrator" eval 'te
 check "and it was not mounted" test -z "$(findmnt -n -S "${rootdev}p1")"
 nbdlink detach "$rootdev" >/dev/null
 
+# ---- the link handler, as a desktop runs it: no terminal ------------------
+desktop=/usr/share/applications/org.nbdlink.Open.desktop
+exec_line=$(grep '^Exec=' "$desktop")
+check "the desktop file handles nbd:// and nbds:// links" \
+        has "$(grep '^MimeType=' "$desktop")" "x-scheme-handler/nbd;x-scheme-handler/nbds;"
+check "with nbdlink open --show ($exec_line)" test "$exec_line" = "Exec=/usr/bin/nbdlink open --show %u"
+# The file manager --show starts: here one that says what it was given.
+printf '#!/bin/sh\necho "$1" > /tmp/xdg-open.arg\n' > /usr/local/bin/xdg-open
+chmod 755 /usr/local/bin/xdg-open
+rm -f /tmp/xdg-open.arg
+cmd="${exec_line#Exec=}"; cmd="${cmd% %u} $uri"
+: > /tmp/desk.out
+type_password /tmp/desk.out |
+        session-run script -qefc "sh -c 'kill -STOP \$\$; exec $cmd </dev/null >/tmp/desk.stdout 2>&1' & p=\$!
+                                  sleep 0.5; pkttyagent --process \$p --fallback & sleep 2; kill -CONT \$p
+                                  wait \$p; echo exit=\$?" /dev/null > /tmp/desk.out 2>&1
+out=$(tr -d '\r' < /tmp/desk.out)
+shown=$(cat /tmp/desk.stdout 2>&1)
+note "$cmd without a terminal, its agent on another:" "$out" "its output: $shown"
+check "without a terminal, the session's agent asks, once" test "$(grep -c 'Password:' <<< "$out")" = 1
+check "the link's disk is mounted" has "$shown" "p1 mounted at /media/$DESK_USER/nbdlink-sys$"
+check "and shown in the file manager" test "$(cat /tmp/xdg-open.arg 2>&1)" = "/media/$DESK_USER/nbdlink-sys"
+check "nbdlink open exits 0" has "$out" "exit=0"
+dev=$(grep -o '/dev/nbd[0-9]*p1' <<< "$shown" | head -n 1)
+session-run udisksctl unmount --no-user-interaction -b "$dev" >/dev/null 2>&1
+out=$(session-run nbdlink --no-ask-password detach "${dev%p1}" 2>&1); rc=$?
+check "she unmounts and detaches it ($out)" test $rc = 0
+
 # ---- a device another tool attached: shown, and nobody's to mount ---------
 out=$(nbd-client -N "" 127.0.0.1 10809 /dev/nbd6 2>&1); rc=$?
 note "nbd-client attached /dev/nbd6: exit $rc: $out"
