@@ -2,7 +2,6 @@
 /* The per-device udev properties file (udev-properties.h). */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file-util.h"
 #include "udev-properties.h"
 #include "utf8.h"
 #include "util/macro.h"
@@ -41,20 +41,9 @@ char *udev_properties_format(const UdevDeviceInfo *info) {
         return text;
 }
 
-static int properties_path(const char *state_dir, int index, const char *prefix, char **ret) {
-        if (asprintf(ret, "%s/" UDEV_PROPERTIES_SUBDIR "/%snbd%d%s", state_dir, prefix, index,
-                     *prefix ? ".XXXXXX" : "") < 0) {
-                *ret = NULL;
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 int udev_properties_write(const char *state_dir, const UdevDeviceInfo *info) {
-        _cleanup_free_ char *text = NULL, *dir = NULL, *path = NULL, *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        size_t len;
-        int r;
+        _cleanup_free_ char *text = NULL, *dir = NULL;
+        char name[32];
 
         text = udev_properties_format(info);
         if (!text)
@@ -63,44 +52,19 @@ int udev_properties_write(const char *state_dir, const UdevDeviceInfo *info) {
                 dir = NULL;
                 return -ENOMEM;
         }
-        r = properties_path(state_dir, info->index, "", &path);
-        if (r < 0)
-                return r;
-        r = properties_path(state_dir, info->index, ".", &tmp);
-        if (r < 0)
-                return r;
-
         if (mkdir(state_dir, 0755) < 0 && errno != EEXIST)
                 return negative_errno();
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                return negative_errno();
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
+        (void) snprintf(name, sizeof(name), "nbd%d", info->index);
         /* What the bus already shows anyone: the device's owner, server
          * and export. */
-        (void) fchmod(fd, 0644);
-        len = strlen(text);
-        if (write(fd, text, len) != (ssize_t) len) {
-                r = errno > 0 ? -errno : -EIO;
-                (void) unlink(tmp);
-                return r;
-        }
-        if (rename(tmp, path) < 0) {
-                r = negative_errno();
-                (void) unlink(tmp);
-                return r;
-        }
-        return 0;
+        return write_file_atomic(dir, name, text, 0644);
 }
 
 int udev_properties_remove(const char *state_dir, int index) {
         _cleanup_free_ char *path = NULL;
-        int r;
 
-        r = properties_path(state_dir, index, "", &path);
-        if (r < 0)
-                return r;
+        if (asprintf(&path, "%s/" UDEV_PROPERTIES_SUBDIR "/nbd%d", state_dir, index) < 0)
+                return -ENOMEM;
         if (unlink(path) < 0 && errno != ENOENT)
                 return negative_errno();
         return 0;

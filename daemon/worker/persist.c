@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file-util.h"
 #include "netlink.h"
 #include "persist.h"
 #include "util/macro.h"
@@ -81,69 +82,43 @@ static int unescape(const char *s, char **ret) {
 }
 
 int persist_state_write(const char *dir, const PersistState *s) {
-        _cleanup_free_ char *host = NULL, *export_name = NULL, *backend = NULL, *path = NULL, *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        FILE *f;
-        int r;
+        _cleanup_free_ char *host = NULL, *export_name = NULL, *backend = NULL, *text = NULL;
+        char name[32];
 
         host = escape(strempty(s->host));
         export_name = escape(strempty(s->export_name));
         backend = escape(strempty(s->backend));
         if (!host || !export_name || !backend)
                 return -ENOMEM;
-        if (asprintf(&path, "%s/nbd%d", dir, s->index) < 0 ||
-            asprintf(&tmp, "%s/.nbd%d.XXXXXX", dir, s->index) < 0) {
-                path = tmp = NULL;
+        if (asprintf(&text,
+                     STATE_MAGIC "\n"
+                     "index=%d\n"
+                     "owner=%" PRIu32 "\n"
+                     "host=%s\n"
+                     "port=%u\n"
+                     "export=%s\n"
+                     "backend=%s\n"
+                     "size=%" PRIu64 "\n"
+                     "flags=%u\n"
+                     "block-size=%" PRIu32 "\n"
+                     "connections=%" PRIu32 "\n"
+                     "timeout=%" PRIu32 "\n"
+                     "dead-timeout=%" PRIu32 "\n"
+                     "io-timeout=%" PRIu32 "\n"
+                     "read-only=%d\n"
+                     "tls=%d\n"
+                     "reconnect=%d\n"
+                     "attached-since=%" PRIu64 "\n"
+                     "dead-since=%" PRIu64 "\n",
+                     s->index, s->owner_uid, host, s->port, export_name, backend, s->size, s->flags,
+                     s->block_size, s->connections, s->timeout_sec, s->dead_timeout_sec, s->io_timeout_sec,
+                     s->read_only, s->tls, s->reconnect, s->attached_since, s->dead_since) < 0) {
+                text = NULL;
                 return -ENOMEM;
         }
-
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                return negative_errno();
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
+        (void) snprintf(name, sizeof(name), "nbd%d", s->index);
         /* Owner and parameters of a root-owned device: root reads them. */
-        (void) fchmod(fd, 0600);
-
-        f = fdopen(TAKE_FD(fd), "w");
-        if (!f) {
-                r = negative_errno();
-                (void) unlink(tmp);
-                return r;
-        }
-        fprintf(f,
-                STATE_MAGIC "\n"
-                "index=%d\n"
-                "owner=%" PRIu32 "\n"
-                "host=%s\n"
-                "port=%u\n"
-                "export=%s\n"
-                "backend=%s\n"
-                "size=%" PRIu64 "\n"
-                "flags=%u\n"
-                "block-size=%" PRIu32 "\n"
-                "connections=%" PRIu32 "\n"
-                "timeout=%" PRIu32 "\n"
-                "dead-timeout=%" PRIu32 "\n"
-                "io-timeout=%" PRIu32 "\n"
-                "read-only=%d\n"
-                "tls=%d\n"
-                "reconnect=%d\n"
-                "attached-since=%" PRIu64 "\n"
-                "dead-since=%" PRIu64 "\n",
-                s->index, s->owner_uid, host, s->port, export_name, backend, s->size, s->flags,
-                s->block_size, s->connections, s->timeout_sec, s->dead_timeout_sec, s->io_timeout_sec, s->read_only, s->tls,
-                s->reconnect, s->attached_since, s->dead_since);
-        r = fflush(f) != 0 || ferror(f) ? -EIO : 0;
-        if (r == 0 && fsync(fileno(f)) < 0)
-                r = negative_errno();
-        if (fclose(f) != 0 && r == 0)
-                r = -EIO;
-        if (r == 0 && rename(tmp, path) < 0)
-                r = negative_errno();
-        if (r < 0)
-                (void) unlink(tmp);
-        return r;
+        return write_file_atomic(dir, name, text, 0600);
 }
 
 static int parse_u64(const char *v, uint64_t max, uint64_t *ret) {
