@@ -187,6 +187,14 @@ const char *device_short_name(const char *device) {
         return strempty(device);
 }
 
+char *device_node(const char *device) {
+        char *s;
+
+        if (asprintf(&s, "/dev/%s", device_short_name(device)) < 0)
+                return NULL;
+        return s;
+}
+
 void device_info_done(DeviceInfo *d) {
         free(d->object);
         free(d->device);
@@ -203,7 +211,30 @@ void devices_free(DeviceInfo *d, size_t n) {
         free(d);
 }
 
-static int read_string(sd_bus_message *m, char **field) {
+int bus_read_dict(sd_bus_message *m, int (*entry)(sd_bus_message *m, const char *key, void *userdata),
+                  void *userdata) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *key;
+
+                r = sd_bus_message_read(m, "s", &key);
+                if (r >= 0)
+                        r = entry(m, key, userdata);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+int bus_read_string_variant(sd_bus_message *m, char **field) {
         const char *s;
         char *c;
         int r;
@@ -219,68 +250,57 @@ static int read_string(sd_bus_message *m, char **field) {
         return 0;
 }
 
-int device_info_read_properties(sd_bus_message *m, DeviceInfo *d) {
-        int r;
+static int device_property(sd_bus_message *m, const char *key, void *userdata) {
+        DeviceInfo *d = userdata;
+        int b, r;
 
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
+        if (strcmp(key, "Device") == 0)
+                return bus_read_string_variant(m, &d->device);
+        if (strcmp(key, "Host") == 0)
+                return bus_read_string_variant(m, &d->host);
+        if (strcmp(key, "Export") == 0)
+                return bus_read_string_variant(m, &d->export_name);
+        if (strcmp(key, "TLSMode") == 0)
+                return bus_read_string_variant(m, &d->tls_mode);
+        if (strcmp(key, "State") == 0)
+                return bus_read_string_variant(m, &d->state);
+        if (strcmp(key, "Port") == 0)
+                return sd_bus_message_read(m, "v", "q", &d->port);
+        if (strcmp(key, "Flags") == 0)
+                return sd_bus_message_read(m, "v", "q", &d->flags);
+        if (strcmp(key, "Size") == 0)
+                return sd_bus_message_read(m, "v", "t", &d->size);
+        if (strcmp(key, "AttachedSince") == 0)
+                return sd_bus_message_read(m, "v", "t", &d->attached_since);
+        if (strcmp(key, "BlockSize") == 0)
+                return sd_bus_message_read(m, "v", "u", &d->block_size);
+        if (strcmp(key, "Connections") == 0)
+                return sd_bus_message_read(m, "v", "u", &d->connections);
+        if (strcmp(key, "OwnerUID") == 0) {
+                r = sd_bus_message_read(m, "v", "u", &d->owner_uid);
+                d->has_owner = r >= 0;
                 return r;
-
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *key;
-                int b;
-
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-
-                if (strcmp(key, "Device") == 0)
-                        r = read_string(m, &d->device);
-                else if (strcmp(key, "Host") == 0)
-                        r = read_string(m, &d->host);
-                else if (strcmp(key, "Export") == 0)
-                        r = read_string(m, &d->export_name);
-                else if (strcmp(key, "TLSMode") == 0)
-                        r = read_string(m, &d->tls_mode);
-                else if (strcmp(key, "State") == 0)
-                        r = read_string(m, &d->state);
-                else if (strcmp(key, "Port") == 0)
-                        r = sd_bus_message_read(m, "v", "q", &d->port);
-                else if (strcmp(key, "Flags") == 0)
-                        r = sd_bus_message_read(m, "v", "q", &d->flags);
-                else if (strcmp(key, "Size") == 0)
-                        r = sd_bus_message_read(m, "v", "t", &d->size);
-                else if (strcmp(key, "AttachedSince") == 0)
-                        r = sd_bus_message_read(m, "v", "t", &d->attached_since);
-                else if (strcmp(key, "BlockSize") == 0)
-                        r = sd_bus_message_read(m, "v", "u", &d->block_size);
-                else if (strcmp(key, "Connections") == 0)
-                        r = sd_bus_message_read(m, "v", "u", &d->connections);
-                else if (strcmp(key, "OwnerUID") == 0) {
-                        r = sd_bus_message_read(m, "v", "u", &d->owner_uid);
-                        d->has_owner = r >= 0;
-                } else if (strcmp(key, "TLS") == 0) {
-                        r = sd_bus_message_read(m, "v", "b", &b);
-                        d->tls = b;
-                } else if (strcmp(key, "ReadOnly") == 0) {
-                        r = sd_bus_message_read(m, "v", "b", &b);
-                        d->read_only = b;
-                } else if (strcmp(key, "Persistent") == 0) {
-                        r = sd_bus_message_read(m, "v", "b", &b);
-                        d->persistent = b;
-                } else
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        return r;
-
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
         }
-        if (r < 0)
+        if (strcmp(key, "TLS") == 0) {
+                r = sd_bus_message_read(m, "v", "b", &b);
+                d->tls = b;
                 return r;
+        }
+        if (strcmp(key, "ReadOnly") == 0) {
+                r = sd_bus_message_read(m, "v", "b", &b);
+                d->read_only = b;
+                return r;
+        }
+        if (strcmp(key, "Persistent") == 0) {
+                r = sd_bus_message_read(m, "v", "b", &b);
+                d->persistent = b;
+                return r;
+        }
+        return sd_bus_message_skip(m, "v");
+}
 
-        return sd_bus_message_exit_container(m);
+int device_info_read_properties(sd_bus_message *m, DeviceInfo *d) {
+        return bus_read_dict(m, device_property, d);
 }
 
 static int device_cmp(const void *a, const void *b) {

@@ -90,6 +90,15 @@ typedef struct DeviceInfo {
 
 void device_info_done(DeviceInfo *d);
 
+/* Reads an a{sv} (the message positioned at it), calling entry() for each
+ * key with the message positioned at its variant, which entry() must read
+ * or skip. Stops at the first negative return. */
+int bus_read_dict(sd_bus_message *m, int (*entry)(sd_bus_message *m, const char *key, void *userdata),
+                  void *userdata);
+/* Reads a variant holding a string into a copy in *field, freeing what
+ * *field held. */
+int bus_read_string_variant(sd_bus_message *m, char **field);
+
 /* Reads one a{sv} of org.nbdlink.NBD1.Device properties into d, skipping
  * unknown ones (the message must be positioned at the array). */
 int device_info_read_properties(sd_bus_message *m, DeviceInfo *d);
@@ -113,3 +122,7 @@ char *uid_to_user_name(uint32_t uid);
 
 /* The short name used in messages: "nbd0" for "/dev/nbd0". */
 const char *device_short_name(const char *device);
+/* The node, "/dev/nbd0", for "nbd0" or "/dev/nbd0" (the daemon answers
+ * the short name; users and scripts want the node). NULL when out of
+ * memory. */
+char *device_node(const char *device);

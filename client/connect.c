@@ -575,12 +575,10 @@ static int print_attach(sd_bus_message *reply) {
         r = sd_bus_message_read(reply, "os", &object, &device);
         if (r < 0)
                 return log_errno(r, "parse Attach reply");
-        /* The daemon may answer "nbdN"; users and scripts want the node. */
-        if (strncmp(device, "/dev/", 5) != 0) {
-                if (asprintf(&node, "/dev/%s", device) < 0)
-                        return log_errno(-ENOMEM, "format device node");
-                device = node;
-        }
+        node = device_node(device);
+        if (!node)
+                return log_errno(-ENOMEM, "format device node");
+        device = node;
 
         if (arg_json) {
                 JsonWriter w;

@@ -71,7 +71,8 @@ static int attach_uri(sd_bus *bus, const char *uri, char **ret_device) {
         r = sd_bus_message_read(reply, "os", &object, &device);
         if (r < 0)
                 return log_errno(r, "parse AttachURI reply");
-        if (asprintf(ret_device, strncmp(device, "/dev/", 5) == 0 ? "%s" : "/dev/%s", device) < 0)
+        *ret_device = device_node(device);
+        if (!*ret_device)
                 return log_errno(-ENOMEM, "format device node");
         return EXIT_OK;
 }

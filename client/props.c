@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common.h"
 #include "props.h"
 #include "util/macro.h"
 
@@ -109,52 +110,37 @@ static int read_value(sd_bus_message *m, Prop *p) {
         return sd_bus_message_exit_container(m);
 }
 
+typedef struct PropList {
+        Prop *props;
+        size_t n;
+} PropList;
+
+static int prop_entry(sd_bus_message *m, const char *key, void *userdata) {
+        PropList *l = userdata;
+        Prop *q;
+
+        q = reallocarray(l->props, l->n + 1, sizeof(Prop));
+        if (!q)
+                return -ENOMEM;
+        l->props = q;
+        l->props[l->n] = (Prop) { .key = strdup(key) };
+        l->n++;
+        if (!l->props[l->n - 1].key)
+                return -ENOMEM;
+        return read_value(m, l->props + l->n - 1);
+}
+
 int props_read(sd_bus_message *m, Prop **ret, size_t *ret_n) {
-        Prop *props = NULL;
-        size_t n = 0;
+        PropList l = {};
         int r;
 
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *key;
-                Prop *q;
-
-                q = reallocarray(props, n + 1, sizeof(Prop));
-                if (!q) {
-                        r = -ENOMEM;
-                        break;
-                }
-                props = q;
-                props[n] = (Prop) {};
-
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        break;
-                props[n].key = strdup(key);
-                n++;
-                if (!props[n - 1].key) {
-                        r = -ENOMEM;
-                        break;
-                }
-                r = read_value(m, props + n - 1);
-                if (r < 0)
-                        break;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        break;
-        }
-        if (r >= 0)
-                r = sd_bus_message_exit_container(m);
+        r = bus_read_dict(m, prop_entry, &l);
         if (r < 0) {
-                props_free(props, n);
+                props_free(l.props, l.n);
                 return r;
         }
-
-        *ret = props;
-        *ret_n = n;
+        *ret = l.props;
+        *ret_n = l.n;
         return 0;
 }
 

@@ -66,70 +66,54 @@ static int read_bytestring(sd_bus_message *m, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-static int read_string_variant(sd_bus_message *m, char **ret) {
-        const char *s;
-        int r = sd_bus_message_read(m, "v", "s", &s);
-        if (r < 0)
+static int block_property(sd_bus_message *m, const char *key, void *userdata) {
+        Block *b = userdata;
+        int r;
+
+        if (strcmp(key, "Device") == 0) {
+                r = sd_bus_message_enter_container(m, 'v', "ay");
+                if (r >= 0)
+                        r = read_bytestring(m, &b->device);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);
                 return r;
-        free(*ret);
-        *ret = strdup(s);
-        return *ret ? 0 : -ENOMEM;
+        }
+        if (strcmp(key, "IdUsage") == 0)
+                return bus_read_string_variant(m, &b->usage);
+        if (strcmp(key, "IdType") == 0)
+                return bus_read_string_variant(m, &b->type);
+        if (strcmp(key, "IdLabel") == 0)
+                return bus_read_string_variant(m, &b->label);
+        return sd_bus_message_skip(m, "v");
+}
+
+static int filesystem_property(sd_bus_message *m, const char *key, void *userdata) {
+        Block *b = userdata;
+        int r;
+
+        if (strcmp(key, "MountPoints") != 0)
+                return sd_bus_message_skip(m, "v");
+        r = sd_bus_message_enter_container(m, 'v', "aay");
+        if (r >= 0)
+                r = sd_bus_message_enter_container(m, 'a', "ay");
+        /* The first mount point; a file system mounted twice has more. */
+        while (r >= 0 && (r = sd_bus_message_at_end(m, false)) == 0)
+                r = b->mount_point ? sd_bus_message_skip(m, "ay") : read_bytestring(m, &b->mount_point);
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        return r;
 }
 
 static int read_interface(sd_bus_message *m, const char *interface, Block *b) {
-        bool block = strcmp(interface, UDISKS_BLOCK_INTERFACE) == 0;
-        bool fs = strcmp(interface, UDISKS_FILESYSTEM_INTERFACE) == 0;
-        int r;
-
-        if (fs)
+        if (strcmp(interface, UDISKS_BLOCK_INTERFACE) == 0)
+                return bus_read_dict(m, block_property, b);
+        if (strcmp(interface, UDISKS_FILESYSTEM_INTERFACE) == 0) {
                 b->filesystem = true;
-        if (!block && !fs)
-                return sd_bus_message_skip(m, "a{sv}");
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *key;
-
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                if (block && strcmp(key, "Device") == 0) {
-                        r = sd_bus_message_enter_container(m, 'v', "ay");
-                        if (r >= 0)
-                                r = read_bytestring(m, &b->device);
-                        if (r >= 0)
-                                r = sd_bus_message_exit_container(m);
-                } else if (block && strcmp(key, "IdUsage") == 0)
-                        r = read_string_variant(m, &b->usage);
-                else if (block && strcmp(key, "IdType") == 0)
-                        r = read_string_variant(m, &b->type);
-                else if (block && strcmp(key, "IdLabel") == 0)
-                        r = read_string_variant(m, &b->label);
-                else if (fs && strcmp(key, "MountPoints") == 0) {
-                        r = sd_bus_message_enter_container(m, 'v', "aay");
-                        if (r >= 0)
-                                r = sd_bus_message_enter_container(m, 'a', "ay");
-                        /* The first mount point; a file system mounted twice
-                         * has more. */
-                        while (r >= 0 && (r = sd_bus_message_at_end(m, false)) == 0)
-                                r = b->mount_point ? sd_bus_message_skip(m, "ay") : read_bytestring(m, &b->mount_point);
-                        if (r >= 0)
-                                r = sd_bus_message_exit_container(m);
-                        if (r >= 0)
-                                r = sd_bus_message_exit_container(m);
-                } else
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
+                return bus_read_dict(m, filesystem_property, b);
         }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
+        return sd_bus_message_skip(m, "a{sv}");
 }
 
 /* Whether device is node itself or one of its partitions (nodepM). */
