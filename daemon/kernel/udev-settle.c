@@ -302,7 +302,6 @@ static int drain_udev(UdevSettle *s, Buffer *b) {
 
 int udev_settle_wait(UdevSettle *s, usec_t timeout_usec, const int *stop) {
         usec_t deadline = deadline_after(timeout_usec);
-        _cleanup_free_ char *data = NULL;
         Buffer b = {};
         int r = 0;
 
@@ -339,6 +338,6 @@ int udev_settle_wait(UdevSettle *s, usec_t timeout_usec, const int *stop) {
                                     { .fd = s->kernel_fd, .events = POLLIN },
                             }, 2, (int) MIN((deadline - now + 999) / 1000, 100));
         }
-        data = b.data;
+        free(b.data);
         return r;
 }

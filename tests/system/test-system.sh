@@ -278,18 +278,25 @@ type_password() {
         for i in $(seq 1200); do grep -q 'exit=' "$1" 2>/dev/null && break; sleep 0.1; done
 }
 
-# The file manager (the GDBus example) has no terminal: it only allows
-# interactive authorization, and polkit asks the agent it finds for the
-# caller. A desktop's agent registers for the whole session; pkttyagent
-# registers for one process, so the file manager starts stopped, the
-# agent registers for it, and then it runs. The agent prompts on the
-# terminal script(1) gives it.
+# with_agent TRANSCRIPT COMMAND: runs COMMAND (a shell command line) as
+# the desktop user in her session without a terminal of its own, the way
+# a desktop runs it, while a polkit agent answers for it on a terminal
+# whose output goes to TRANSCRIPT, and the password is typed there. It
+# only allows interactive authorization; polkit asks the agent it finds
+# for the caller. A desktop's agent registers for the whole session;
+# pkttyagent registers for one process, so COMMAND starts stopped, the
+# agent registers for it, and then it runs. TRANSCRIPT ends "exit=N".
+with_agent() {
+        : > "$1"
+        type_password "$1" |
+                session-run script -qefc "sh -c 'kill -STOP \$\$; exec $2' & p=\$!
+                                          sleep 0.5; pkttyagent --process \$p --fallback & sleep 2; kill -CONT \$p
+                                          wait \$p; echo exit=\$?" /dev/null > "$1" 2>&1
+}
+
+# The file manager: the GDBus example.
 t=$(date +%s.%N)
-: > /tmp/fm.out
-type_password /tmp/fm.out |
-        session-run script -qefc "sh -c 'kill -STOP \$\$; exec nbd-file-manager --open $uri' & fm=\$!
-                                  sleep 0.5; pkttyagent --process \$fm --fallback & sleep 2; kill -CONT \$fm
-                                  wait \$fm; echo exit=\$?" /dev/null > /tmp/fm.out 2>&1
+with_agent /tmp/fm.out "nbd-file-manager --open $uri"
 out=$(tr -d '\r' < /tmp/fm.out)
 note "the file manager (nbd-file-manager --open $uri) as $DESK_USER, $(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s:" "$out"
 check "the file manager attaches, mounts, lists, unmounts and detaches" has "$out" "^exit=0$"
@@ -358,11 +365,7 @@ printf '#!/bin/sh\necho "$1" > /tmp/xdg-open.arg\n' > /usr/local/bin/xdg-open
 chmod 755 /usr/local/bin/xdg-open
 rm -f /tmp/xdg-open.arg
 cmd="${exec_line#Exec=}"; cmd="${cmd% %u} $uri"
-: > /tmp/desk.out
-type_password /tmp/desk.out |
-        session-run script -qefc "sh -c 'kill -STOP \$\$; exec $cmd </dev/null >/tmp/desk.stdout 2>&1' & p=\$!
-                                  sleep 0.5; pkttyagent --process \$p --fallback & sleep 2; kill -CONT \$p
-                                  wait \$p; echo exit=\$?" /dev/null > /tmp/desk.out 2>&1
+with_agent /tmp/desk.out "$cmd </dev/null >/tmp/desk.stdout 2>&1"
 out=$(tr -d '\r' < /tmp/desk.out)
 shown=$(cat /tmp/desk.stdout 2>&1)
 note "$cmd without a terminal, its agent on another:" "$out" "its output: $shown"
